@@ -1,0 +1,54 @@
+"""Name -> factory registries, so that a study can search over names.
+
+Losses, optimizers, schedulers, datasets and augmentations are each looked up by name in a
+:class:`Registry`; an unknown name raises a :class:`~tuner.errors.TunerError` that lists
+the valid ones (the smp ``create_model`` habit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from tuner.errors import TunerError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """An ordered mapping from names to factories of one kind (``kind`` names it in errors)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: ``@LOSSES.register("dice")`` adds the decorated factory."""
+
+        def add(factory: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._items[name] = factory
+            return factory
+
+        return add
+
+    def add(self, name: str, factory: T) -> None:
+        self.register(name)(factory)
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise TunerError(
+                f"unknown {self.kind} {name!r}; expected one of: {', '.join(self._items)}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
