@@ -1,0 +1,61 @@
+"""Shared fixtures: storages of every kind (real SQLite files and the real PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+POSTGRES_URL = os.environ.get(
+    "TUNER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable() -> str | None:
+    """None when the test server answers, else why not (the skip reason)."""
+    try:
+        engine = sqlalchemy.create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"PostgreSQL at {POSTGRES_URL} unreachable ({type(exc).__name__}); start it"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of the real PostgreSQL test database (skips, with the reason, where it is down)."""
+    reason = _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'tuner.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_storage_url(request, tmp_path) -> str:
+    """Every storage kind in turn, like Optuna's own storage tests."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tuner.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def study_name() -> str:
+    """A study name no other test (or earlier run against the same server) uses."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _artifacts_in_tmp(tmp_path, monkeypatch):
+    """Artifacts of server storages land in the test's folder, not in the repo."""
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(tmp_path / "artifacts"))
