@@ -52,7 +52,7 @@ def engine_kwargs(url: str) -> dict:
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int | None = None,
                  grace_period: int | None = None,
-                 failed_trial_callback=None) -> optuna.storages.RDBStorage:
+                 stale_trial_callback=None) -> optuna.storages.RDBStorage:
     """Open (creating if needed) the Optuna storage at ``url``; one-line error if it cannot."""
     url = storage_url(url)
     try:
@@ -71,7 +71,7 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
             engine_kwargs=engine_kwargs(url),
             heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
-            failed_trial_callback=failed_trial_callback,
+            heartbeat_stale_trial_callback=stale_trial_callback,
         )
     except Exception as exc:  # driver missing, server down, bad credentials, not a DB file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,125 @@
+"""The Optuna objective: one trial = one training run of the trial's configuration.
+
+Per epoch, in the optuna-examples order: ``trial.report(val_dice, epoch)``, then
+``if trial.should_prune(): raise optuna.TrialPruned()``. The curves so far are stored as a
+user attribute every epoch, so optuna-dashboard shows a running trial live and a pruned
+trial keeps its history. The value is the best validation Dice of the run.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from tuner import records
+from tuner.config import TrainConfig
+from tuner.data import build_splits, eval_batches, make_normalizer
+from tuner.gallery import gallery_epochs, gallery_indices, render_gallery
+from tuner.losses import build_loss
+from tuner.spec import StudySpec
+from tuner.train import EpochReport, FitResult, evaluate, fit, predict_probabilities
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-safe curve values: NaN/inf (a diverged run) become None."""
+    return value if math.isfinite(value) else None
+
+
+class Objective:
+    """Callable ``objective(trial) -> best validation Dice`` for one study."""
+
+    def __init__(self, spec: StudySpec, overrides: dict[str, Any] | None = None,
+                 artifact_store=None, save_weights: bool = False,
+                 galleries: bool = True) -> None:
+        self.spec = spec
+        self.overrides = dict(overrides or {})
+        self.artifact_store = artifact_store
+        self.save_weights = save_weights
+        self.galleries = galleries and artifact_store is not None
+
+    def config_of(self, trial: optuna.Trial) -> TrainConfig:
+        params = self.spec.suggest(trial)
+        return self.spec.config(params, self.overrides, self.repeat_of(trial))
+
+    @staticmethod
+    def repeat_of(trial: optuna.Trial) -> int:
+        return int(trial.user_attrs.get(records.REPEAT, 0))
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        cfg = self.config_of(trial)
+        trial.set_user_attr(records.CONFIG, cfg.to_dict())
+        trial.set_user_attr(records.REPEAT, self.repeat_of(trial))
+        trial.set_user_attr(records.SEED, cfg.seed)
+        splits = build_splits(cfg)
+        normalize = make_normalizer(cfg, splits.train)
+        shown = gallery_indices(splits.val.masks) if self.galleries else []
+        snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
+        history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
+
+        def on_epoch(report: EpochReport) -> None:
+            for name in records.CURVE_NAMES:
+                history[name].append(finite_or_none(report.metrics[name]))
+            trial.set_user_attr(records.CURVES, history)
+            if report.epoch in snapshot_epochs:
+                self._upload_gallery(trial, report, splits.val, shown, normalize, cfg)
+            trial.report(report.metrics["val_dice"], report.epoch)
+            if trial.should_prune():
+                trial.set_user_attr(records.PRUNED_AT, report.epoch)
+                raise optuna.TrialPruned(f"pruned at epoch {report.epoch}")
+
+        try:
+            result = fit(cfg, splits, on_epoch)
+        finally:
+            self._record_summary(trial, history)
+        test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
+                        build_loss(cfg), result.runtime, cfg.threshold)
+        trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
+        trial.set_user_attr("stop_reason", result.stop_reason)
+        if self.save_weights and self.artifact_store is not None:
+            self._upload_weights(trial, result)
+        return result.best_val_dice
+
+    @staticmethod
+    def _record_summary(trial: optuna.Trial, history: dict[str, list]) -> None:
+        """Epoch counts, best epoch and timings, for finished and pruned trials alike."""
+        dice = [d if d is not None else -1.0 for d in history["val_dice"]]
+        seconds = [s for s in history["seconds"] if s is not None]
+        if not dice:
+            return
+        best = max(range(len(dice)), key=dice.__getitem__)
+        trial.set_user_attr(records.EPOCHS_RUN, len(dice))
+        trial.set_user_attr(records.BEST_EPOCH, best + 1)
+        trial.set_user_attr(records.BEST_VAL_DICE, max(dice[best], 0.0))
+        trial.set_user_attr(records.SECONDS, float(sum(seconds)))
+        trial.set_user_attr(records.SECONDS_PER_EPOCH, float(sum(seconds) / len(seconds)))
+
+    def _upload_gallery(self, trial: optuna.Trial, report: EpochReport, val, shown: list[int],
+                        normalize, cfg: TrainConfig) -> None:
+        images, masks = val.images[shown], val.masks[shown]
+        probs = predict_probabilities(report.model, images, report.runtime, normalize)
+        title = (f"trial {trial.number} epoch {report.epoch}: "
+                 f"val Dice {report.metrics['val_dice']:.3f}")
+        picture = render_gallery(images, masks, probs, cfg.threshold, title)
+        name = f"{records.GALLERY_PREFIX}{report.epoch:03d}.png"
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            picture.save(path)
+            optuna.artifacts.upload_artifact(artifact_store=self.artifact_store,
+                                             file_path=str(path), study_or_trial=trial,
+                                             mimetype="image/png")
+
+    def _upload_weights(self, trial: optuna.Trial, result: FitResult) -> None:
+        buffer = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in result.model.state_dict().items()}, buffer)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / records.WEIGHTS_ARTIFACT
+            path.write_bytes(buffer.getvalue())
+            optuna.artifacts.upload_artifact(artifact_store=self.artifact_store,
+                                             file_path=str(path), study_or_trial=trial,
+                                             mimetype="application/octet-stream")

@@ -1,0 +1,198 @@
+"""Running a study: check everything, create or resume it, then let workers take trials.
+
+Everything a user can get wrong (the study file, its space, ``--set`` values, the dataset,
+the storage URL) is checked before the study is created or touched, so a mistake costs
+one line on stderr and leaves stored results as they were. Then the study is created (or
+loaded), a grid is enqueued (only what is missing: rerunning resumes), and one or more
+worker processes run trials with heartbeats. Workers on other machines run the same
+command against the same storage.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner import queue
+from tuner.data import build_splits
+from tuner.errors import TunerError
+from tuner.models import build_model
+from tuner.objective import Objective
+from tuner.spec import StudySpec, load_spec
+from tuner.storage import artifact_store, open_storage, storage_url
+from tuner.strategies import build_pruner, build_sampler
+from tuner.trial_loop import LoopResult, run_trials
+
+HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period ...
+GRACE_PERIOD_S = 30  # ... and re-queued by Optuna's retry callback (at most MAX_RETRY times)
+MAX_RETRY = 3
+FUNCTION_SPACE_PROBES = 16  # random draws that check a conditional space before the study
+
+
+@dataclass
+class RunOptions:
+    """What ``tuner run`` was asked to do (command-line flags over the study file)."""
+
+    storage: str | None = None
+    study_name: str | None = None
+    n_trials: int | None = None  # this run's budget; None: finish the grid / the study's n_trials
+    timeout: float | None = None  # seconds, per worker
+    overrides: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    save_weights: bool = False
+    galleries: bool = True
+
+
+# -- checks before anything is stored ------------------------------------------------------
+def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
+    """Validate every configuration the study can produce, its data and its models."""
+    build_sampler(spec)
+    build_pruner(spec)
+    configs = [spec.config({}, overrides)]
+    if spec.is_grid:
+        configs += [spec.config(point, overrides) for point in spec.grid_points()]
+    elif isinstance(spec.space, dict):
+        configs += [spec.config(params, overrides) for params in _space_corners(spec)]
+    else:
+        probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(FUNCTION_SPACE_PROBES):
+            trial = probe.ask()
+            configs.append(spec.config(spec.suggest(trial), overrides))
+            probe.tell(trial, 0.0)
+    build_splits(configs[0])  # missing folder, bad masks, empty split: fail now
+    seen = set()
+    for cfg in configs:
+        key = (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.head, cfg.image_size)
+        if key not in seen:
+            seen.add(key)
+            build_model(cfg)
+        if (cfg.dataset, cfg.image_size, cfg.train_fraction, cfg.val_fraction) != (
+                configs[0].dataset, configs[0].image_size, configs[0].train_fraction,
+                configs[0].val_fraction):
+            build_splits(cfg)
+
+
+def _space_corners(spec: StudySpec) -> list[dict[str, Any]]:
+    """Each categorical choice and each range's ends, one parameter at a time."""
+    out = []
+    for name, dist in spec.space.items():
+        values = getattr(dist, "choices", None) or (dist.low, dist.high)
+        out += [{name: v} for v in values]
+    return out
+
+
+# -- the study ------------------------------------------------------------------------------
+def open_study(spec: StudySpec, url: str, study_name: str | None = None) -> optuna.Study:
+    """Create or load the study with heartbeats, the retry callback, sampler and pruner."""
+    storage = open_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                           grace_period=GRACE_PERIOD_S,
+                           stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
+    study = optuna.create_study(study_name=study_name or spec.name, storage=storage,
+                                sampler=build_sampler(spec), pruner=build_pruner(spec),
+                                direction="maximize", load_if_exists=True)
+    return study
+
+
+def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
+    """Check, create or load, describe and (for grids) enqueue; returns the study."""
+    check_spec(spec, options.overrides)
+    url = storage_url(options.storage)
+    study = open_study(spec, url, options.study_name)
+    study.set_user_attr("question", spec.question)
+    study.set_user_attr("study_file", spec.source)
+    study.set_user_attr("searched", spec.searched_names())
+    study.set_user_attr("base", {**spec.base, **options.overrides})
+    study.set_user_attr("repeats", spec.repeats)
+    if spec.is_grid:
+        queue.enqueue_grid(study, spec, url)
+    return study
+
+
+def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
+    """Trials still to run: waiting ones for a grid, up to ``n_trials`` otherwise."""
+    if spec.is_grid:
+        return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    done = study.get_trials(deepcopy=False, states=(*queue.PENDING_OR_DONE,))
+    return max(spec.default_n_trials() - len(done), 0)
+
+
+# -- one worker -----------------------------------------------------------------------------
+def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None = None,
+               on_trial_end: Callable[[FrozenTrial], None] | None = None,
+               objective: Objective | None = None) -> LoopResult:
+    """Run trials of the (already prepared) study in this process."""
+    url = storage_url(options.storage)
+    study = open_study(spec, url, options.study_name)
+    objective = objective or Objective(spec, options.overrides, artifact_store(url),
+                                       options.save_weights, options.galleries)
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+
+    def under_target() -> bool:
+        return max_trials is not None or remaining_work(study, spec) > 0
+
+    def finished(trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE and not spec.is_grid:
+            queue.enqueue_repeats(study, trial, spec.repeats)
+        if on_trial_end is not None:
+            on_trial_end(trial)
+
+    return run_trials(study, objective, queue_only=spec.is_grid, max_trials=max_trials,
+                      deadline=deadline, should_continue=under_target, on_trial_end=finished)
+
+
+def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
+                    threads: int) -> None:
+    """Entry point of a spawned worker process: exit code 2 on a user mistake."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    import sys
+
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        spec = load_spec(spec_path)
+        run_worker(spec, options, max_trials=max_trials)
+    except TunerError as exc:
+        print(f"tuner worker: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def split_budget(total: int | None, workers: int) -> list[int | None]:
+    """``total`` trials shared out between ``workers`` as evenly as possible."""
+    if total is None:
+        return [None] * workers
+    return [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
+
+
+def threads_per_worker(workers: int) -> int:
+    """Torch threads each of ``workers`` local processes gets (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // workers)
+
+
+def start_workers(spec: StudySpec, options: RunOptions) -> list[multiprocessing.Process]:
+    """Spawn ``options.workers`` processes sharing the study, torch threads split between them."""
+    context = multiprocessing.get_context("spawn")
+    threads = threads_per_worker(options.workers)
+    overrides = dict(options.overrides)
+    overrides.setdefault("threads", threads)
+    worker_options = RunOptions(**{**options.__dict__, "overrides": overrides})
+    processes = []
+    for budget in split_budget(options.n_trials, options.workers):
+        if budget == 0:
+            continue
+        process = context.Process(target=_worker_process,
+                                  args=(spec.source, worker_options, budget, threads))
+        process.start()
+        processes.append(process)
+    return processes

@@ -1,0 +1,180 @@
+"""Study files: what a study searches, how, and how many times.
+
+A study file is a short Python module that defines ``study = StudySpec(...)``; it is loaded
+with importlib (never ``exec`` into our globals). The search space is a dict of Optuna
+distributions (``categorical``, ``float_range``, ``int_range``), or a function of the trial
+for conditional spaces; either way it yields :class:`~tuner.config.TrainConfig` field names.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from tuner.config import FIELDS, TrainConfig
+from tuner.errors import TunerError
+
+Space = dict[str, BaseDistribution] | Callable[[optuna.Trial], dict[str, Any]]
+
+
+def categorical(values: Sequence[Any]) -> CategoricalDistribution:
+    """A choice among ``values`` (what grid studies search)."""
+    return CategoricalDistribution(list(values))
+
+
+def float_range(low: float, high: float, *, log: bool = False,
+                step: float | None = None) -> FloatDistribution:
+    """A float between ``low`` and ``high`` (``log=True`` for learning rates)."""
+    return FloatDistribution(low, high, log=log, step=step)
+
+
+def int_range(low: int, high: int, *, step: int = 1, log: bool = False) -> IntDistribution:
+    return IntDistribution(low, high, step=step, log=log)
+
+
+@dataclass
+class StudySpec:
+    """One hyperparameter question as a study.
+
+    ``base`` fixes TrainConfig fields for every trial; ``space`` searches others.
+    ``repeats`` trains each configuration again with other seeds (repeat k uses seed
+    ``base seed + k`` in every configuration, so comparisons are paired). ``n_trials``
+    defaults to the grid size x repeats for grid studies and to 20 otherwise.
+    """
+
+    name: str
+    space: Space = field(default_factory=dict)
+    base: dict[str, Any] = field(default_factory=dict)
+    question: str = ""
+    sampler: str = "tpe"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "median"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+    n_trials: int | None = None
+    repeats: int = 1
+    source: str = "<study>"  # the file it came from, for messages
+
+    def __post_init__(self) -> None:
+        where = "StudySpec"  # load_spec() prefixes the file's path
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TunerError(f"{where} 'name' must be a non-empty string")
+        if not isinstance(self.repeats, int) or self.repeats < 1:
+            raise TunerError(f"{where} 'repeats': got {self.repeats!r}, "
+                             "expected an integer >= 1")
+        if self.n_trials is not None and (not isinstance(self.n_trials, int)
+                                          or self.n_trials < 1):
+            raise TunerError(f"{where} 'n_trials': got {self.n_trials!r}, "
+                             "expected an integer >= 1 or None")
+        if not isinstance(self.base, dict):
+            raise TunerError(f"{where} 'base' must be a dict of config fields")
+        TrainConfig.from_dict(self.base, f"{where} base")
+        if isinstance(self.space, dict):
+            for key, dist in self.space.items():
+                if key not in FIELDS:
+                    TrainConfig.from_dict({key: None}, f"{where} space")  # raises, with a hint
+                if not isinstance(dist, BaseDistribution):
+                    raise TunerError(
+                        f"{where}: space[{key!r}]: got {dist!r}, expected categorical(...), "
+                        "float_range(...) or int_range(...)")
+        elif not callable(self.space):
+            raise TunerError(f"{where} 'space' must be a dict of distributions "
+                             "or a function of the trial")
+        if self.sampler == "grid" and not self.grid_points():
+            raise TunerError(f"{where}: sampler 'grid' needs a dict space of categorical(...) "
+                             "values")
+
+    # -- the grid -----------------------------------------------------------------------
+    @property
+    def is_grid(self) -> bool:
+        return self.sampler == "grid"
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every combination of a categorical dict space, in file order (else empty)."""
+        if not isinstance(self.space, dict) or not self.space:
+            return []
+        if not all(isinstance(d, CategoricalDistribution) for d in self.space.values()):
+            return []
+        names = list(self.space)
+        values = [self.space[n].choices for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+    def default_n_trials(self) -> int:
+        if self.n_trials is not None:
+            return self.n_trials
+        if self.is_grid:
+            return len(self.grid_points()) * self.repeats
+        return 20 * self.repeats
+
+    def searched_names(self) -> list[str]:
+        return list(self.space) if isinstance(self.space, dict) else []
+
+    # -- a trial's configuration ----------------------------------------------------------
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The searched fields of ``trial`` (suggested through Optuna, so it records them)."""
+        if callable(self.space) and not isinstance(self.space, dict):
+            params = self.space(trial)
+            if not isinstance(params, dict):
+                raise TunerError(f"{self.source}: space(trial) returned {type(params).__name__},"
+                                 " expected a dict of config fields")
+            return params
+        return {name: _suggest(trial, name, dist) for name, dist in self.space.items()}
+
+    def config(self, params: dict[str, Any], overrides: dict[str, Any] | None = None,
+               repeat: int = 0) -> TrainConfig:
+        """``defaults <- base <- params <- overrides``, seed shifted by ``repeat``; validated."""
+        values = {**self.base, **params, **(overrides or {})}
+        cfg = TrainConfig.from_dict(values, self.source)
+        return cfg.replace(seed=cfg.seed + repeat) if repeat else cfg
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for ``name`` through the public suggest API of ``dist``'s kind."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"unsupported distribution {dist!r}")
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Import the study file at ``path`` and return its ``study``; one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise TunerError(f"study file {str(path)!r} not found; expected a .py file that "
+                         "defines study = StudySpec(...)")
+    module_name = f"tuner_study_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TunerError(f"study file {str(path)!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise TunerError(f"study file {str(path)!r}: syntax error at line {exc.lineno}: "
+                         f"{exc.msg}") from None
+    except TunerError as exc:
+        raise TunerError(f"study file {str(path)!r}: {exc}") from None
+    except Exception as exc:
+        raise TunerError(f"study file {str(path)!r}: {type(exc).__name__}: {exc}") from None
+    study = getattr(module, "study", None)
+    if not isinstance(study, StudySpec):
+        raise TunerError(f"study file {str(path)!r}: defines no study; expected "
+                         "study = StudySpec(...)")
+    study.source = str(path)
+    return study

@@ -1,0 +1,159 @@
+"""The training loop: a fixed skeleton with one hook, independent of Optuna.
+
+``fit(cfg)`` trains the model that ``cfg`` describes on the splits of its dataset and calls
+``on_epoch`` after every epoch with that epoch's metrics; the Optuna objective reports and
+prunes from that hook (raising ``optuna.TrialPruned`` stops the run), so a training run
+works the same inside and outside a study. Train metrics come from the training forward
+passes of the epoch (train mode, augmented inputs); validation metrics from a separate
+pass in eval mode. Both are computed from confusion counts over the whole split.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from tuner.config import TrainConfig
+from tuner.data import Splits, TrainBatches, build_splits, eval_batches, make_normalizer
+from tuner.losses import build_loss
+from tuner.metrics import SplitMeter
+from tuner.models import build_model
+from tuner.optim import build_optimizer, build_schedule
+from tuner.records import CURVE_NAMES
+from tuner.runtime import Runtime, resolve_runtime
+
+
+@dataclass
+class EpochReport:
+    """What the ``on_epoch`` hook sees after epoch ``epoch`` (1-based)."""
+
+    epoch: int
+    metrics: dict[str, float]  # every name of tuner.records.CURVE_NAMES
+    is_best: bool  # validation Dice is the best so far
+    model: nn.Module
+    runtime: Runtime
+
+
+@dataclass
+class FitResult:
+    """A finished run: the model holds the best epoch's weights (by validation Dice)."""
+
+    model: nn.Module
+    runtime: Runtime
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    best_val_dice: float = 0.0
+    stop_reason: str = "epochs"  # epochs | early_stop | diverged
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("val_dice", []))
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.history.get("seconds", [])))
+
+
+EpochHook = Callable[[EpochReport], None]
+
+
+def fit(cfg: TrainConfig, splits: Splits | None = None,
+        on_epoch: EpochHook | None = None) -> FitResult:
+    """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device."""
+    runtime = resolve_runtime(cfg)
+    splits = splits if splits is not None else build_splits(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    normalize = make_normalizer(cfg, splits.train)
+    train_batches = TrainBatches(splits.train, cfg, normalize)
+    loss_fn = build_loss(cfg)
+    optimizer = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    schedule = build_schedule(cfg, optimizer, len(train_batches))
+    scaler = torch.amp.GradScaler(runtime.device.type) if runtime.needs_grad_scaler else None
+
+    result = FitResult(model=model, runtime=runtime, history={n: [] for n in CURVE_NAMES})
+    best_state: dict[str, torch.Tensor] | None = None
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        lr = schedule.current_lr()  # the rate this epoch starts with
+        train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
+                                 runtime, cfg.threshold)
+        val = evaluate(model, eval_batches(splits.val, cfg.batch_size, normalize), loss_fn,
+                       runtime, cfg.threshold)
+        schedule.after_epoch(val["loss"])
+        metrics = {**{f"train_{k}": v for k, v in train.items()},
+                   **{f"val_{k}": v for k, v in val.items()},
+                   "lr": lr, "seconds": time.perf_counter() - start}
+        for name in CURVE_NAMES:
+            result.history[name].append(metrics[name])
+        is_best = val["dice"] > result.best_val_dice or best_state is None
+        if is_best:
+            result.best_epoch, result.best_val_dice = epoch, val["dice"]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime))
+        if not math.isfinite(train["loss"]):
+            result.stop_reason = "diverged"  # nothing left to learn from NaN weights
+            break
+        if cfg.early_stop_patience and epoch - result.best_epoch >= cfg.early_stop_patience:
+            result.stop_reason = "early_stop"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module,
+                     optimizer: torch.optim.Optimizer, schedule, scaler, runtime: Runtime,
+                     threshold: float) -> dict[str, float]:
+    model.train()
+    meter = SplitMeter(threshold)
+    for images, masks in batches:
+        images, masks = runtime.to_device(images), masks.to(runtime.device)
+        optimizer.zero_grad(set_to_none=True)
+        with runtime.autocast():
+            logits = model(images)
+        loss = loss_fn(logits, masks)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        schedule.after_batch()
+        meter.update(logits.detach(), masks, loss.detach())
+    return meter.compute()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, batches, loss_fn: nn.Module, runtime: Runtime,
+             threshold: float) -> dict[str, float]:
+    """Loss and scores of ``model`` over all ``batches`` (eval mode, no augmentation)."""
+    model.eval()
+    meter = SplitMeter(threshold)
+    for images, masks in batches:
+        images, masks = runtime.to_device(images), masks.to(runtime.device)
+        with runtime.autocast():
+            logits = model(images)
+        meter.update(logits, masks, loss_fn(logits, masks))
+    return meter.compute()
+
+
+@torch.inference_mode()
+def predict_probabilities(model: nn.Module, images: torch.Tensor, runtime: Runtime,
+                          normalize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Foreground probabilities (N, 1, H, W) on the CPU for raw [0, 1] ``images``."""
+    from tuner.losses import foreground_probability
+
+    model.eval()
+    with runtime.autocast():
+        logits = model(runtime.to_device(normalize(images)))
+    return foreground_probability(logits.float()).cpu()

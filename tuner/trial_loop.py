@@ -1,0 +1,141 @@
+"""A worker's loop: take a trial, keep its heartbeat, run the objective, tell the result.
+
+Why not ``study.optimize``: a grid study must train each enqueued configuration exactly
+once however many workers share it, and ``optimize`` creates a new sampled trial whenever
+the queue looks empty, which races between workers (optuna#1547). Here a grid worker only
+*claims* waiting trials (the WAITING -> RUNNING update is atomic in the database, exactly
+as ``Study.ask`` pops its queue) and stops when none are left; other studies ask the
+sampler as usual. Heartbeats use the storage's public ``record_heartbeat``; stale trials of
+killed workers are failed with Optuna's ``fail_stale_trials``, whose retry callback puts
+them back in the queue.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.errors import TunerError
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
+    """Take the oldest WAITING trial for this worker, or None when the queue is empty."""
+    storage = study._storage
+    for frozen in storage.get_all_trials(study._study_id, deepcopy=False,
+                                         states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(study, frozen._trial_id)
+        except UpdateFinishedTrialError:
+            continue  # another worker took and finished it meanwhile
+    return None
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, storage, trial_id: int, interval: int | None) -> None:
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if self._interval:
+            self._storage.record_heartbeat(self._trial_id)
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # a lost connection: the next beat retries (pre-ping)
+                continue
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+@dataclass
+class LoopResult:
+    finished: int = 0  # trials this loop completed or pruned
+    failed: int = 0
+    stop_reason: str = "done"  # done | budget | timeout | interrupted
+
+
+TrialHook = Callable[[FrozenTrial], None]
+
+
+def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *,
+               queue_only: bool, max_trials: int | None = None,
+               deadline: float | None = None,
+               should_continue: Callable[[], bool] = lambda: True,
+               on_trial_end: TrialHook | None = None) -> LoopResult:
+    """Run trials until the queue is empty (``queue_only``), ``max_trials`` ran, the
+    ``deadline`` (``time.monotonic()``) passed, or ``should_continue()`` says no."""
+    result = LoopResult()
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") \
+        else None
+    while True:
+        if max_trials is not None and result.finished + result.failed >= max_trials:
+            result.stop_reason = "budget"
+            return result
+        if deadline is not None and time.monotonic() >= deadline:
+            result.stop_reason = "timeout"
+            return result
+        if interval:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        trial = claim_waiting_trial(study)
+        if trial is None:
+            if queue_only or not should_continue():
+                return result
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "heartbeat ... used with optimize"
+                trial = study.ask()
+        state = _run_one(study, trial, objective, interval)
+        if state == TrialState.FAIL:
+            result.failed += 1
+        else:
+            result.finished += 1
+        if on_trial_end is not None:
+            on_trial_end(study._storage.get_trial(trial._trial_id))
+
+
+def _run_one(study: optuna.Study, trial: optuna.Trial,
+             objective: Callable[[optuna.Trial], float], interval: int | None) -> TrialState:
+    with Heartbeat(study._storage, trial._trial_id, interval):
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C); rerun to resume")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except TunerError as exc:
+            trial.set_user_attr("fail_reason", str(exc))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            study.tell(trial, state=TrialState.FAIL)
+            optuna.logging.get_logger("tuner").exception("trial %d failed", trial.number)
+            return TrialState.FAIL
+    study.tell(trial, value)
+    return TrialState.COMPLETE
