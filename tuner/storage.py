@@ -8,6 +8,7 @@ Passwords never leave this module in clear: every message uses :func:`redact`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import optuna
@@ -27,12 +28,28 @@ def storage_url(url: str | None = None) -> str:
     return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(scheme, user:password, host/db...)`` of a URL with credentials, else None.
+
+    Split by hand at the *last* ``@`` because SQLAlchemy's parser stops at the first one: a
+    password with an unescaped ``@`` would be half shown, and a URL it cannot parse at all
+    (a bad port) could not be rendered without its password.
+    """
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    user = userinfo.partition(":")[0]
+    if not sep or not at or ":" not in userinfo or "/" in user:  # no password; '@' in a path
+        return None
+    return scheme, userinfo, hostpart
+
+
 def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``, fit for logs and errors."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL at all: nothing to hide that we can parse
-        return url.split("@")[-1] if "@" in url else url
+    """``url`` (or a message holding one) with its password replaced by ``***``."""
+    parts = _userinfo(url)
+    if parts is not None:
+        scheme, userinfo, hostpart = parts
+        url = f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -59,9 +76,14 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
         parsed = sqlalchemy.engine.make_url(url)
     except Exception:
         raise TunerError(
-            f"storage {url!r}: not a database URL; expected e.g. {DEFAULT_STORAGE} or "
+            f"storage {redact(url)!r}: not a database URL; expected e.g. {DEFAULT_STORAGE} or "
             "postgresql+psycopg://user:password@host:5432/db"
         ) from None
+    parts = _userinfo(url)
+    if parts is not None and "@" in parts[1]:
+        raise TunerError(
+            f"storage {redact(url)}: the password contains '@'; write it as %40 in the URL"
+        )
     db_file = _sqlite_path(url)
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +97,8 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
         )
     except Exception as exc:  # driver missing, server down, bad credentials, not a DB file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if parsed.password:  # drivers do not echo it, but a message is no place to find out
+            reason = reason.replace(str(parsed.password), "***")
         raise TunerError(
             f"storage {parsed.render_as_string(hide_password=True)}: cannot be opened "
             f"({redact(reason)[:300]})"

@@ -1,0 +1,223 @@
+"""tuner.storage: URLs, opening (SQLite files, the real PostgreSQL), errors, artifacts.
+
+PostgreSQL tests run against the real server of ``TUNER_TEST_POSTGRES_URL`` (see
+conftest.py) and skip, with the reason, where it is down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+
+from tuner import records
+from tuner.errors import TunerError
+from tuner.storage import (
+    ARTIFACTS_ENV,
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    artifact_dir,
+    artifact_store,
+    engine_kwargs,
+    open_storage,
+    redact,
+    storage_url,
+)
+
+SECRET = "s3cret-pw"
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    monkeypatch.delenv(STORAGE_ENV, raising=False)
+    monkeypatch.delenv(ARTIFACTS_ENV, raising=False)
+
+
+# ---------------------------------------------------------------- URLs
+def test_url_precedence(no_env, monkeypatch):
+    assert storage_url() == DEFAULT_STORAGE == "sqlite:///storage/tuner.db"
+    monkeypatch.setenv(STORAGE_ENV, "sqlite:///from/env.db")
+    assert storage_url() == "sqlite:///from/env.db"
+    assert storage_url("sqlite:///explicit.db") == "sqlite:///explicit.db"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"postgresql+psycopg://alice:{SECRET}@db.lab:5432/tuner",
+     "postgresql+psycopg://alice:***@db.lab:5432/tuner"),
+    ("postgresql+psycopg://alice@db.lab/tuner", "postgresql+psycopg://alice@db.lab/tuner"),
+    ("sqlite:///storage/tuner.db", "sqlite:///storage/tuner.db"),
+    ("sqlite:////data/a@b:c/tuner.db", "sqlite:////data/a@b:c/tuner.db"),  # '@' in a path
+    (f"postgresql://alice:{SECRET}@more@db.lab/t", "postgresql://alice:***@db.lab/t"),
+    (f"postgresql://db.lab/t?user=alice&password={SECRET}",
+     "postgresql://db.lab/t?user=alice&password=***"),
+    (f"failed: postgresql://alice:{SECRET}@db.lab/t", "failed: postgresql://alice:***@db.lab/t"),
+])
+def test_redact(url, shown):
+    assert redact(url) == shown
+
+
+# ---------------------------------------------------------------- SQLite files
+def test_default_sqlite_file_is_created_under_storage(no_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    open_storage()
+    assert (tmp_path / "storage" / "tuner.db").is_file()
+
+
+def test_env_storage_is_opened_and_folders_created(no_env, tmp_path, monkeypatch):
+    db = tmp_path / "a" / "b" / "runs.db"
+    monkeypatch.setenv(STORAGE_ENV, f"sqlite:///{db}")
+    storage = open_storage()
+    optuna.create_study(storage=storage, study_name="s")
+    assert db.is_file()
+    assert [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{db}")] == ["s"]
+
+
+def test_garbage_sqlite_file_is_a_tuner_error(tmp_path):
+    db = tmp_path / "notes.db"
+    db.write_text("not a database\n" * 200)
+    with pytest.raises(TunerError, match=r"notes\.db: cannot be opened .*not a database"):
+        open_storage(f"sqlite:///{db}")
+
+
+def test_unopenable_sqlite_path_is_a_tuner_error(tmp_path):
+    """A folder where the file should be (root can read any file, so no chmod test)."""
+    (tmp_path / "tuner.db").mkdir()
+    with pytest.raises(TunerError, match=r"tuner\.db: cannot be opened .*unable to open"):
+        open_storage(f"sqlite:///{tmp_path / 'tuner.db'}")
+
+
+@pytest.mark.parametrize("url", ["storage/tuner.db", "nosuchdb://host/x", "mysql://a@h/x"])
+def test_bad_url_is_a_tuner_error(url):
+    with pytest.raises(TunerError, match="storage"):
+        open_storage(url)
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql+psycopg://alice:{SECRET}@127.0.0.1:1/tuner",  # nobody listens on port 1
+    f"postgresql+psycopg://alice:{SECRET}@127.0.0.1:notaport/tuner",  # not even a URL
+    f"postgresql+psycopg://alice:{SECRET}@with-an-at@127.0.0.1:1/tuner",  # '@' not escaped
+])
+def test_password_never_in_errors(url):
+    with pytest.raises(TunerError) as info:
+        open_storage(url)
+    message = str(info.value)
+    assert "\n" not in message and "alice" in message
+    assert SECRET not in message and "with-an-at" not in message
+
+
+def test_unescaped_at_in_password_is_explained():
+    with pytest.raises(TunerError, match="password contains '@'; write it as %40"):
+        open_storage(f"postgresql+psycopg://alice:{SECRET}@x@127.0.0.1:1/tuner")
+
+
+def test_percent_encoded_password_connects(postgres_url):
+    """The test server trusts every password, so this checks only that '%40' is decoded."""
+    url = sqlalchemy.engine.make_url(postgres_url).set(password="p@ss")
+    encoded = url.render_as_string(hide_password=False)
+    assert "p%40ss@" in encoded
+    open_storage(encoded).engine.dispose()
+
+
+def test_engine_options():
+    assert engine_kwargs("sqlite:///x.db") == {"connect_args": {"timeout": 60}}
+    server = engine_kwargs("postgresql+psycopg://u:p@h/db")
+    assert server["pool_pre_ping"] is True and server["pool_recycle"] > 0
+
+
+# ---------------------------------------------------------------- artifacts
+def test_artifact_dir(no_env, tmp_path, monkeypatch):
+    assert artifact_dir(f"sqlite:///{tmp_path}/x/tuner.db") == tmp_path / "x" / "artifacts"
+    assert artifact_dir("postgresql+psycopg://u@h/db") == Path("storage") / "artifacts"
+    monkeypatch.setenv(ARTIFACTS_ENV, str(tmp_path / "shared"))
+    assert artifact_dir("postgresql+psycopg://u@h/db") == tmp_path / "shared"
+    artifact_store("postgresql+psycopg://u@h/db")
+    assert (tmp_path / "shared").is_dir()
+
+
+# ---------------------------------------------------------------- both kinds, for real
+@pytest.fixture
+def cleanup(study_name):
+    """Deletes ``study_name`` from every storage a test registered (PostgreSQL persists)."""
+    urls: list[str] = []
+    yield urls
+    for url in urls:
+        try:
+            optuna.delete_study(study_name=study_name, storage=open_storage(url))
+        except KeyError:  # never created
+            pass
+
+
+def test_round_trip(any_storage_url, study_name, cleanup, tmp_path):
+    """What one worker writes, a second connection (another worker, an export) reads back."""
+    cleanup.append(any_storage_url)
+    study = optuna.create_study(storage=open_storage(any_storage_url), study_name=study_name,
+                                direction="maximize")
+    trial = study.ask()
+    lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+    loss = trial.suggest_categorical("loss", ["bce", "dice"])
+    trial.set_user_attr(records.CONFIG, {"lr": lr, "loss": loss, "epochs": 2})
+    trial.set_user_attr(records.CURVES, {"val_dice": [0.5, 0.75]})
+    trial.report(0.5, 1)
+    trial.report(0.75, 2)
+    png = tmp_path / "gallery_epoch002.png"
+    png.write_bytes(b"\x89PNG fake")
+    artifact_id = optuna.artifacts.upload_artifact(
+        artifact_store=artifact_store(any_storage_url), file_path=str(png), study_or_trial=trial)
+    study.tell(trial, 0.75)
+
+    again = optuna.load_study(study_name=study_name, storage=open_storage(any_storage_url))
+    (done,) = again.trials
+    assert done.state == optuna.trial.TrialState.COMPLETE and done.value == 0.75
+    assert done.params == {"lr": lr, "loss": loss}
+    assert done.user_attrs[records.CONFIG] == {"lr": lr, "loss": loss, "epochs": 2}
+    assert done.user_attrs[records.CURVES] == {"val_dice": [0.5, 0.75]}
+    assert done.intermediate_values == {1: 0.5, 2: 0.75}
+    with artifact_store(any_storage_url).open_reader(artifact_id) as reader:
+        assert reader.read() == b"\x89PNG fake"
+
+
+def _terminate(url: str, application_name: str) -> int:
+    """Kill every server connection named ``application_name``, as an admin or a NAT would."""
+    admin = sqlalchemy.create_engine(url, connect_args={"application_name": "tuner-test-admin"})
+    try:
+        with admin.connect() as conn:
+            return conn.execute(sqlalchemy.text(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where application_name = :name and pid <> pg_backend_pid()"
+            ), {"name": application_name}).scalar_one()
+    finally:
+        admin.dispose()
+
+
+def _one_trial(study: optuna.Study, value: float) -> None:
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    study.tell(trial, value)
+
+
+def test_postgres_connections_survive_being_dropped(postgres_url, study_name, cleanup,
+                                                    monkeypatch):
+    """Pre-ping replaces pooled connections the server killed; without it the next call fails."""
+    cleanup.append(postgres_url)
+    app_name = f"tuner-{study_name}"  # libpq names this process's connections: kill only ours
+    monkeypatch.setenv("PGAPPNAME", app_name)
+    storage = open_storage(postgres_url)
+    study = optuna.create_study(storage=storage, study_name=study_name)
+    _one_trial(study, 1.0)
+    assert _terminate(postgres_url, app_name) >= 1
+
+    _one_trial(study, 2.0)  # same storage, same pool: pre-ping reconnects silently
+    values = [t.value for t in optuna.load_study(study_name=study_name, storage=storage).trials]
+    assert values == [1.0, 2.0]
+
+    # The control: Optuna's plain engine (no pre-ping) fails on the dead connections.
+    storage.engine.dispose()
+    plain = optuna.storages.RDBStorage(postgres_url)
+    plain_study = optuna.load_study(study_name=study_name, storage=plain)
+    _one_trial(plain_study, 3.0)
+    assert _terminate(postgres_url, app_name) >= 1
+    with pytest.raises((optuna.exceptions.StorageInternalError, sqlalchemy.exc.DBAPIError)):
+        _one_trial(plain_study, 4.0)
+    plain.engine.dispose()
