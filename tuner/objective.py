@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,11 @@ class Objective:
 
     def __init__(self, spec: StudySpec, overrides: dict[str, Any] | None = None,
                  artifact_store=None, save_weights: bool = False,
-                 galleries: bool = True) -> None:
+                 galleries: bool = True,
+                 on_epoch: Callable[[optuna.Trial, EpochReport, int], None] | None = None,
+                 ) -> None:
         self.spec = spec
+        self.on_epoch = on_epoch  # (trial, report, epochs): progress display
         self.overrides = dict(overrides or {})
         self.artifact_store = artifact_store
         self.save_weights = save_weights
@@ -69,6 +73,8 @@ class Objective:
             if report.epoch in snapshot_epochs:
                 self._upload_gallery(trial, report, splits.val, shown, normalize, cfg)
             trial.report(report.metrics["val_dice"], report.epoch)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, report, cfg.epochs)
             if trial.should_prune():
                 trial.set_user_attr(records.PRUNED_AT, report.epoch)
                 raise optuna.TrialPruned(f"pruned at epoch {report.epoch}")

@@ -1,0 +1,71 @@
+"""TrainConfig: defaults, validation with one-line errors, --set parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuner.config import FIELDS, TrainConfig, describe_fields, parse_assignments
+from tuner.errors import TunerError
+
+
+def test_defaults_are_valid_and_documented():
+    cfg = TrainConfig()
+    assert cfg.dataset == "synthetic" and cfg.arch == "unet" and cfg.image_size == 64
+    assert {row[0] for row in describe_fields()} == set(FIELDS)
+    assert all(row[3] for row in describe_fields())  # every field has a help text
+
+
+@pytest.mark.parametrize(("changes", "field", "expected"), [
+    ({"optimizer": "adamm"}, "optimizer", "one of adam, adamw"),
+    ({"lr": 0}, "lr", "(0, 10]"),
+    ({"lr": -1e-3}, "lr", "(0, 10]"),
+    ({"dropout": 1.0}, "dropout", "[0, 1)"),
+    ({"epochs": 2.5}, "epochs", "an integer"),
+    ({"batchnorm": "yes"}, "batchnorm", "true or false"),
+    ({"loss": "l2"}, "loss", "switching"),
+    ({"dataset": "imagenet"}, "dataset", "folder:PATH"),
+])
+def test_bad_values_name_the_field_and_what_is_allowed(changes, field, expected):
+    with pytest.raises(TunerError) as info:
+        TrainConfig().replace(**changes)
+    message = str(info.value)
+    assert f"'{field}'" in message and expected in message and "\n" not in message
+
+
+def test_unknown_field_suggests_the_close_one():
+    with pytest.raises(TunerError, match=r"unknown config field 'weight_decy'.*'weight_decay'"):
+        TrainConfig.from_dict({"weight_decy": 0.1}, "--set")
+
+
+def test_fractions_must_leave_images_to_train():
+    with pytest.raises(TunerError, match="val_fraction \\+ test_fraction"):
+        TrainConfig(val_fraction=0.5, test_fraction=0.5)
+
+
+def test_ints_become_floats_and_integral_floats_ints():
+    cfg = TrainConfig(lr=1, epochs=3.0)
+    assert isinstance(cfg.lr, float) and cfg.lr == 1.0
+    assert isinstance(cfg.epochs, int) and cfg.epochs == 3
+
+
+def test_parse_assignments_types_values_by_field():
+    parsed = parse_assignments(["lr=3e-4", "epochs=30", "batchnorm=false", "loss=dice",
+                                "dataset=folder:/data/x=y"])
+    assert parsed == {"lr": 3e-4, "epochs": 30, "batchnorm": False, "loss": "dice",
+                      "dataset": "folder:/data/x=y"}
+
+
+@pytest.mark.parametrize(("pair", "match"), [
+    ("lr", "expected key=value"),
+    ("epochs=ten", "'epochs': got 'ten', expected an integer"),
+    ("nope=1", "unknown config field 'nope'"),
+    ("batchnorm=maybe", "true or false"),
+])
+def test_parse_assignments_rejects_bad_pairs(pair, match):
+    with pytest.raises(TunerError, match=match):
+        parse_assignments([pair])
+
+
+def test_to_dict_round_trips():
+    cfg = TrainConfig(lr=0.01, loss="switching")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg

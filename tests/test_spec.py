@@ -1,0 +1,99 @@
+"""Study files: loading, validation with one-line errors, grid points, configs per trial."""
+
+from __future__ import annotations
+
+import textwrap
+
+import optuna
+import pytest
+
+from tuner.errors import TunerError
+from tuner.spec import StudySpec, categorical, float_range, load_spec
+from tuner.strategies import build_pruner, build_sampler
+
+
+def write(tmp_path, body: str, name: str = "study.py"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_load_spec_reads_the_study(tmp_path):
+    path = write(tmp_path, """
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="wd", space=dict(weight_decay=categorical([0.1, 0.01])),
+                          sampler="grid", repeats=2)
+    """)
+    spec = load_spec(path)
+    assert spec.name == "wd" and spec.source == str(path)
+    assert spec.grid_points() == [{"weight_decay": 0.1}, {"weight_decay": 0.01}]
+    assert spec.default_n_trials() == 4
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    ("study = (", "syntax error at line"),
+    ("x = 1", "defines no study"),
+    ("from tuner import StudySpec\nstudy = StudySpec(name='a', base=dict(lrr=1))",
+     "unknown config field 'lrr' \\(did you mean 'lr'\\?\\)"),
+    ("from tuner import StudySpec\nstudy = StudySpec(name='a', base=dict(lr=-1))",
+     "'lr': got -1"),
+    ("from tuner import StudySpec\nstudy = StudySpec(name='a', space=dict(lr=[1, 2]))",
+     "expected categorical"),
+    ("from tuner import StudySpec, float_range\n"
+     "study = StudySpec(name='a', space=dict(lr=float_range(1e-4, 1e-2)), sampler='grid')",
+     "sampler 'grid' needs"),
+    ("import nonexistent_module", "ModuleNotFoundError"),
+])
+def test_bad_study_files_give_one_line_naming_the_file(tmp_path, body, match):
+    path = write(tmp_path, body)
+    with pytest.raises(TunerError, match=match) as info:
+        load_spec(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_study_file(tmp_path):
+    with pytest.raises(TunerError, match="not found"):
+        load_spec(tmp_path / "nope.py")
+
+
+def test_config_layers_base_params_overrides_and_repeat_seed():
+    spec = StudySpec(name="a", base=dict(lr=1e-2, epochs=3, seed=5),
+                     space=dict(weight_decay=categorical([0.1])))
+    cfg = spec.config({"weight_decay": 0.1}, {"epochs": 7}, repeat=2)
+    assert (cfg.lr, cfg.weight_decay, cfg.epochs, cfg.seed) == (1e-2, 0.1, 7, 7)
+
+
+def test_suggest_uses_optuna_distributions_and_function_spaces():
+    study = optuna.create_study()
+    spec = StudySpec(name="a", space=dict(lr=float_range(1e-4, 1e-2, log=True),
+                                          loss=categorical(["bce", "dice"])))
+    trial = study.ask()
+    params = spec.suggest(trial)
+    assert 1e-4 <= params["lr"] <= 1e-2 and params["loss"] in ("bce", "dice")
+    assert trial.params == params
+
+    def space(trial):
+        opt = trial.suggest_categorical("optimizer", ["sgd"])
+        return dict(optimizer=opt, lr=trial.suggest_float("lr_sgd", 1e-3, 1e-1, log=True))
+
+    conditional = StudySpec(name="b", space=space)
+    params = conditional.suggest(study.ask())
+    assert params["optimizer"] == "sgd" and "lr" in params
+
+
+def test_samplers_and_pruners_by_name():
+    grid = StudySpec(name="g", space=dict(lr=categorical([1e-3, 1e-2])), sampler="grid")
+    assert isinstance(build_sampler(grid), optuna.samplers.GridSampler)
+    for name, kind in [("median", optuna.pruners.MedianPruner),
+                       ("hyperband", optuna.pruners.HyperbandPruner),
+                       ("patient", optuna.pruners.PatientPruner),
+                       ("percentile", optuna.pruners.PercentilePruner),
+                       ("threshold", optuna.pruners.ThresholdPruner),
+                       ("none", optuna.pruners.NopPruner)]:
+        assert isinstance(build_pruner(StudySpec(name="p", pruner=name)), kind)
+    for name in ("tpe", "random", "cmaes", "qmc", "gp"):
+        assert build_sampler(StudySpec(name="s", sampler=name)) is not None
+    with pytest.raises(TunerError, match="unknown pruner 'medain'; expected one of: median"):
+        build_pruner(StudySpec(name="p", pruner="medain"))
+    with pytest.raises(TunerError, match="bad options"):
+        build_pruner(StudySpec(name="p", pruner="median", pruner_options=dict(nope=1)))

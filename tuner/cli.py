@@ -1,0 +1,268 @@
+"""The ``tuner`` command: a thin layer over the typed functions of the package.
+
+Each subcommand is one handler whose docstring is its help. A user mistake
+(:class:`~tuner.errors.TunerError`) ends the command with one line on stderr and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import optuna  # noqa: E402
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tuner.config import TrainConfig, describe_fields, parse_assignments  # noqa: E402
+from tuner.errors import TunerError  # noqa: E402
+from tuner.storage import STORAGE_ENV, open_storage, redact, storage_url  # noqa: E402
+
+# Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Hyperparameter search for binary image segmentation, on Optuna.")
+console = Console()
+errors = Console(stderr=True)
+
+StorageOption = Annotated[str | None, typer.Option(
+    "--storage", envvar=STORAGE_ENV, show_envvar=True,
+    help="Study storage URL; default sqlite:///storage/tuner.db")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a config field, e.g. --set epochs=30 (repeatable)")]
+DataOption = Annotated[str | None, typer.Option(
+    "--data", help="Dataset: 'synthetic' or 'folder:PATH' (PATH/images, PATH/masks)")]
+
+
+def user_errors(command):
+    """Turn a TunerError into one stderr line and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TunerError as exc:
+            errors.print(f"tuner: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _overrides(sets: list[str] | None, data: str | None) -> dict:
+    overrides = parse_assignments(sets or [])
+    if data:
+        overrides["dataset"] = data
+    TrainConfig.from_dict(overrides, "--set")  # reject bad values before anything else
+    return overrides
+
+
+@app.command()
+@user_errors
+def run(
+    study_file: Annotated[Path, typer.Argument(help="A study file, e.g. studies/weight_decay.py")],
+    storage: StorageOption = None,
+    n_trials: Annotated[int | None, typer.Option(
+        "--n-trials", min=1, help="Run at most this many trials now (default: the rest of "
+        "the grid, or up to the study's n_trials)")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=1, help="Stop starting new trials after this many seconds")] = None,
+    data: DataOption = None,
+    sets: SetOption = None,
+    study_name: Annotated[str | None, typer.Option(
+        "--study-name", help="Name in the storage (default: the study file's name)")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Worker processes on this machine (torch threads are "
+        "split between them)")] = 1,
+    save_weights: Annotated[bool, typer.Option(
+        "--save-weights", help="Store each finished trial's best weights as an artifact")] = False,
+    galleries: Annotated[bool, typer.Option(
+        "--galleries/--no-galleries", help="Prediction galleries as trial artifacts")] = True,
+) -> None:
+    """Create or resume a study and run its trials, showing progress; ends with the best."""
+    from tuner.runner import RunOptions
+    from tuner.spec import load_spec
+
+    spec = load_spec(study_file)
+    options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
+                         timeout=timeout, overrides=_overrides(sets, data), workers=workers,
+                         save_weights=save_weights, galleries=galleries)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _run_study(spec, options)
+
+
+def _run_study(spec, options) -> None:
+    from tuner.objective import Objective
+    from tuner.progress import StudyProgress
+    from tuner.runner import prepare_study, remaining_work, run_worker, start_workers
+    from tuner.storage import artifact_store
+    from tuner.summary import best_trials_table
+
+    url = storage_url(options.storage)
+    errors.print(f"checking study {spec.name!r} from {spec.source} ...")
+    study = prepare_study(spec, options)
+    todo = remaining_work(study, spec)
+    if options.n_trials is not None:
+        todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)
+    errors.print(f"study {study.study_name!r} in {redact(url)}: {todo} trial(s) to run"
+                 + (f" on {options.workers} workers" if options.workers > 1 else ""))
+    try:
+        with StudyProgress(todo, errors, enabled=todo > 0) as progress:
+            if todo == 0:
+                pass
+            elif options.workers == 1:
+                objective = Objective(
+                    spec, options.overrides, artifact_store(url), options.save_weights,
+                    options.galleries,
+                    on_epoch=lambda trial, report, epochs: progress.epoch(trial.number, report,
+                                                                          epochs))
+                run_worker(spec, options, max_trials=options.n_trials,
+                           on_trial_end=progress.trial_end, objective=objective)
+            else:
+                _supervise(study, start_workers(spec, options), progress)
+    except KeyboardInterrupt:
+        errors.print("interrupted: the running trial is marked failed; run the same "
+                     "command again to resume")
+        raise typer.Exit(130) from None
+    console.print(best_trials_table(study))
+    console.print(f"results: {redact(url)} (study {study.study_name!r}); tables and plots: "
+                  f"tuner export {study.study_name}; live view: tuner dashboard")
+
+
+def _supervise(study, processes, progress) -> None:
+    """Poll the storage while worker processes run; fail if one hit a user mistake."""
+    known = {t.number for t in study.get_trials(deepcopy=False)
+             if t.state.is_finished()}
+    try:
+        while any(p.is_alive() for p in processes):
+            progress.poll(study, known)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for p in processes:
+            p.join(timeout=30)
+        raise
+    progress.poll(study, known)
+    codes = [p.exitcode for p in processes]
+    if any(code == 2 for code in codes):
+        raise TunerError("a worker stopped on a user error (its message is above)")
+    if any(code not in (0, None) for code in codes):
+        raise TunerError(f"worker processes exited with codes {codes}; see the log above; "
+                         "rerun the same command to resume")
+
+
+@app.command()
+@user_errors
+def train(
+    assignments: Annotated[list[str] | None, typer.Argument(
+        help="Config fields as key=value, e.g. lr=3e-4 loss=dice")] = None,
+    sets: SetOption = None,
+    data: DataOption = None,
+) -> None:
+    """One plain training run (no study): per-epoch metrics, then the test scores."""
+    from tuner.data import build_splits, eval_batches, make_normalizer
+    from tuner.losses import build_loss
+    from tuner.train import evaluate, fit
+
+    cfg = TrainConfig.from_dict(_overrides([*(assignments or []), *(sets or [])], data))
+    splits = build_splits(cfg)
+    errors.print(f"training {cfg.arch} on {cfg.dataset}: {len(splits.train.names)} train / "
+                 f"{len(splits.val.names)} validation / {len(splits.test.names)} test images")
+
+    def show(report) -> None:
+        m = report.metrics
+        console.print(f"epoch {report.epoch:3d}/{cfg.epochs}  train loss {m['train_loss']:.4f} "
+                      f"Dice {m['train_dice']:.4f}  val loss {m['val_loss']:.4f} "
+                      f"Dice {m['val_dice']:.4f}  lr {m['lr']:.2e}  {m['seconds']:.1f} s"
+                      + ("  *" if report.is_best else ""))
+
+    result = fit(cfg, splits, on_epoch=show)
+    normalize = make_normalizer(cfg, splits.train)
+    test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
+                    build_loss(cfg), result.runtime, cfg.threshold)
+    console.print(f"best epoch {result.best_epoch}: val Dice {result.best_val_dice:.4f}; "
+                  f"test Dice {test['dice']:.4f} IoU {test['iou']:.4f} "
+                  f"({result.runtime.describe()}, {result.seconds:.1f} s)")
+
+
+@app.command()
+@user_errors
+def studies(storage: StorageOption = None) -> None:
+    """List the studies in the storage with their trial counts and best value."""
+    from tuner.summary import studies_table
+
+    console.print(studies_table(open_storage(storage)))
+
+
+@app.command()
+@user_errors
+def best(
+    study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many trials")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """The best trials of a study by validation Dice."""
+    from tuner.summary import best_trials, best_trials_table
+
+    loaded = load_existing_study(study, storage)
+    if fmt == "json":
+        rows = [{"number": t.number, "value": t.value, "params": t.params,
+                 "user_attrs": t.user_attrs} for t in best_trials(loaded, top)]
+        console.print_json(json.dumps(rows))
+    elif fmt == "table":
+        console.print(best_trials_table(loaded, top))
+    else:
+        raise TunerError(f"--format: got {fmt!r}, expected table or json")
+
+
+def load_existing_study(name: str, storage: str | None) -> optuna.Study:
+    """Load study ``name``; an unknown name lists the studies that exist."""
+    opened = open_storage(storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(opened)]
+    if name not in names:
+        listing = ", ".join(names) if names else "none yet"
+        raise TunerError(f"study {name!r} not found in {redact(storage_url(storage))}; "
+                         f"studies there: {listing}")
+    return optuna.load_study(study_name=name, storage=opened)
+
+
+@app.command()
+def fields() -> None:
+    """Every config field with its type, default and allowed values."""
+    table = Table(title="TrainConfig fields (use with --set key=value or in a study file)")
+    for column in ("field", "type", "default", "meaning"):
+        table.add_column(column)
+    for row in describe_fields():
+        table.add_row(*row)
+    console.print(table)
+
+
+def _register_commands_of_other_modules() -> None:
+    """Commands written beside the modules they drive (exports, reports, dashboard)."""
+    from tuner.cli_reports import export_command, report_command
+    from tuner.dashboard import dashboard_command
+
+    app.command("export")(export_command)
+    app.command("report")(report_command)
+    app.command("dashboard")(dashboard_command)
+
+
+_register_commands_of_other_modules()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="tuner")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
