@@ -32,8 +32,8 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 StorageOption = Annotated[str | None, typer.Option(
     "--storage", envvar=STORAGE_ENV, show_envvar=True,
@@ -118,7 +118,8 @@ def _run_study(spec, options) -> None:
     try:
         with StudyProgress(todo, errors, enabled=todo > 0) as progress:
             if todo == 0:
-                pass
+                errors.print("nothing left to run: every trial of this study is finished "
+                              "(--n-trials N runs more of a sampled study)")
             elif options.workers == 1:
                 objective = Objective(
                     spec, options.overrides, artifact_store(url), options.save_weights,

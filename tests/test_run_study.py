@@ -1,0 +1,141 @@
+"""`tuner run` end to end on tiny sizes: records, resume, pruning, repeats, shipped studies."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from tests.tiny import TINY_SETS
+from tuner import records
+from tuner.cli import app
+
+STUDIES = sorted((Path(__file__).parent.parent / "studies").glob("*.py"))
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, ["run", *map(str, args)], catch_exceptions=False)
+
+
+def write_study(tmp_path, body: str) -> Path:
+    path = tmp_path / "study.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def trials(url: str, name: str):
+    return optuna.load_study(study_name=name, storage=url).get_trials()
+
+
+GRID = """
+    from tuner import StudySpec, categorical
+    study = StudySpec(name="grid", sampler="grid", pruner="none", repeats={repeats},
+                      space=dict(weight_decay=categorical([0.1, 0.001]),
+                                 train_fraction=categorical([0.5, 1.0])))
+"""
+
+
+def test_grid_study_records_everything_and_resume_repeats_nothing(tmp_path, sqlite_url):
+    study_file = write_study(tmp_path, GRID.format(repeats=1))
+    first = run(study_file, "--storage", sqlite_url, "--n-trials", "3", *TINY_SETS)
+    assert first.exit_code == 0, first.output
+    assert len(trials(sqlite_url, "grid")) == 4  # 3 done + 1 still waiting
+    second = run(study_file, "--storage", sqlite_url, *TINY_SETS)
+    assert second.exit_code == 0, second.output
+    third = run(study_file, "--storage", sqlite_url, *TINY_SETS)
+    assert "nothing left to run" in third.output
+    done = trials(sqlite_url, "grid")
+    assert [t.state for t in done] == [TrialState.COMPLETE] * 4
+    assert sorted((t.params["weight_decay"], t.params["train_fraction"]) for t in done) == [
+        (0.001, 0.5), (0.001, 1.0), (0.1, 0.5), (0.1, 1.0)]
+    trial = done[0]
+    attrs = trial.user_attrs
+    assert attrs[records.CONFIG]["weight_decay"] == trial.params["weight_decay"]
+    assert attrs[records.CONFIG]["epochs"] == 2
+    assert set(attrs[records.CURVES]) == set(records.CURVE_NAMES)
+    assert all(len(v) == 2 for v in attrs[records.CURVES].values())
+    assert attrs[records.EPOCHS_RUN] == 2 and attrs[records.BEST_EPOCH] in (1, 2)
+    assert trial.value == pytest.approx(attrs[records.BEST_VAL_DICE])
+    assert trial.value == pytest.approx(max(attrs[records.CURVES]["val_dice"]))
+    assert set(trial.intermediate_values) == {1, 2}
+    assert 0 <= attrs[records.TEST]["dice"] <= 1
+    assert attrs[records.SECONDS] > 0
+    storage = optuna.load_study(study_name="grid", storage=sqlite_url)._storage
+    metas = optuna.artifacts.get_all_artifact_meta(trial, storage=storage)
+    assert {m.filename for m in metas} == {"gallery_epoch001.png", "gallery_epoch002.png"}
+
+
+def test_failed_grid_point_runs_again_on_rerun(tmp_path, sqlite_url):
+    study_file = write_study(tmp_path, GRID.format(repeats=1))
+    assert run(study_file, "--storage", sqlite_url, "--n-trials", "1", *TINY_SETS).exit_code == 0
+    study = optuna.load_study(study_name="grid", storage=sqlite_url)
+    waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+    study._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING)
+    study.tell(waiting.number, state=TrialState.FAIL)  # as if its worker crashed
+    assert run(study_file, "--storage", sqlite_url, *TINY_SETS).exit_code == 0
+    done = [t for t in trials(sqlite_url, "grid") if t.state == TrialState.COMPLETE]
+    assert len(done) == 4
+    assert len({(t.params["weight_decay"], t.params["train_fraction"]) for t in done}) == 4
+
+
+def test_repeats_are_paired_by_seed(tmp_path, sqlite_url):
+    study_file = write_study(tmp_path, """
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="rep", sampler="grid", pruner="none", repeats=2,
+                          base=dict(seed=10), space=dict(dropout=categorical([0.0, 0.5])))
+    """)
+    assert run(study_file, "--storage", sqlite_url, *TINY_SETS).exit_code == 0
+    seeds = sorted((t.params["dropout"], t.user_attrs["repeat"], t.user_attrs["seed"])
+                   for t in trials(sqlite_url, "rep"))
+    assert seeds == [(0.0, 0, 10), (0.0, 1, 11), (0.5, 0, 10), (0.5, 1, 11)]
+
+
+def test_pruning_really_prunes(tmp_path, sqlite_url):
+    study_file = write_study(tmp_path, """
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="prune", sampler="grid", pruner="threshold",
+                          pruner_options=dict(lower=0.999),
+                          space=dict(lr=categorical([1e-3, 1e-2])))
+    """)
+    result = run(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=5")
+    assert result.exit_code == 0, result.output
+    assert "pruned at epoch 1" in result.output
+    for trial in trials(sqlite_url, "prune"):
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs[records.PRUNED_AT] == 1
+        assert trial.user_attrs[records.EPOCHS_RUN] == 1
+        assert list(trial.intermediate_values) == [1]
+
+
+def test_sampled_study_stops_at_its_n_trials_and_repeats(tmp_path, sqlite_url):
+    study_file = write_study(tmp_path, """
+        from tuner import StudySpec, float_range
+        study = StudySpec(name="tpe", sampler="tpe", pruner="none", n_trials=4, repeats=2,
+                          space=dict(lr=float_range(1e-4, 1e-2, log=True)))
+    """)
+    assert run(study_file, "--storage", sqlite_url, *TINY_SETS).exit_code == 0
+    done = trials(sqlite_url, "tpe")
+    assert len(done) == 4
+    by_lr = {}
+    for t in done:
+        by_lr.setdefault(t.params["lr"], []).append(t.user_attrs["repeat"])
+    assert sorted(map(sorted, by_lr.values())) == [[0, 1], [0, 1]]
+    assert "nothing left" in run(study_file, "--storage", sqlite_url, *TINY_SETS).output
+    assert run(study_file, "--storage", sqlite_url, "--n-trials", "1",
+               *TINY_SETS).exit_code == 0
+    assert len(trials(sqlite_url, "tpe")) >= 5
+
+
+@pytest.mark.parametrize("study_file", STUDIES, ids=[p.stem for p in STUDIES])
+def test_every_shipped_study_runs_one_tiny_trial(study_file, sqlite_url):
+    result = run(study_file, "--storage", sqlite_url, "--n-trials", "1", "--no-galleries",
+                 *TINY_SETS)
+    assert result.exit_code == 0, result.output
+    name = study_file.stem
+    finished = [t for t in trials(sqlite_url, name) if t.state.is_finished()]
+    assert len(finished) == 1 and finished[0].state != TrialState.FAIL
