@@ -1,0 +1,273 @@
+"""``tuner export``: files, their contents against the storage, errors, PNGs, the command."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import typer
+from choreographer.browsers.chromium import Chromium
+from PIL import Image
+from test_tables import N_TRIALS, build_study
+from typer.testing import CliRunner
+
+from tuner import export, gallery, plots, tables
+from tuner.cli_reports import export_command
+from tuner.errors import TunerError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "exports.md"
+TEXT_FORMATS = {"csv", "md", "tex", "html"}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> tuple[Path, optuna.Study]:
+    """One study with galleries for the module (building it costs seconds of SQLite commits)."""
+    folder = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNER_ARTIFACTS", str(folder / "artifacts"))
+        return folder, build_study(f"sqlite:///{folder / 'tuner.db'}", "fake", folder)
+
+
+@pytest.fixture
+def study(shared, monkeypatch) -> optuna.Study:
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(shared[0] / "artifacts"))
+    return shared[1]
+
+
+@pytest.fixture
+def sqlite_url(shared) -> str:
+    """The shared study's storage (overrides conftest's fresh file for this module)."""
+    return f"sqlite:///{shared[0] / 'tuner.db'}"
+
+
+def test_export_writes_every_file_into_the_default_folder(study, sqlite_url, shared):
+    paths = export.export_study(sqlite_url, study.study_name, None, TEXT_FORMATS)
+    out = shared[0] / "exports" / study.study_name  # exports/ beside artifacts/
+    names = {p.relative_to(out).as_posix() for p in paths}
+    assert {"trials.csv", "comparison.csv", "comparison.md", "comparison.tex", "pivot.csv",
+            "pivot.md", "pivot.tex", "plots/plotly.min.js"} <= names
+    assert {f"plots/{n}.html" for n in ("dice_by_param", "learning_curves",
+                                        "optimization_history", "intermediate_values",
+                                        "parallel_coordinates", "param_importances")} <= names
+    assert all(p.is_file() for p in paths)
+    assert not list(out.glob(".partial-*"))
+
+
+def test_trials_csv_rows_equal_the_storage_trials(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    stored = study.get_trials()
+    assert len(frame) == len(stored) == N_TRIALS
+    for (_, row), trial in zip(frame.iterrows(), stored, strict=True):
+        assert row["number"] == trial.number and row["state"] == trial.state.name
+        for name, value in trial.params.items():
+            assert row[name] == pytest.approx(value)
+        attrs = trial.user_attrs
+        for column in ("best_val_dice", "best_epoch", "epochs_run", "repeat", "seed",
+                       "seconds", "pruned_at"):
+            expected = attrs.get(column)
+            assert (pd.isna(row[column]) if expected is None
+                    else row[column] == pytest.approx(expected)), column
+        if "curves" in attrs:
+            assert row["final_train_loss"] == pytest.approx(attrs["curves"]["train_loss"][-1])
+
+
+def test_trials_csv_columns_are_documented(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    columns = pd.read_csv(tmp_path / "out" / "trials.csv").columns
+    documented = set(re.findall(r"`([a-z_<>]+)`", DOCS.read_text(encoding="utf-8")))
+    params = {"weight_decay", "train_fraction"}
+    missing = [c for c in columns if c not in documented and c not in params
+               and not (c.startswith("test_") and "test_<metric>" in documented)]
+    assert missing == []
+
+
+def _markdown_ok(text: str, rows: int) -> list[list[str]]:
+    lines = text.strip().splitlines()
+    assert len(lines) == rows + 2
+    assert all(line.startswith("|") and line.endswith("|") for line in lines)
+    assert len({line.count("|") for line in lines}) == 1
+    assert re.fullmatch(r"\|(:?-+:?\|)+", lines[1])
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+def _latex_ok(text: str, rows: int) -> list[str]:
+    lines = text.strip().splitlines()
+    spec = re.fullmatch(r"\\begin\{tabular\}\{([lrc]+)\}", lines[0])
+    assert spec and lines[-1] == r"\end{tabular}"
+    assert lines[1] == r"\toprule" and lines[3] == r"\midrule" and lines[-2] == r"\bottomrule"
+    body = [lines[2], *lines[4:-2]]
+    assert len(body) == rows + 1
+    for line in body:
+        assert line.endswith(r"\\") and line.count("&") == len(spec.group(1)) - 1
+        assert re.search(r"(?<!\\)[_%#]", line) is None  # specials escaped
+    assert text.count("{") == text.count("}")
+    return body
+
+
+def test_markdown_and_latex_tables_are_well_formed(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"md", "tex"})
+    table = _markdown_ok((out / "comparison.md").read_text(), rows=4)
+    assert table[0][:4] == ["weight_decay", "train_fraction", "n", "pruned"]
+    assert table[2][:5] == ["0.01", "0.8", "2", "0", "0.7150 ± 0.0071"]  # best first
+    body = _latex_ok((out / "comparison.tex").read_text(), rows=4)
+    assert body[0].startswith(r"weight\_decay & train\_fraction & n & pruned")
+    assert r"0.7150 $\pm$ 0.0071" in body[1]
+    pivot = _markdown_ok((out / "pivot.md").read_text(), rows=2)
+    assert pivot[0] == ["weight_decay \\ train_fraction", "0.4", "0.8"]
+    assert pivot[2] == ["0.01", "0.6350", "**0.7150**"]
+    body = _latex_ok((out / "pivot.tex").read_text(), rows=2)
+    assert body[1] == r"0.01 & 0.6350 & \textbf{0.7150} \\"
+
+
+def test_html_plots_open_offline_and_contain_the_figures(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"html"})
+    assert (out / "plots" / "plotly.min.js").stat().st_size > 1_000_000
+    page = (out / "plots" / "dice_by_param.html").read_text()
+    assert '<script charset="utf-8" src="plotly.min.js"></script>' in page
+    assert "Plotly.newPlot" in page and "Best validation Dice by weight_decay" in page
+    assert not re.search(r"<script[^>]+src=\"https?:", page)
+    assert "Learning curves" in (out / "plots" / "learning_curves.html").read_text()
+
+
+def test_galleries_of_the_best_trials_are_copied(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"csv"})
+    best = study.best_trial.number  # wd=0.01, tf=0.8, repeat 1
+    copied = sorted(p.name for p in (out / "galleries").iterdir())
+    assert copied[:3] == [f"rank1_trial{best:04d}_epoch{e:03d}.png" for e in (1, 2, 4)]
+    assert len(copied) == 3 * export.TOP_GALLERIES
+    original = dict(gallery.find_galleries(study, study.best_trial, sqlite_url))[4]
+    assert (out / "galleries" / copied[2]).read_bytes() == original
+
+
+def test_unknown_study_lists_existing_ones(study, sqlite_url, tmp_path):
+    with pytest.raises(TunerError, match=f"'nope'.*existing studies: {study.study_name}$"):
+        export.export_study(sqlite_url, "nope", tmp_path / "out", {"csv"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_study_without_finished_trials_is_refused(study_name, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = optuna.create_study(study_name=study_name, storage=url)
+    empty.ask()
+    with pytest.raises(TunerError, match=r"no finished trials yet \(1 running\)"):
+        export.export_study(url, study_name, tmp_path / "out", {"csv"})
+
+
+def test_unwritable_output_folder_is_one_clear_error(study, sqlite_url, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(TunerError, match="output folder .*a_file: exists and is not a folder"):
+        export.export_study(sqlite_url, study.study_name, blocker, {"csv"})
+    with pytest.raises(TunerError, match="output folder .*a_file/sub: cannot write there"):
+        export.export_study(sqlite_url, study.study_name, blocker / "sub", {"csv"})
+    with pytest.raises(TunerError, match="--format: got 'csv,pdf'"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "o", "csv,pdf")
+
+
+def test_failure_midway_leaves_nothing_half_written(study, sqlite_url, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(plots, "study_figures", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        export.export_study(sqlite_url, study.study_name, out, TEXT_FORMATS)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # no tables, no staging folder
+
+
+def test_png_without_a_browser_writes_a_one_line_note(study, sqlite_url, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
+    note = tmp_path / "out" / "plots" / export.PNG_NOTE
+    assert note in paths and not list((tmp_path / "out" / "plots").glob("*.png"))
+    text = note.read_text()
+    assert text.count("\n") == 1 and "chromium" in text and "kaleido" in text
+
+
+def _browser() -> str | None:
+    return Chromium.find_browser(skip_local=False)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chrome/Chromium for kaleido on this "
+                    "machine (apt-get install chromium, or plotly_get_chrome)")
+def test_png_export_rendered_with_the_machines_chromium(study, sqlite_url, tmp_path):
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
+    pngs = [p for p in paths if p.parent.name == "plots"]
+    assert {p.name for p in pngs} >= {"dice_by_param.png", "learning_curves.png"}
+    for path in pngs:
+        picture = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
+        assert picture.size == (1000, 650)
+        assert len(picture.getcolors(1_000_000) or []) > 20  # drawn, not blank
+
+
+def test_export_command_prints_paths_and_exits_2_on_errors(study, sqlite_url, tmp_path,
+                                                           monkeypatch):
+    app = typer.Typer()
+    app.command("export")(export_command)
+    app.command("noop")(lambda: None)  # two commands: typer keeps the subcommand name
+    runner = CliRunner()
+    monkeypatch.setenv("TUNER_STORAGE", sqlite_url)
+    result = runner.invoke(app, ["export", study.study_name, "--out", str(tmp_path / "o"),
+                                 "--format", "csv,md"])
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "o" / "trials.csv") in result.output
+    result = runner.invoke(app, ["export", "missing", "--storage", sqlite_url])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: study 'missing': not in storage")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tables_helpers_match_the_export(study):
+    trials = tables.trials_frame(study)
+    comparison = tables.comparison_frame(trials, ["weight_decay", "train_fraction"])
+    best = export.best_trials(trials, comparison, ["weight_decay", "train_fraction"], top=1)
+    worst = export.best_trials(trials, comparison, ["weight_decay", "train_fraction"], top=1,
+                               worst=True)
+    assert best == [study.best_trial.number]
+    done = trials[trials["state"] == "COMPLETE"]
+    assert worst == [int(done.loc[done["best_val_dice"].idxmin(), "number"])]
+
+
+@pytest.mark.slow
+def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
+    """A real study run here (2 grid trials of a 4-channel UNet on 24 synthetic 32 px
+    images, 2 epochs), exported: rows, tables and the galleries the objective uploaded."""
+    from tiny import TINY
+
+    from tuner import StudySpec, categorical
+    from tuner.runner import RunOptions, prepare_study, run_worker
+
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    spec = StudySpec(name="tiny", base=TINY, space=dict(lr=categorical([1e-3, 1e-2])),
+                     sampler="grid", pruner="none", question="which learning rate?")
+    options = RunOptions(storage=url)
+    prepare_study(spec, options)
+    run_worker(spec, options)
+    out = tmp_path / "out"
+    paths = export.export_study(url, "tiny", out, {"csv", "md", "html"})
+    study = optuna.load_study(study_name="tiny", storage=url)
+    frame = pd.read_csv(out / "trials.csv")
+    assert list(frame["number"]) == [t.number for t in study.trials]
+    assert sorted(frame["lr"]) == [1e-3, 1e-2] and set(frame["state"]) == {"COMPLETE"}
+    assert list(frame["best_val_dice"]) == pytest.approx([t.value for t in study.trials])
+    assert (frame["epochs_run"] == 2).all() and frame["test_dice"].notna().all()
+    _markdown_ok((out / "comparison.md").read_text(), rows=2)
+    assert (out / "plots" / "learning_curves.html").is_file()
+    galleries = sorted(p.name for p in paths if p.parent.name == "galleries")
+    best = study.best_trial.number
+    assert galleries[:2] == [f"rank1_trial{best:04d}_epoch001.png",
+                             f"rank1_trial{best:04d}_epoch002.png"]
+    picture = Image.open(out / "galleries" / galleries[1])
+    assert picture.size == (3 * 128 + 4 * gallery.GAP, gallery.HEADER + 4 * (128 + 4) + 4)

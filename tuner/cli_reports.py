@@ -1,0 +1,69 @@
+"""Command handlers of ``tuner export`` and ``tuner report`` (registered in tuner.cli).
+
+A thin layer over :func:`tuner.export.export_study` and :func:`tuner.report.write_report`:
+each handler's docstring is its help; a :class:`~tuner.errors.TunerError` becomes one line
+on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuner.errors import TunerError
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="storage URL; default $TUNER_STORAGE, else "
+                 "sqlite:///storage/tuner.db", show_default=False),
+]
+
+
+def export_command(
+    study: Annotated[str, typer.Argument(help="name of the study to export")],
+    storage: StorageOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="output folder; default storage/exports/STUDY beside the storage",
+        show_default=False)] = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="comma-separated subset of csv,md,tex,html,png")
+    ] = "csv,md,tex,html,png",
+) -> None:
+    """Write the tables, plots and best-trial galleries of STUDY (see docs/exports.md)."""
+    from tuner import export
+    from tuner.storage import storage_url
+
+    try:
+        paths = export.export_study(storage_url(storage), study, out, format)
+    except TunerError as exc:
+        _fail(exc)
+    for path in paths:
+        typer.echo(str(path))
+        if path.name in (export.PNG_NOTE, "notes.txt"):
+            typer.echo("  " + path.read_text(encoding="utf-8").strip().replace("\n", "\n  "))
+
+
+def report_command(
+    studies: Annotated[list[str], typer.Argument(help="one or more study names")],
+    storage: StorageOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="the HTML file; default storage/exports/STUDY/report.html",
+        show_default=False)] = None,
+) -> None:
+    """Write one self-contained HTML report (opens offline) about STUDIES."""
+    from tuner import report
+    from tuner.storage import storage_url
+
+    url = storage_url(storage)
+    try:
+        path = report.write_report(url, studies, out or report.default_report_path(url, studies))
+    except TunerError as exc:
+        _fail(exc)
+    typer.echo(str(path))
+
+
+def _fail(exc: TunerError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)

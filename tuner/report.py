@@ -1,0 +1,221 @@
+"""``tuner report``: one self-contained HTML page about one or more studies.
+
+The page opens without a network: plotly.js is inlined once in the head, galleries are
+``data:`` URIs, and there is no external script or link tag. Per study it says what was
+searched and what was fixed, shows the comparison table (and the pivot of two-parameter
+studies), the plots, the galleries of the best and the worst configuration, the best
+configuration in words, and which differences between configurations are smaller than the
+spread between repeats (so the reader does not over-read noise).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import plotly.offline
+
+from tuner import export, gallery, records, tables
+from tuner.errors import TunerError
+from tuner.storage import storage_url as resolve_url
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; } td.best, tr.best td { font-weight: bold; background: #e6f5e6; }
+.note { color: #666; font-style: italic; } img { margin: 0.5em; vertical-align: top; }
+"""
+
+
+def default_report_path(url: str | None, study_names: list[str]) -> Path:
+    """``exports/<study>/report.html``; several studies: ``exports/report_<a>+<b>.html``."""
+    if len(study_names) == 1:
+        return export.default_out(url, study_names[0]) / "report.html"
+    folder = export.default_out(url, study_names[0]).parent
+    return folder / f"report_{'+'.join(export.safe_name(n) for n in study_names)}.html"
+
+
+def write_report(storage_url: str | None, study_names: list[str], out: Path) -> Path:
+    """Write the page about ``study_names`` to ``out`` (replaced whole, never half-written)."""
+    if not study_names:
+        raise TunerError("tuner report: no study named; give one or more study names")
+    sections = [study_section(storage_url, name) for name in study_names]
+    title = "tuner report: " + ", ".join(study_names)
+    page = "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style>",
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
+        "</head><body>", f"<h1>{html.escape(title)}</h1>", *sections, "</body></html>",
+    ])  # fmt: skip
+    out = Path(out)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, out)
+    except OSError as exc:
+        if partial.parent.is_dir():
+            partial.unlink(missing_ok=True)
+        raise TunerError(f"report file {out}: cannot write it ({exc.strerror or exc})"
+                         ) from None
+    return out
+
+
+def study_section(url: str | None, study_name: str) -> str:
+    """The HTML section about one study (TunerError if it is unknown or has no results)."""
+    study = export.finished_study(url, study_name)
+    trials = tables.trials_frame(study)
+    params = list(tables.param_columns(study).values())
+    comparison = tables.comparison_frame(trials, params)
+    parts = [f'<section id="{html.escape(export.safe_name(study_name))}">',
+             f"<h2>Study {html.escape(study_name)}</h2>"]
+    question = study.user_attrs.get(records.QUESTION)
+    if question:
+        parts.append(f"<p><b>Question:</b> {html.escape(str(question))}</p>")
+    counts = trials["state"].str.lower().value_counts()
+    parts.append("<p>" + ", ".join(f"{n} {s}" for s, n in counts.items()) + " trials.</p>")
+    parts.append(_searched_and_fixed(study))
+    parts.append("<h3>Conclusion</h3><ul>" + "".join(
+        f"<li>{html.escape(s)}</li>"
+        for s in [best_in_words(comparison, params), *noise_sentences(comparison, params)]
+    ) + "</ul>")
+    parts.append("<h3>Comparison</h3>" + comparison_html(comparison, params))
+    if len(params) == 2:
+        parts.append("<h3>Pivot: mean best validation Dice</h3>"
+                     + pivot_html(tables.pivot_frame(comparison, params)))
+    parts.append(_plots_html(study, trials, comparison, params))
+    parts.append(_galleries_html(study, url, trials, comparison, params))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def label(config: pd.Series, params: list[str]) -> str:
+    """``"weight_decay=0.01, train_fraction=0.8"`` (``"all trials"`` without parameters)."""
+    return ", ".join(f"{p}={config[p]}" for p in params) or "all trials"
+
+
+def best_in_words(comparison: pd.DataFrame, params: list[str]) -> str:
+    """The best configuration and its score as a sentence."""
+    done = comparison[comparison["n"] > 0]
+    if done.empty:
+        return "No configuration completed: every trial was pruned."
+    best = done.iloc[0]
+    score = f"{best['best_val_dice_mean']:.4f}"
+    if best["n"] >= 2:
+        score += f" ± {best['best_val_dice_std']:.4f} (mean ± std over {int(best['n'])} repeats)"
+    else:
+        score += " (one run)"
+    return (f"Best configuration: {label(best, params)}, with best validation Dice {score}, "
+            f"reached at epoch {best['best_epoch_mean']:.0f} on average.")
+
+
+def noise_sentences(comparison: pd.DataFrame, params: list[str]) -> list[str]:
+    """Which differences in mean best validation Dice are smaller than the spread between
+    repeats (the pooled standard deviation over configurations with 2 or more repeats)."""
+    done = comparison[comparison["n"] > 0].reset_index(drop=True)
+    if len(done) < 2:
+        return ["Only one configuration completed, so there is nothing to compare."]
+    spread = tables.pooled_std(comparison)
+    means = done["best_val_dice_mean"]
+    if spread is None:
+        return ["Each configuration ran once, so the spread between repeats is unknown and "
+                "any difference may be chance; run the study with repeats >= 2 to know."]
+    out = [f"Spread between repeats (pooled standard deviation of best validation Dice): "
+           f"{spread:.4f}."]
+    close = [i for i in range(1, len(done)) if means[0] - means[i] < spread]
+    if close:
+        listed = "; ".join(f"{label(done.loc[i], params)} (-{means[0] - means[i]:.4f})"
+                           for i in close)
+        out.append(f"Within that spread of the best, so not distinguishable from it: {listed}.")
+    else:
+        out.append(f"The best is ahead of the runner-up ({label(done.loc[1], params)}) by "
+                   f"{means[0] - means[1]:.4f}, more than the spread: a real difference.")
+    pairs = [f"{label(done.loc[i], params)} vs {label(done.loc[i + 1], params)} "
+             f"({means[i] - means[i + 1]:.4f})"
+             for i in range(1, len(done) - 1) if means[i] - means[i + 1] < spread]
+    if pairs:
+        out.append("Neighbours in the ranking that differ by less than the spread: "
+                   + "; ".join(pairs) + ".")
+    return out
+
+
+def comparison_html(comparison: pd.DataFrame, params: list[str]) -> str:
+    """The comparison as an HTML table: ``mean ± std`` cells, the best row bold."""
+    shown = tables.display_frame(comparison, params)
+    body = shown.to_html(index=False, na_rep="", escape=True, border=0)
+    return body.replace("<tr>\n      <td>", '<tr class="best">\n      <td>', 1)
+
+
+def pivot_html(pivot: pd.DataFrame) -> str:
+    """The pivot as an HTML table with its best cell marked."""
+    best = tables.best_cell(pivot)
+    corner = html.escape(f"{pivot.index.name} \\ {pivot.columns.name}")
+    rows = [f"<tr><th>{corner}</th>"
+            + "".join(f"<th>{html.escape(str(c))}</th>" for c in pivot.columns) + "</tr>"]
+    for row in pivot.index:
+        cells = []
+        for col in pivot.columns:
+            value = pivot.loc[row, col]
+            mark = ' class="best"' if best == (row, col) else ""
+            cells.append(f"<td{mark}>{'' if pd.isna(value) else f'{value:.4f}'}</td>")
+        rows.append(f"<tr><th>{html.escape(str(row))}</th>{''.join(cells)}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _searched_and_fixed(study: optuna.Study) -> str:
+    """Searched: config fields that differ between trials (with their values). Fixed: the
+    study file's ``base`` (a study attribute the runner stores) or, without it, the fields
+    equal in every trial that differ from the defaults."""
+    varied, fixed = tables.config_summary(study)
+    base = study.user_attrs.get("base")
+    searched = set(tables.param_columns(study))
+    items = []
+    for name, values in varied.items():
+        why = "" if name in searched else (
+            " (changes with the repeat)" if name == "seed" else " (follows from the search)")
+        items.append(f"<li><b>{html.escape(name)}</b>: "
+                     f"{html.escape(', '.join(map(str, values)))}{why}</li>")
+    searched = f"<ul>{''.join(items)}</ul>" if items else "<p>nothing (repeats only)</p>"
+    pinned = base if isinstance(base, dict) and base else fixed
+    text = ", ".join(f"{k}={v}" for k, v in pinned.items()) or "nothing"
+    return ("<h3>Searched</h3>" + searched
+            + f"<h3>Fixed</h3><p>{html.escape(text)}; every other field at its default "
+            "(<code>tuner fields</code> lists them).</p>")
+
+
+def _plots_html(study, trials, comparison, params) -> str:
+    from tuner import plots  # plotly.express is slow to import; only when plotting
+
+    figures, notes = plots.study_figures(study, trials, comparison,
+                                         tables.curves_frame(study), params)
+    parts = ["<h3>Plots</h3>"]
+    parts += [fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures.values()]
+    parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    return "\n".join(parts)
+
+
+def _galleries_html(study, url, trials, comparison, params) -> str:
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    parts, shown = ["<h3>Predictions</h3>"], set()
+    for title, worst in (("Best configuration", False), ("Worst configuration", True)):
+        numbers = export.best_trials(trials, comparison, params, top=1, worst=worst)
+        if not numbers or numbers[0] in shown:
+            continue
+        shown.add(numbers[0])
+        found = gallery.find_galleries(study, by_number[numbers[0]], resolve_url(url))
+        if not found:
+            parts.append(f'<p class="note">{title}: trial #{numbers[0]} has no gallery.</p>')
+            continue
+        trial = trials.set_index("number").loc[numbers[0]]
+        parts.append(f"<h4>{title}: trial #{numbers[0]} ({html.escape(label(trial, params))}, "
+                     f"best validation Dice {trial['best_val_dice']:.4f})</h4><div>")
+        parts += [f'<figure style="display:inline-block"><img alt="epoch {epoch}" '
+                  f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                  f"<figcaption>epoch {epoch}</figcaption></figure>" for epoch, png in found]
+        parts.append("</div>")
+    return "\n".join(parts)
