@@ -271,3 +271,13 @@ def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
                              f"rank1_trial{best:04d}_epoch002.png"]
     picture = Image.open(out / "galleries" / galleries[1])
     assert picture.size == (3 * 128 + 4 * gallery.GAP, gallery.HEADER + 4 * (128 + 4) + 4)
+
+
+def test_trials_csv_on_every_storage_kind(any_storage_url, study_name, tmp_path):
+    """SQLite and the real PostgreSQL give the same export of the same trials."""
+    stored = build_study(any_storage_url, study_name, tmp_path, repeats=1, galleries=False)
+    export.export_study(any_storage_url, study_name, tmp_path / "out", {"csv", "md"})
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert list(frame["number"]) == [t.number for t in stored.get_trials()]
+    assert list(frame["state"]) == [t.state.name for t in stored.get_trials()]
+    _markdown_ok((tmp_path / "out" / "comparison.md").read_text(), rows=4)
