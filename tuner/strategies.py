@@ -25,8 +25,11 @@ SAMPLERS.add("qmc", optuna.samplers.QMCSampler)
 
 
 @SAMPLERS.register("grid")
-def _grid(search_space: dict[str, list], **options: Any) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.GridSampler(search_space, **options)
+def _grid(**options: Any) -> optuna.samplers.BaseSampler:
+    """Grid studies enqueue every point with fixed parameters (tuner.queue), so the sampler
+    is never consulted; Optuna's GridSampler would also expect to have chosen each trial's
+    grid point itself and fails on enqueued ones. A seeded random sampler stands in."""
+    return optuna.samplers.RandomSampler(**options)
 
 
 PRUNERS.add("median", optuna.pruners.MedianPruner)
@@ -65,13 +68,10 @@ def _build(registry: Registry, name: str, options: dict[str, Any], *args: Any):
 
 
 def build_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The sampler the study file names; grid studies get their grid as the search space."""
+    """The sampler the study file names, with its options."""
     options = dict(spec.sampler_options)
     if seed is not None and "seed" not in options:
         options["seed"] = seed
-    if spec.is_grid:
-        grid = {name: list(dist.choices) for name, dist in spec.space.items()}
-        return _build(SAMPLERS, "grid", options, grid)
     return _build(SAMPLERS, spec.sampler, options)
 
 
