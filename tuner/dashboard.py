@@ -132,9 +132,8 @@ def dashboard_command(
 ) -> None:
     """Watch studies live in optuna-dashboard: trials, curves and prediction galleries.
 
-    It serves the study storage with its artifact store. It is bound to localhost by
-    default; to see it from another computer, tunnel it
-    (ssh -L 8080:localhost:8080 HOST) or pass --host 0.0.0.0 behind a firewall.
+    Serves the study storage with its artifact store, bound to localhost (it has no login).
+    Elsewhere: ssh -L 8080:localhost:8080 HOST, or --host 0.0.0.0 behind a firewall.
     """
     try:
         serve_dashboard(storage, host, port)
