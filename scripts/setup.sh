@@ -26,7 +26,7 @@ if command -v pg_isready >/dev/null; then
 fi
 
 # Chromium: browser tests and PNG exports (kaleido). Optional: tests skip without it.
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+if { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; } && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
      chromium chromium-driver >/dev/null) || echo "setup: could not install chromium; browser tests will skip"
 fi

@@ -26,6 +26,7 @@ from rich.table import Table  # noqa: E402
 from tuner.config import TrainConfig, describe_fields, parse_assignments  # noqa: E402
 from tuner.errors import TunerError  # noqa: E402
 from tuner.storage import STORAGE_ENV, open_storage, redact, storage_url  # noqa: E402
+from tuner.trial_loop import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S  # noqa: E402
 
 # Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -87,6 +88,12 @@ def run(
         "--save-weights", help="Store each finished trial's best weights as an artifact")] = False,
     galleries: Annotated[bool, typer.Option(
         "--galleries/--no-galleries", help="Prediction galleries as trial artifacts")] = True,
+    heartbeat_interval: Annotated[int, typer.Option(
+        "--heartbeat-interval", min=1,
+        help="Seconds between a running trial's heartbeats")] = HEARTBEAT_INTERVAL_S,
+    grace_period: Annotated[int, typer.Option(
+        "--grace-period", min=1, help="A trial without a heartbeat for this long is failed "
+        "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best."""
     from tuner.runner import RunOptions
@@ -95,7 +102,8 @@ def run(
     spec = load_spec(study_file)
     options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
                          timeout=timeout, overrides=_overrides(sets, data), workers=workers,
-                         save_weights=save_weights, galleries=galleries)
+                         save_weights=save_weights, galleries=galleries,
+                         heartbeat_interval=heartbeat_interval, grace_period=grace_period)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _run_study(spec, options)
 

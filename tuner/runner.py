@@ -29,11 +29,9 @@ from tuner.objective import Objective
 from tuner.spec import StudySpec, load_spec
 from tuner.storage import artifact_store, open_storage, storage_url
 from tuner.strategies import build_pruner, build_sampler
-from tuner.trial_loop import LoopResult, run_trials
+from tuner.trial_loop import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, LoopResult, run_trials
 
-HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period ...
-GRACE_PERIOD_S = 30  # ... and re-queued by Optuna's retry callback (at most MAX_RETRY times)
-MAX_RETRY = 3
+MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
 FUNCTION_SPACE_PROBES = 16  # random draws that check a conditional space before the study
 
 
@@ -49,6 +47,8 @@ class RunOptions:
     workers: int = 1
     save_weights: bool = False
     galleries: bool = True
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int = GRACE_PERIOD_S
 
 
 # -- checks before anything is stored ------------------------------------------------------
@@ -90,12 +90,12 @@ def _space_corners(spec: StudySpec) -> list[dict[str, Any]]:
 
 
 # -- the study ------------------------------------------------------------------------------
-def open_study(spec: StudySpec, url: str, study_name: str | None = None) -> optuna.Study:
+def open_study(spec: StudySpec, url: str, options: RunOptions) -> optuna.Study:
     """Create or load the study with heartbeats, the retry callback, sampler and pruner."""
-    storage = open_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                           grace_period=GRACE_PERIOD_S,
+    storage = open_storage(url, heartbeat_interval=options.heartbeat_interval,
+                           grace_period=options.grace_period,
                            stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
-    study = optuna.create_study(study_name=study_name or spec.name, storage=storage,
+    study = optuna.create_study(study_name=options.study_name or spec.name, storage=storage,
                                 sampler=build_sampler(spec), pruner=build_pruner(spec),
                                 direction="maximize", load_if_exists=True)
     return study
@@ -105,7 +105,7 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
     """Check, create or load, describe and (for grids) enqueue; returns the study."""
     check_spec(spec, options.overrides)
     url = storage_url(options.storage)
-    study = open_study(spec, url, options.study_name)
+    study = open_study(spec, url, options)
     study.set_user_attr("question", spec.question)
     study.set_user_attr("study_file", spec.source)
     study.set_user_attr("searched", spec.searched_names())
@@ -130,7 +130,7 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
                objective: Objective | None = None) -> LoopResult:
     """Run trials of the (already prepared) study in this process."""
     url = storage_url(options.storage)
-    study = open_study(spec, url, options.study_name)
+    study = open_study(spec, url, options)
     objective = objective or Objective(spec, options.overrides, artifact_store(url),
                                        options.save_weights, options.galleries)
     deadline = time.monotonic() + options.timeout if options.timeout else None
@@ -157,6 +157,7 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
     import torch
 
     torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         spec = load_spec(spec_path)
         run_worker(spec, options, max_trials=max_trials)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import optuna
@@ -20,6 +21,7 @@ from tuner.errors import TunerError
 DEFAULT_STORAGE = "sqlite:///storage/tuner.db"
 STORAGE_ENV = "TUNER_STORAGE"
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
+SCHEMA_RACE_RETRIES = 5
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
 
 
@@ -87,22 +89,31 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
     db_file = _sqlite_path(url)
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs(url),
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=stale_trial_callback,
-        )
-    except Exception as exc:  # driver missing, server down, bad credentials, not a DB file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if parsed.password:  # drivers do not echo it, but a message is no place to find out
-            reason = reason.replace(str(parsed.password), "***")
-        raise TunerError(
-            f"storage {parsed.render_as_string(hide_password=True)}: cannot be opened "
-            f"({redact(reason)[:300]})"
-        ) from None
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs(url),
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=stale_trial_callback,
+            )
+        except Exception as exc:  # driver missing, server down, bad credentials, not a DB
+            # Two workers opening a new database at once both create Optuna's tables; the
+            # loser sees "already exists" and only needs to open it again.
+            if "already exists" in str(exc) and attempt < SCHEMA_RACE_RETRIES:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise _cannot_open(parsed, exc) from None
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _cannot_open(parsed: sqlalchemy.engine.URL, exc: Exception) -> TunerError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if parsed.password:  # drivers do not echo it, but a message is no place to find out
+        reason = reason.replace(str(parsed.password), "***")
+    return TunerError(f"storage {parsed.render_as_string(hide_password=True)}: cannot be "
+                      f"opened ({redact(reason)[:300]})")
 
 
 def artifact_dir(url: str | None = None) -> Path:

@@ -24,7 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period
+GRACE_PERIOD_S = 30  # and re-queued by Optuna's retry callback
 
 
 def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
@@ -101,6 +102,11 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
         trial = claim_waiting_trial(study)
+        if trial is None and queue_only and interval and _others_running(study):
+            # a running trial may belong to a killed worker: once its heartbeat is stale it
+            # is failed and re-queued above, and this worker takes it
+            time.sleep(interval)
+            continue
         if trial is None:
             if queue_only or not should_continue():
                 return result
@@ -114,6 +120,10 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
             result.finished += 1
         if on_trial_end is not None:
             on_trial_end(study._storage.get_trial(trial._trial_id))
+
+
+def _others_running(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _run_one(study: optuna.Study, trial: optuna.Trial,
