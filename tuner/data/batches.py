@@ -1,0 +1,118 @@
+"""Mini-batches for training and evaluation, and input normalisation.
+
+The data sit in memory as tensors (a few MB at 64 px), so batches are tensor indexing, not
+a ``DataLoader`` with worker processes: at this size worker start-up and inter-process
+copies would cost more than the batches. Augmentation runs per sample on the [0, 1] images
+(albumentations needs numpy ``(H, W, C)``) and only when ``augment`` is not ``none``;
+normalisation comes last, on the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torchvision.transforms import Normalize
+
+from tuner.config import TrainConfig
+from tuner.data.augment import augment_batch, make_pipeline
+from tuner.data.split import Split
+
+Normalizer = Callable[[Tensor], Tensor]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def make_normalizer(cfg: TrainConfig, train_split: Split) -> Normalizer:
+    """``(B, 3, H, W) -> (B, 3, H, W)`` for ``cfg.normalize``.
+
+    ``imagenet``: ImageNet channel mean/std (what pretrained encoders saw); ``zscore``: the
+    channel mean/std of the train split's pixels (never validation's: no leak); ``none``:
+    identity.
+    """
+    if cfg.normalize == "none":
+        return nn.Identity()
+    if cfg.normalize == "imagenet":
+        return Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    if cfg.normalize == "zscore":
+        pixels = train_split.images.double().transpose(0, 1).reshape(3, -1)
+        std = pixels.std(dim=1, unbiased=False).clamp_min(1e-6)
+        return Normalize(pixels.mean(dim=1).tolist(), std.tolist())
+    raise ValueError(f"unknown normalize {cfg.normalize!r}")
+
+
+def _seed(*words: int) -> int:
+    """An int seed for albumentations derived from several ints (independent streams)."""
+    return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
+
+
+class TrainBatches:
+    """One epoch of shuffled, augmented ``(x, y)`` train batches per iteration.
+
+    ``x`` float32 (B, 3, H, W) normalised, ``y`` float32 (B, 1, H, W) in {0, 1}. Shuffling
+    uses a ``torch.Generator`` seeded from ``cfg.seed`` and augmentation a seeded
+    albumentations pipeline, so a run is repeatable and each epoch differs from the last.
+    ``n_aug > 0`` adds that many augmented copies of the split, drawn once here (with the
+    ``augment`` pipeline, or ``combine`` when ``augment`` is ``none``: plain copies would
+    add nothing). A trailing batch of one sample joins the batch before it (BatchNorm
+    cannot train on a single 1x1 feature map).
+    """
+
+    def __init__(self, split: Split, cfg: TrainConfig, normalize: Normalizer) -> None:
+        if len(split) == 0:
+            raise ValueError("TrainBatches needs a non-empty split")
+        size = split.images.shape[-1]
+        self.batch_size = cfg.batch_size
+        self.normalize = normalize
+        self.images, self.masks = split.images, split.masks
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.pipeline = make_pipeline(cfg.augment, size, _seed(cfg.seed, 1))
+        if cfg.n_aug:
+            name = cfg.augment if cfg.augment != "none" else "combine"
+            copier = make_pipeline(name, size, _seed(cfg.seed, 2))
+            copies = [_augment(copier, self.images, self.masks) for _ in range(cfg.n_aug)]
+            self.images = torch.cat([self.images, *(c[0] for c in copies)])
+            self.masks = torch.cat([self.masks, *(c[1] for c in copies)])
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per epoch: the split plus its augmented copies."""
+        return len(self.images)
+
+    def __len__(self) -> int:
+        return len(self._bounds())
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        n, size = self.n_samples, self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        order = torch.randperm(self.n_samples, generator=self.generator)
+        for start, stop in self._bounds():
+            index = order[start:stop]
+            x, y = self.images[index], self.masks[index]
+            if self.pipeline is not None:
+                x, y = _augment(self.pipeline, x, y)
+            yield self.normalize(x), y
+
+
+def _augment(pipeline, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    """``pipeline`` applied per sample to images (B, 3, H, W) and masks (B, 1, H, W)."""
+    x = images.permute(0, 2, 3, 1).contiguous().numpy()
+    y = masks[:, 0].to(torch.uint8).numpy()
+    x, y = augment_batch(pipeline, x, y)
+    return (torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(y).unsqueeze(1).float())
+
+
+def eval_batches(split: Split, batch_size: int,
+                 normalize: Normalizer) -> Iterator[tuple[Tensor, Tensor]]:
+    """Unshuffled, unaugmented ``(x, y)`` batches of ``split`` in order, for val and test."""
+    for start in range(0, len(split), batch_size):
+        stop = start + batch_size
+        yield normalize(split.images[start:stop]), split.masks[start:stop]
