@@ -194,12 +194,13 @@ def train(
                       + ("  *" if report.is_best else ""))
 
     result = fit(cfg, splits, on_epoch=show)
-    normalize = make_normalizer(cfg, splits.train)
-    test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
-                    build_loss(cfg), result.runtime, cfg.threshold)
-    console.print(f"best epoch {result.best_epoch}: val Dice {result.best_val_dice:.4f}; "
-                  f"test Dice {test['dice']:.4f} IoU {test['iou']:.4f} "
-                  f"({result.runtime.describe()}, {result.seconds:.1f} s)")
+    summary = f"best epoch {result.best_epoch}: val Dice {result.best_val_dice:.4f}"
+    if len(splits.test):
+        normalize = make_normalizer(cfg, splits.train)
+        test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
+                        build_loss(cfg), result.runtime, cfg.threshold)
+        summary += f"; test Dice {test['dice']:.4f} IoU {test['iou']:.4f}"
+    console.print(f"{summary} ({result.runtime.describe()}, {result.seconds:.1f} s)")
 
 
 @app.command()

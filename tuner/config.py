@@ -61,8 +61,8 @@ class TrainConfig:
                                  low_open=True)
     split_seed: int = knob(0, "seed of the train/validation/test split; keep it fixed "
                            "within a study so that scores are comparable", low=0)
-    foreground_values: str = knob("", "comma-separated mask values that count as "
-                                  "foreground (needed when masks have more than two values)")
+    foreground_values: str = knob("", "mask values that count as foreground when masks "
+                                  "have more than two values: '255', '1,2', or '>127'")
     normalize: str = knob("imagenet", "input normalisation", choices=NORMALIZE)
     augment: str = knob("flip", "augmentation of the train images each epoch "
                         "(albumentations)", choices=AUGMENTS)

@@ -83,9 +83,10 @@ class Objective:
             result = fit(cfg, splits, on_epoch)
         finally:
             self._record_summary(trial, history)
-        test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
-                        build_loss(cfg), result.runtime, cfg.threshold)
-        trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
+        if len(splits.test):  # test_fraction=0 holds out nothing
+            test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
+                            build_loss(cfg), result.runtime, cfg.threshold)
+            trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
         trial.set_user_attr("stop_reason", result.stop_reason)
         if self.save_weights and self.artifact_store is not None:
             self._upload_weights(trial, result)
