@@ -116,7 +116,7 @@ def test_command_prints_one_line_and_exits_2_without_the_password(capsys):
                           host="127.0.0.1", port=0)
     assert exit_info.value.exit_code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: storage ")
+    assert err.count("\n") == 1 and err.startswith("tuner: error: storage ")
     assert "s3cret" not in err and "alice:***@127.0.0.1:1/db" in err
 
 

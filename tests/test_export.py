@@ -148,7 +148,7 @@ def test_galleries_of_the_best_trials_are_copied(study, sqlite_url, tmp_path):
 
 
 def test_unknown_study_lists_existing_ones(study, sqlite_url, tmp_path):
-    with pytest.raises(TunerError, match=f"'nope'.*existing studies: {study.study_name}$"):
+    with pytest.raises(TunerError, match=f"'nope'.*studies there: {study.study_name}$"):
         export.export_study(sqlite_url, "nope", tmp_path / "out", {"csv"})
     assert not (tmp_path / "out").exists()
 
@@ -225,7 +225,7 @@ def test_export_command_prints_paths_and_exits_2_on_errors(study, sqlite_url, tm
     assert str(tmp_path / "o" / "trials.csv") in result.output
     result = runner.invoke(app, ["export", "missing", "--storage", sqlite_url])
     assert result.exit_code == 2
-    assert result.stderr.strip().startswith("error: study 'missing': not in storage")
+    assert result.stderr.strip().startswith("tuner: error: study 'missing' not found in")
     assert len(result.stderr.strip().splitlines()) == 1
 
 

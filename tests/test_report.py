@@ -78,7 +78,7 @@ def test_report_of_several_studies_inlines_plotly_once(url, tmp_path):
 
 
 def test_report_errors_are_one_line(url, tmp_path):
-    with pytest.raises(TunerError, match="'nope'.*existing studies: first, second$"):
+    with pytest.raises(TunerError, match="'nope'.*studies there: first, second$"):
         report.write_report(url, ["first", "nope"], tmp_path / "x.html")
     assert not (tmp_path / "x.html").exists()
     blocker = tmp_path / "file"
@@ -133,7 +133,7 @@ def test_report_command_default_path_and_exit_code(url, shared, tmp_path, monkey
     assert result.output.strip() == str(expected) and expected.is_file()
     monkeypatch.setenv("TUNER_STORAGE", url)
     result = runner.invoke(app, ["report", "missing", "--out", str(tmp_path / "r.html")])
-    assert result.exit_code == 2 and result.stderr.startswith("error: study 'missing'")
+    assert result.exit_code == 2 and result.stderr.startswith("tuner: error: study 'missing'")
 
 
 def test_default_report_path_of_one_study(url, shared):

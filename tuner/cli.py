@@ -7,7 +7,6 @@ code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -23,9 +22,10 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from tuner.cli_common import StorageOption, errors, user_errors  # noqa: E402
 from tuner.config import TrainConfig, describe_fields, parse_assignments  # noqa: E402
 from tuner.errors import TunerError  # noqa: E402
-from tuner.storage import STORAGE_ENV, open_storage, redact, storage_url  # noqa: E402
+from tuner.storage import load_existing_study, open_storage, redact, storage_url  # noqa: E402
 from tuner.trial_loop import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S  # noqa: E402
 
 # Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
@@ -34,29 +34,11 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
 console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
 
-StorageOption = Annotated[str | None, typer.Option(
-    "--storage", envvar=STORAGE_ENV, show_envvar=True,
-    help="Study storage URL; default sqlite:///storage/tuner.db")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a config field, e.g. --set epochs=30 (repeatable)")]
 DataOption = Annotated[str | None, typer.Option(
     "--data", help="Dataset: 'synthetic' or 'folder:PATH' (PATH/images, PATH/masks)")]
-
-
-def user_errors(command):
-    """Turn a TunerError into one stderr line and exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except TunerError as exc:
-            errors.print(f"tuner: error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _overrides(sets: list[str] | None, data: str | None) -> dict:
@@ -223,7 +205,7 @@ def best(
     """The best trials of a study by validation Dice."""
     from tuner.summary import best_trials, best_trials_table
 
-    loaded = load_existing_study(study, storage)
+    loaded = load_existing_study(storage, study)
     if fmt == "json":
         rows = [{"number": t.number, "value": t.value, "params": t.params,
                  "user_attrs": t.user_attrs} for t in best_trials(loaded, top)]
@@ -232,17 +214,6 @@ def best(
         console.print(best_trials_table(loaded, top))
     else:
         raise TunerError(f"--format: got {fmt!r}, expected table or json")
-
-
-def load_existing_study(name: str, storage: str | None) -> optuna.Study:
-    """Load study ``name``; an unknown name lists the studies that exist."""
-    opened = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(opened)]
-    if name not in names:
-        listing = ", ".join(names) if names else "none yet"
-        raise TunerError(f"study {name!r} not found in {redact(storage_url(storage))}; "
-                         f"studies there: {listing}")
-    return optuna.load_study(study_name=name, storage=opened)
 
 
 @app.command()

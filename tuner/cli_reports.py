@@ -12,15 +12,10 @@ from typing import Annotated
 
 import typer
 
-from tuner.errors import TunerError
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option("--storage", help="storage URL; default $TUNER_STORAGE, else "
-                 "sqlite:///storage/tuner.db", show_default=False),
-]
+from tuner.cli_common import StorageOption, user_errors
 
 
+@user_errors
 def export_command(
     study: Annotated[str, typer.Argument(help="name of the study to export")],
     storage: StorageOption = None,
@@ -35,16 +30,14 @@ def export_command(
     from tuner import export
     from tuner.storage import storage_url
 
-    try:
-        paths = export.export_study(storage_url(storage), study, out, format)
-    except TunerError as exc:
-        _fail(exc)
+    paths = export.export_study(storage_url(storage), study, out, format)
     for path in paths:
         typer.echo(str(path))
         if path.name in (export.PNG_NOTE, "notes.txt"):
             typer.echo("  " + path.read_text(encoding="utf-8").strip().replace("\n", "\n  "))
 
 
+@user_errors
 def report_command(
     studies: Annotated[list[str], typer.Argument(help="one or more study names")],
     storage: StorageOption = None,
@@ -57,13 +50,5 @@ def report_command(
     from tuner.storage import storage_url
 
     url = storage_url(storage)
-    try:
-        path = report.write_report(url, studies, out or report.default_report_path(url, studies))
-    except TunerError as exc:
-        _fail(exc)
+    path = report.write_report(url, studies, out or report.default_report_path(url, studies))
     typer.echo(str(path))
-
-
-def _fail(exc: TunerError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)

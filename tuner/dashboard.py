@@ -14,7 +14,6 @@ free port in a thread and stop it again.
 from __future__ import annotations
 
 import socket
-import sys
 from socketserver import ThreadingMixIn
 from typing import Annotated
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -22,6 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna_dashboard
 import typer
 
+from tuner.cli_common import StorageOption, user_errors
 from tuner.errors import TunerError
 from tuner.storage import artifact_dir, artifact_store, open_storage, redact
 from tuner.storage import storage_url as resolve_storage_url
@@ -119,12 +119,9 @@ def serve_dashboard(storage_url: str | None = None, host: str = DEFAULT_HOST,
         server.server_close()
 
 
+@user_errors
 def dashboard_command(
-    storage: Annotated[str | None, typer.Option(
-        "--storage",
-        help="Storage URL; default $TUNER_STORAGE, else sqlite:///storage/tuner.db.",
-        show_default=False,
-    )] = None,
+    storage: StorageOption = None,
     host: Annotated[str, typer.Option(
         help="Address to bind: 127.0.0.1 keeps it private; 0.0.0.0 exposes it (no login!).",
     )] = DEFAULT_HOST,
@@ -135,8 +132,4 @@ def dashboard_command(
     Serves the study storage with its artifact store, bound to localhost (it has no login).
     Elsewhere: ssh -L 8080:localhost:8080 HOST, or --host 0.0.0.0 behind a firewall.
     """
-    try:
-        serve_dashboard(storage, host, port)
-    except TunerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    serve_dashboard(storage, host, port)

@@ -22,7 +22,7 @@ import plotly.io as pio
 
 from tuner import gallery, tables
 from tuner.errors import TunerError
-from tuner.storage import artifact_dir, open_storage, redact, storage_url
+from tuner.storage import artifact_dir, load_existing_study, storage_url
 
 FORMATS = ("csv", "md", "tex", "html", "png")
 TOP_GALLERIES = 3  # galleries of the best trial of the best 3 configurations
@@ -44,21 +44,9 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
 
 
-def load_study(url: str | None, study_name: str) -> optuna.Study:
-    """The study ``study_name``; TunerError listing the existing names if there is none."""
-    url = storage_url(url)
-    storage = open_storage(url)
-    names = optuna.get_all_study_names(storage)
-    if study_name not in names:
-        known = ", ".join(sorted(names)) if names else "none"
-        raise TunerError(f"study {study_name!r}: not in storage {redact(url)}; "
-                         f"existing studies: {known}")
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
 def finished_study(url: str | None, study_name: str) -> optuna.Study:
-    """:func:`load_study`, refusing a study without any completed or pruned trial."""
-    study = load_study(url, study_name)
+    """The study ``study_name``, refused if it has no completed or pruned trial."""
+    study = load_existing_study(url, study_name)
     trials = study.get_trials(deepcopy=False)
     if not any(t.state.name in tables.FINISHED for t in trials):
         states = pd.Series([t.state.name.lower() for t in trials]).value_counts()

@@ -132,3 +132,15 @@ def artifact_store(url: str | None = None) -> FileSystemArtifactStore:
     folder = artifact_dir(url)
     folder.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(folder))
+
+
+def load_existing_study(url: str | None, study_name: str) -> optuna.Study:
+    """Load study ``study_name``; an unknown name lists the studies that exist."""
+    url = storage_url(url)
+    storage = open_storage(url)
+    names = optuna.get_all_study_names(storage)
+    if study_name not in names:
+        known = ", ".join(sorted(names)) if names else "none yet"
+        raise TunerError(f"study {study_name!r} not found in {redact(url)}; "
+                         f"studies there: {known}")
+    return optuna.load_study(study_name=study_name, storage=storage)
