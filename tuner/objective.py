@@ -23,6 +23,7 @@ from tuner.config import TrainConfig
 from tuner.data import build_splits, eval_batches, make_normalizer
 from tuner.gallery import gallery_epochs, gallery_indices, render_gallery
 from tuner.losses import build_loss
+from tuner.notes import save_trial_note
 from tuner.spec import StudySpec
 from tuner.train import EpochReport, FitResult, evaluate, fit, predict_probabilities
 
@@ -60,6 +61,7 @@ class Objective:
         trial.set_user_attr(records.CONFIG, cfg.to_dict())
         trial.set_user_attr(records.REPEAT, self.repeat_of(trial))
         trial.set_user_attr(records.SEED, cfg.seed)
+        save_trial_note(trial, cfg, self.repeat_of(trial))
         splits = build_splits(cfg)
         normalize = make_normalizer(cfg, splits.train)
         shown = gallery_indices(splits.val.masks) if self.galleries else []

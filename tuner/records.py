@@ -11,8 +11,13 @@ User attributes of a finished (or pruned) trial:
 - ``epochs_run``, ``best_epoch`` (1-based), ``best_val_dice``, ``pruned_at`` (epoch or None);
 - ``seconds`` (whole trial), ``seconds_per_epoch`` (mean of training + validation);
 - ``repeat`` (0, 1, ...) and ``seed`` (the training seed used by this repeat);
-- ``test``: ``{metric: value}`` on the test split with the best weights (finished trials);
-- ``question``: the study's question in words (also a study user attribute).
+- ``test``: ``{metric: value}`` on the test split with the best weights (finished trials
+  of studies with a test split);
+- ``stop_reason``: ``epochs``, ``early_stop`` or ``diverged``; ``fail_reason`` on failures.
+
+User attributes of the study: ``question``, ``study_file``, ``searched`` (parameter
+names), ``base`` (fixed fields), ``repeats``. optuna-dashboard notes (Markdown) on the
+study and on each trial say the same in words (tuner/notes.py).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ SECONDS_PER_EPOCH = "seconds_per_epoch"
 REPEAT = "repeat"
 SEED = "seed"
 TEST = "test"
-QUESTION = "question"
+QUESTION = "question"  # a study user attribute
 #: artifact metadata: galleries are uploaded as ``gallery_epoch{k:03d}.png``
 GALLERY_PREFIX = "gallery_epoch"
 WEIGHTS_ARTIFACT = "best_weights.pt"

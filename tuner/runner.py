@@ -25,6 +25,7 @@ from tuner import queue
 from tuner.data import build_splits
 from tuner.errors import TunerError
 from tuner.models import build_model
+from tuner.notes import save_study_note
 from tuner.objective import Objective
 from tuner.spec import StudySpec, load_spec
 from tuner.storage import artifact_store, open_storage, storage_url
@@ -67,17 +68,17 @@ def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
             trial = probe.ask()
             configs.append(spec.config(spec.suggest(trial), overrides))
             probe.tell(trial, 0.0)
-    build_splits(configs[0])  # missing folder, bad masks, empty split: fail now
-    seen = set()
-    for cfg in configs:
-        key = (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.head, cfg.image_size)
-        if key not in seen:
-            seen.add(key)
-            build_model(cfg)
-        if (cfg.dataset, cfg.image_size, cfg.train_fraction, cfg.val_fraction) != (
-                configs[0].dataset, configs[0].image_size, configs[0].train_fraction,
-                configs[0].val_fraction):
+    seen_models, seen_data = set(), set()
+    for cfg in configs:  # each distinct dataset/split and model once
+        data_key = (cfg.dataset, cfg.synthetic_images, cfg.image_size, cfg.foreground_values,
+                    cfg.val_fraction, cfg.test_fraction, cfg.train_fraction, cfg.split_seed)
+        if data_key not in seen_data:  # missing folder, bad masks, empty split: fail now
+            seen_data.add(data_key)
             build_splits(cfg)
+        model_key = (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.head, cfg.image_size)
+        if model_key not in seen_models:  # unknown encoder, bad weights file, bad size
+            seen_models.add(model_key)
+            build_model(cfg)
 
 
 def _space_corners(spec: StudySpec) -> list[dict[str, Any]]:
@@ -111,6 +112,7 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
     study.set_user_attr("searched", spec.searched_names())
     study.set_user_attr("base", {**spec.base, **options.overrides})
     study.set_user_attr("repeats", spec.repeats)
+    save_study_note(study, spec, options.overrides)
     if spec.is_grid:
         queue.enqueue_grid(study, spec, url)
     return study
