@@ -139,3 +139,20 @@ def test_every_shipped_study_runs_one_tiny_trial(study_file, sqlite_url):
     name = study_file.stem
     finished = [t for t in trials(sqlite_url, name) if t.state.is_finished()]
     assert len(finished) == 1 and finished[0].state != TrialState.FAIL
+
+
+def test_dashboard_notes_say_the_question_and_each_trials_settings(tmp_path, sqlite_url):
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    study_file = write_study(tmp_path, GRID.format(repeats=1).replace(
+        'name="grid",', 'name="grid", question="Which decay at which fraction?",'))
+    assert run(study_file, "--storage", sqlite_url, "--n-trials", "1", *TINY_SETS,
+               "--no-galleries").exit_code == 0
+    study = optuna.load_study(study_name="grid", storage=sqlite_url)
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    study_note = get_note_from_system_attrs(attrs, None)["body"]
+    assert "Which decay at which fraction?" in study_note and "`weight_decay`" in study_note
+    trial = next(t for t in study.get_trials() if t.state == TrialState.COMPLETE)
+    trial_note = get_note_from_system_attrs(attrs, trial._trial_id)["body"]
+    assert f"weight_decay={trial.params['weight_decay']}" in trial_note
+    assert "repeat 0, seed 0" in trial_note and "`epochs=2`" in trial_note
