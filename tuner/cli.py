@@ -70,6 +70,9 @@ def run(
         "--save-weights", help="Store each finished trial's best weights as an artifact")] = False,
     galleries: Annotated[bool, typer.Option(
         "--galleries/--no-galleries", help="Prediction galleries as trial artifacts")] = True,
+    devices: Annotated[str | None, typer.Option(
+        "--devices", help="GPUs for the local workers, e.g. 0,1 (default: every visible GPU, "
+        "one per worker, round robin)")] = None,
     heartbeat_interval: Annotated[int, typer.Option(
         "--heartbeat-interval", min=1,
         help="Seconds between a running trial's heartbeats")] = HEARTBEAT_INTERVAL_S,
@@ -85,9 +88,19 @@ def run(
     options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
                          timeout=timeout, overrides=_overrides(sets, data), workers=workers,
                          save_weights=save_weights, galleries=galleries,
-                         heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+                         heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                         devices=_devices(devices))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _run_study(spec, options)
+
+
+def _devices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise TunerError(f"--devices: got {text!r}, expected GPU numbers like 0,1") from None
 
 
 def _run_study(spec, options) -> None:
@@ -98,6 +111,8 @@ def _run_study(spec, options) -> None:
     from tuner.summary import best_trials_table
 
     url = storage_url(options.storage)
+    if options.devices and options.workers == 1:  # this process is the worker
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(options.devices[0])
     errors.print(f"checking study {spec.name!r} from {spec.source} ...")
     study = prepare_study(spec, options)
     todo = remaining_work(study, spec)

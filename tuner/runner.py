@@ -28,9 +28,15 @@ from tuner.models import build_model
 from tuner.notes import save_study_note
 from tuner.objective import Objective
 from tuner.spec import StudySpec, load_spec
-from tuner.storage import artifact_store, open_storage, storage_url
+from tuner.storage import artifact_store, open_storage, redact, storage_url
 from tuner.strategies import build_pruner, build_sampler
-from tuner.trial_loop import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, LoopResult, run_trials
+from tuner.trial_loop import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    STORAGE_ERRORS,
+    LoopResult,
+    run_trials,
+)
 
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
 FUNCTION_SPACE_PROBES = 16  # random draws that check a conditional space before the study
@@ -49,6 +55,7 @@ class RunOptions:
     save_weights: bool = False
     galleries: bool = True
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    devices: list[int] | None = None  # GPUs for local workers; None: every visible one
     grace_period: int = GRACE_PERIOD_S
 
 
@@ -146,14 +153,23 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
         if on_trial_end is not None:
             on_trial_end(trial)
 
-    return run_trials(study, objective, queue_only=spec.is_grid, max_trials=max_trials,
-                      deadline=deadline, should_continue=under_target, on_trial_end=finished)
+    try:
+        return run_trials(study, objective, queue_only=spec.is_grid, max_trials=max_trials,
+                          deadline=deadline, should_continue=under_target,
+                          on_trial_end=finished)
+    except STORAGE_ERRORS as exc:
+        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "
+                         "finished trials are stored; rerun the same command to "
+                         "resume") from None
 
 
 def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
-                    threads: int) -> None:
+                    threads: int, gpu: int | None) -> None:
     """Entry point of a spawned worker process: exit code 2 on a user mistake."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if gpu is not None:  # before CUDA initialises: this worker sees only its GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     import sys
 
     import torch
@@ -183,6 +199,17 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (cores or 1) // workers)
 
 
+def assign_gpus(workers: int, devices: list[int] | None = None) -> list[int | None]:
+    """The GPU of each worker: ``devices`` (or every visible GPU) round robin; None on CPU."""
+    if devices is None:
+        import torch
+
+        devices = list(range(torch.cuda.device_count()))
+    if not devices:
+        return [None] * workers
+    return [devices[i % len(devices)] for i in range(workers)]
+
+
 def start_workers(spec: StudySpec, options: RunOptions) -> list[multiprocessing.Process]:
     """Spawn ``options.workers`` processes sharing the study, torch threads split between them."""
     context = multiprocessing.get_context("spawn")
@@ -190,12 +217,13 @@ def start_workers(spec: StudySpec, options: RunOptions) -> list[multiprocessing.
     overrides = dict(options.overrides)
     overrides.setdefault("threads", threads)
     worker_options = RunOptions(**{**options.__dict__, "overrides": overrides})
+    gpus = assign_gpus(options.workers, options.devices)
     processes = []
-    for budget in split_budget(options.n_trials, options.workers):
+    for budget, gpu in zip(split_budget(options.n_trials, options.workers), gpus, strict=True):
         if budget == 0:
             continue
         process = context.Process(target=_worker_process,
-                                  args=(spec.source, worker_options, budget, threads))
+                                  args=(spec.source, worker_options, budget, threads, gpu))
         process.start()
         processes.append(process)
     return processes

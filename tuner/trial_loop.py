@@ -12,6 +12,7 @@ them back in the queue.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -19,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
-from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+import sqlalchemy
+from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
 
+STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
 HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period
 GRACE_PERIOD_S = 30  # and re-queued by Optuna's retry callback
 
@@ -137,6 +140,10 @@ def _run_one(study: optuna.Study, trial: optuna.Trial,
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C); rerun to resume")
             study.tell(trial, state=TrialState.FAIL)
+            raise
+        except STORAGE_ERRORS:  # the database is gone: nothing more to do in this worker
+            with contextlib.suppress(Exception):
+                study.tell(trial, state=TrialState.FAIL)
             raise
         except TunerError as exc:
             trial.set_user_attr("fail_reason", str(exc))

@@ -1,0 +1,36 @@
+"""Runner helpers: budgets and GPUs per worker, a lost database as one clear error."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from tests.tiny import TINY
+from tuner.errors import TunerError
+from tuner.runner import RunOptions, assign_gpus, prepare_study, run_worker, split_budget
+from tuner.spec import StudySpec, categorical
+
+
+def test_split_budget_shares_trials_evenly():
+    assert split_budget(None, 3) == [None, None, None]
+    assert split_budget(7, 3) == [3, 2, 2]
+    assert split_budget(1, 2) == [1, 0]
+
+
+def test_gpus_round_robin_or_none_on_cpu():
+    assert assign_gpus(3, [0, 1]) == [0, 1, 0]
+    assert assign_gpus(2, []) == [None, None]
+    assert assign_gpus(2, [3]) == [3, 3]
+
+
+def test_lost_database_ends_the_worker_with_one_clear_line(sqlite_url):
+    spec = StudySpec(name="lost", sampler="grid", pruner="none",
+                     space=dict(lr=categorical([1e-3])))
+    options = RunOptions(storage=sqlite_url, overrides=dict(TINY), galleries=False)
+    prepare_study(spec, options)
+
+    def objective(trial):
+        raise optuna.exceptions.StorageInternalError("server closed the connection")
+
+    with pytest.raises(TunerError, match="lost the database.*rerun the same command"):
+        run_worker(spec, options, objective=objective)
