@@ -156,7 +156,7 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
     try:
         return run_trials(study, objective, queue_only=spec.is_grid, max_trials=max_trials,
                           deadline=deadline, should_continue=under_target,
-                          on_trial_end=finished)
+                          grace_period=options.grace_period, on_trial_end=finished)
     except STORAGE_ERRORS as exc:
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "

@@ -86,6 +86,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                queue_only: bool, max_trials: int | None = None,
                deadline: float | None = None,
                should_continue: Callable[[], bool] = lambda: True,
+               grace_period: int = GRACE_PERIOD_S,
                on_trial_end: TrialHook | None = None) -> LoopResult:
     """Run trials until the queue is empty (``queue_only``), ``max_trials`` ran, the
     ``deadline`` (``time.monotonic()``) passed, or ``should_continue()`` says no."""
@@ -93,6 +94,8 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
     storage = study._storage
     interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") \
         else None
+    idle_limit = grace_period + 2 * (interval or 0)
+    idle_since: float | None = None
     while True:
         if max_trials is not None and result.finished + result.failed >= max_trials:
             result.stop_reason = "budget"
@@ -107,9 +110,13 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         trial = claim_waiting_trial(study)
         if trial is None and queue_only and interval and _others_running(study):
             # a running trial may belong to a killed worker: once its heartbeat is stale it
-            # is failed and re-queued above, and this worker takes it
-            time.sleep(interval)
-            continue
+            # is failed and re-queued above, and this worker takes it. Wait that long, not
+            # for live workers' trials to end (a trial without any heartbeat never goes stale).
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since < idle_limit:
+                time.sleep(interval)
+                continue
+        idle_since = None if trial is not None else idle_since
         if trial is None:
             if queue_only or not should_continue():
                 return result
