@@ -12,5 +12,5 @@ study = StudySpec(
     ),
     sampler="grid",
     pruner="threshold",
-    pruner_options=dict(lower=0.3, n_warmup_steps=5),
+    pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

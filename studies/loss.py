@@ -13,5 +13,5 @@ study = StudySpec(
     ),
     sampler="grid",
     pruner="threshold",
-    pruner_options=dict(lower=0.2, n_warmup_steps=5),
+    pruner_options=dict(lower=0.2, n_warmup_steps=8),
 )

@@ -2,8 +2,8 @@
 
 The weight-decay stage of a tuning report: three decays at four train fractions, Adam with
 a plateau schedule, every cell trained once on the same validation images. The threshold
-pruner stops only hopeless runs (validation Dice below 0.3 after 5 epochs), so the table
-compares full runs.
+pruner stops only hopeless runs (validation Dice still near the all-foreground baseline of
+about 0.2 after 8 of 15 epochs), so the table compares full runs.
 """
 
 from tuner import StudySpec, categorical
@@ -18,5 +18,5 @@ study = StudySpec(
     ),
     sampler="grid",
     pruner="threshold",
-    pruner_options=dict(lower=0.3, n_warmup_steps=5),
+    pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )
