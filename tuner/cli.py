@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -104,15 +103,11 @@ def _devices(text: str | None) -> list[int] | None:
 
 
 def _run_study(spec, options) -> None:
-    from tuner.objective import Objective
     from tuner.progress import StudyProgress
-    from tuner.runner import prepare_study, remaining_work, run_worker, start_workers
-    from tuner.storage import artifact_store
+    from tuner.runner import prepare_study, remaining_work, run_local
     from tuner.summary import best_trials_table
 
     url = storage_url(options.storage)
-    if options.devices and options.workers == 1:  # this process is the worker
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(options.devices[0])
     errors.print(f"checking study {spec.name!r} from {spec.source} ...")
     study = prepare_study(spec, options)
     todo = remaining_work(study, spec)
@@ -125,16 +120,8 @@ def _run_study(spec, options) -> None:
             if todo == 0:
                 errors.print("nothing left to run: every trial of this study is finished "
                               "(--n-trials N runs more of a sampled study)")
-            elif options.workers == 1:
-                objective = Objective(
-                    spec, options.overrides, artifact_store(url), options.save_weights,
-                    options.galleries,
-                    on_epoch=lambda trial, report, epochs: progress.epoch(trial.number, report,
-                                                                          epochs))
-                run_worker(spec, options, max_trials=options.n_trials,
-                           on_trial_end=progress.trial_end, objective=objective)
             else:
-                _supervise(study, start_workers(spec, options), progress)
+                run_local(spec, options, study, progress)
     except KeyboardInterrupt:
         errors.print("interrupted: the running trial is marked failed; run the same "
                      "command again to resume")
@@ -142,27 +129,6 @@ def _run_study(spec, options) -> None:
     console.print(best_trials_table(study))
     console.print(f"results: {redact(url)} (study {study.study_name!r}); tables and plots: "
                   f"tuner export {study.study_name}; live view: tuner dashboard")
-
-
-def _supervise(study, processes, progress) -> None:
-    """Poll the storage while worker processes run; fail if one hit a user mistake."""
-    known = {t.number for t in study.get_trials(deepcopy=False)
-             if t.state.is_finished()}
-    try:
-        while any(p.is_alive() for p in processes):
-            progress.poll(study, known)
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        for p in processes:
-            p.join(timeout=30)
-        raise
-    progress.poll(study, known)
-    codes = [p.exitcode for p in processes]
-    if any(code == 2 for code in codes):
-        raise TunerError("a worker stopped on a user error (its message is above)")
-    if any(code not in (0, None) for code in codes):
-        raise TunerError(f"worker processes exited with codes {codes}; see the log above; "
-                         "rerun the same command to resume")
 
 
 @app.command()

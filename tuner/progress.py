@@ -66,7 +66,7 @@ class StudyProgress:
         self._progress.console.print(describe_trial(trial))
 
     def poll(self, study: optuna.Study, since: set[int]) -> None:
-        """Report trials that finished in other processes (not in ``since``)."""
+        """Report trials that other processes finished (not in ``since``, not seen yet)."""
         for trial in study.get_trials(deepcopy=False,
                                       states=(TrialState.COMPLETE, TrialState.PRUNED,
                                               TrialState.FAIL)):

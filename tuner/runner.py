@@ -27,6 +27,7 @@ from tuner.errors import TunerError
 from tuner.models import build_model
 from tuner.notes import save_study_note
 from tuner.objective import Objective
+from tuner.progress import StudyProgress
 from tuner.spec import StudySpec, load_spec
 from tuner.storage import artifact_store, open_storage, redact, storage_url
 from tuner.strategies import build_pruner, build_sampler
@@ -136,8 +137,11 @@ def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
 # -- one worker -----------------------------------------------------------------------------
 def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None = None,
                on_trial_end: Callable[[FrozenTrial], None] | None = None,
-               objective: Objective | None = None) -> LoopResult:
-    """Run trials of the (already prepared) study in this process."""
+               objective: Objective | None = None,
+               wait_for_stale: bool = True) -> LoopResult:
+    """Run trials of the (already prepared) study in this process. A grid worker whose
+    queue is empty waits (``wait_for_stale``) until other running trials are finished or
+    their heartbeat is stale, so that it can take over a dead worker's trial."""
     url = storage_url(options.storage)
     study = open_study(spec, url, options)
     objective = objective or Objective(spec, options.overrides, artifact_store(url),
@@ -156,7 +160,8 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
     try:
         return run_trials(study, objective, queue_only=spec.is_grid, max_trials=max_trials,
                           deadline=deadline, should_continue=under_target,
-                          grace_period=options.grace_period, on_trial_end=finished)
+                          grace_period=options.grace_period if wait_for_stale else 0,
+                          on_trial_end=finished)
     except STORAGE_ERRORS as exc:
         reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
         raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "
@@ -210,20 +215,80 @@ def assign_gpus(workers: int, devices: list[int] | None = None) -> list[int | No
     return [devices[i % len(devices)] for i in range(workers)]
 
 
-def start_workers(spec: StudySpec, options: RunOptions) -> list[multiprocessing.Process]:
-    """Spawn ``options.workers`` processes sharing the study, torch threads split between them."""
-    context = multiprocessing.get_context("spawn")
-    threads = threads_per_worker(options.workers)
-    overrides = dict(options.overrides)
-    overrides.setdefault("threads", threads)
-    worker_options = RunOptions(**{**options.__dict__, "overrides": overrides})
+def worker_plan(options: RunOptions) -> list[tuple[int | None, int | None]]:
+    """(trial budget, GPU) of each local worker; workers with a budget of 0 are left out."""
     gpus = assign_gpus(options.workers, options.devices)
+    budgets = split_budget(options.n_trials, options.workers)
+    return [(b, g) for b, g in zip(budgets, gpus, strict=True) if b != 0]
+
+
+def with_worker_threads(options: RunOptions) -> RunOptions:
+    """``options`` whose config gives each local worker its share of the cores."""
+    overrides = dict(options.overrides)
+    overrides.setdefault("threads", threads_per_worker(options.workers))
+    return RunOptions(**{**options.__dict__, "overrides": overrides})
+
+
+def start_workers(spec: StudySpec, options: RunOptions,
+                  plan: list[tuple[int | None, int | None]]) -> list[multiprocessing.Process]:
+    """Spawn one worker process per ``plan`` entry, sharing the study."""
+    context = multiprocessing.get_context("spawn")
     processes = []
-    for budget, gpu in zip(split_budget(options.n_trials, options.workers), gpus, strict=True):
-        if budget == 0:
-            continue
+    for budget, gpu in plan:
         process = context.Process(target=_worker_process,
-                                  args=(spec.source, worker_options, budget, threads, gpu))
+                                  args=(spec.source, options, budget,
+                                        options.overrides["threads"], gpu))
         process.start()
         processes.append(process)
     return processes
+
+
+def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
+              progress: StudyProgress) -> None:
+    """Run ``options.workers`` workers on this machine: this process is the first (it has
+    paid for imports and data already), the others are spawned; progress covers all."""
+    plan = worker_plan(options)
+    if not plan:
+        return
+    url = storage_url(options.storage)
+    options = with_worker_threads(options) if options.workers > 1 else options
+    (budget, gpu), others = plan[0], plan[1:]
+    processes = start_workers(spec, options, others)
+    known = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    if options.devices and gpu is not None:  # before this process initialises CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    if options.workers > 1:
+        import torch
+
+        torch.set_num_threads(options.overrides["threads"])
+
+    def on_epoch(trial: optuna.Trial, report, epochs: int) -> None:
+        progress.epoch(trial.number, report, epochs)
+        if processes:
+            progress.poll(study, known)
+
+    objective = Objective(spec, options.overrides, artifact_store(url), options.save_weights,
+                          options.galleries, on_epoch=on_epoch)
+    try:
+        run_worker(spec, options, max_trials=budget, on_trial_end=progress.trial_end,
+                   objective=objective, wait_for_stale=not processes)
+        _wait_for(processes, study, progress, known)
+    except KeyboardInterrupt:
+        for process in processes:  # they got the same Ctrl-C: let them mark their trials
+            process.join(timeout=30)
+        raise
+
+
+def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,
+              progress: StudyProgress, known: set[int]) -> None:
+    """Show the other workers' trials until they exit; fail if one of them failed."""
+    while any(p.is_alive() for p in processes):
+        progress.poll(study, known)
+        time.sleep(1.0)
+    progress.poll(study, known)
+    codes = [p.exitcode for p in processes]
+    if any(code == 2 for code in codes):
+        raise TunerError("a worker stopped on a user error (its message is above)")
+    if any(code not in (0, None) for code in codes):
+        raise TunerError(f"worker processes exited with codes {codes}; see the log above; "
+                         "rerun the same command to resume")

@@ -114,7 +114,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
             # for live workers' trials to end (a trial without any heartbeat never goes stale).
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since < idle_limit:
-                time.sleep(interval)
+                time.sleep(min(interval, 1.0))  # leave as soon as the others are done
                 continue
         idle_since = None if trial is not None else idle_since
         if trial is None:
