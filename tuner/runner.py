@@ -21,7 +21,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import queue
+from tuner import queue, records
 from tuner.data import build_splits
 from tuner.errors import TunerError
 from tuner.models import build_model
@@ -55,8 +55,8 @@ class RunOptions:
     workers: int = 1
     save_weights: bool = False
     galleries: bool = True
-    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     devices: list[int] | None = None  # GPUs for local workers; None: every visible one
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
 
 
@@ -115,7 +115,7 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
     check_spec(spec, options.overrides)
     url = storage_url(options.storage)
     study = open_study(spec, url, options)
-    study.set_user_attr("question", spec.question)
+    study.set_user_attr(records.QUESTION, spec.question)
     study.set_user_attr("study_file", spec.source)
     study.set_user_attr("searched", spec.searched_names())
     study.set_user_attr("base", {**spec.base, **options.overrides})
