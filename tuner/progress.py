@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner import records
-from tuner.queue import trial_params
+from tuner.records import trial_params
 from tuner.train import EpochReport
 
 

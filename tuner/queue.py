@@ -23,6 +23,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
+from tuner.records import trial_params
 from tuner.spec import StudySpec
 
 PENDING_OR_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
@@ -31,11 +32,6 @@ PENDING_OR_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
 
 def _key(params: dict[str, Any], repeat: int) -> str:
     return json.dumps({"params": params, "repeat": repeat}, sort_keys=True, default=str)
-
-
-def trial_params(trial: FrozenTrial) -> dict[str, Any]:
-    """The parameters a trial runs with: its own, or the fixed ones of a waiting trial."""
-    return trial.params or dict(trial.system_attrs.get("fixed_params", {}))
 
 
 def missing_grid_trials(study: optuna.Study, spec: StudySpec) -> list[tuple[dict, int]]:

@@ -22,6 +22,10 @@ study and on each trial say the same in words (tuner/notes.py).
 
 from __future__ import annotations
 
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
 SPLITS = ("train", "val")
 #: metrics computed on every split each epoch, from confusion counts over the whole split
 METRICS = ("loss", "dice", "iou", "precision", "recall", "accuracy")
@@ -45,3 +49,8 @@ QUESTION = "question"  # a study user attribute
 #: artifact metadata: galleries are uploaded as ``gallery_epoch{k:03d}.png``
 GALLERY_PREFIX = "gallery_epoch"
 WEIGHTS_ARTIFACT = "best_weights.pt"
+
+
+def trial_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The parameters a trial runs with: its own, or the fixed ones of a waiting trial."""
+    return trial.params or dict(trial.system_attrs.get("fixed_params", {}))

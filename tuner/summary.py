@@ -7,7 +7,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.table import Table
 
 from tuner import records
-from tuner.queue import trial_params
+from tuner.records import trial_params
 
 
 def _fmt(value: object) -> str:

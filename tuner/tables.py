@@ -21,6 +21,7 @@ import pandas as pd
 
 from tuner import records
 from tuner.config import TrainConfig
+from tuner.records import trial_params
 
 #: metrics taken from the per-epoch curves, as ``final_<name>`` (last epoch run) and
 #: ``best_<name>`` (at ``best_epoch``, the epoch of the highest validation Dice, whose
@@ -64,7 +65,7 @@ def param_columns(study: optuna.Study) -> dict[str, str]:
     """
     names: dict[str, str] = {}
     for trial in study.get_trials(deepcopy=False):
-        for name in trial.params:
+        for name in trial_params(trial):
             if name not in names:
                 names[name] = PARAM_PREFIX + name if name in FIXED_COLUMNS else name
     return names
@@ -81,7 +82,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows, test_names = [], []
     for trial in study.get_trials(deepcopy=False):
         row = _trial_row(trial)
-        row.update({column: trial.params.get(name) for name, column in params.items()})
+        row.update({column: trial_params(trial).get(name) for name, column in params.items()})
         for metric, value in (trial.user_attrs.get(records.TEST) or {}).items():
             row[f"test_{metric}"] = value
             if metric not in test_names:
