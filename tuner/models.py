@@ -35,6 +35,7 @@ UNET_DIVISOR = 16
 #: smp models are test-run once at image_size up to this side, to reject sizes that are
 #: too small for the arch (PAN fails below 128 px) before a trial starts training
 _DRY_RUN_MAX_SIZE = 256
+_SIZES_THAT_RAN: set[tuple[str, str, int]] = set()
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -289,8 +290,9 @@ def _check_image_size(cfg: TrainConfig, model: nn.Module) -> None:
     if cfg.image_size % stride:
         raise TunerError(f"config field 'image_size': got {cfg.image_size}, expected a "
                          f"multiple of {stride} for {where}")
-    if cfg.image_size > _DRY_RUN_MAX_SIZE:
-        return
+    key = (cfg.arch, cfg.encoder, cfg.image_size)
+    if cfg.image_size > _DRY_RUN_MAX_SIZE or key in _SIZES_THAT_RAN:
+        return  # a test run per process and size is enough: trials rebuild the same model
     model.eval()
     try:
         with torch.no_grad():
@@ -300,6 +302,7 @@ def _check_image_size(cfg: TrainConfig, model: nn.Module) -> None:
                          f"{where} ({_first_line(err)})") from err
     finally:
         model.train()
+    _SIZES_THAT_RAN.add(key)
 
 
 def _freeze_encoder(model: nn.Module) -> None:
