@@ -198,6 +198,30 @@ def best(
 
 
 @app.command()
+@user_errors
+def evaluate(
+    study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
+    storage: StorageOption = None,
+    trial: Annotated[int | None, typer.Option(
+        "--trial", help="Trial number (default: the best completed trial)")] = None,
+    data: DataOption = None,
+    split: Annotated[str, typer.Option("--split", help="test | val | train")] = "test",
+    gallery: Annotated[Path | None, typer.Option(
+        "--gallery", help="Also write a prediction gallery PNG here")] = None,
+) -> None:
+    """Score a trial's saved best weights (tuner run --save-weights) on a split of its
+    dataset, or of another one with --data."""
+    from tuner.evaluate import evaluate_trial
+
+    result = evaluate_trial(storage, study, trial, data, split, gallery)
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    console.print(f"trial {result.trial}, {result.split} split ({result.images} images): "
+                  f"{scores}")
+    if gallery is not None:
+        console.print(f"gallery: {gallery}")
+
+
+@app.command()
 def fields() -> None:
     """Every config field with its type, default and allowed values."""
     table = Table(title="TrainConfig fields (use with --set key=value or in a study file)")

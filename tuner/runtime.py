@@ -68,6 +68,7 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
         torch.set_num_threads(cfg.threads)
     if use_cuda:
         has_bf16 = torch.cuda.is_bf16_supported()
+        torch.backends.cudnn.benchmark = True  # fixed image sizes: pick the fastest kernels
     else:
         has_bf16 = cpu_has_bf16()
     precision = cfg.precision
