@@ -156,3 +156,22 @@ def test_dashboard_notes_say_the_question_and_each_trials_settings(tmp_path, sql
     trial_note = get_note_from_system_attrs(attrs, trial._trial_id)["body"]
     assert f"weight_decay={trial.params['weight_decay']}" in trial_note
     assert "repeat 0, seed 0" in trial_note and "`epochs=2`" in trial_note
+
+
+def test_best_lists_trials_as_table_json_and_csv(tmp_path, sqlite_url):
+    import csv
+    import io
+    import json
+
+    study_file = write_study(tmp_path, GRID.format(repeats=1))
+    assert run(study_file, "--storage", sqlite_url, "--no-galleries", *TINY_SETS).exit_code == 0
+    values = sorted((t.value for t in trials(sqlite_url, "grid")), reverse=True)
+    as_csv = runner.invoke(app, ["best", "grid", "--storage", sqlite_url, "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [float(r["val_dice"]) for r in rows] == pytest.approx(values)
+    assert {"weight_decay", "train_fraction", "best_epoch", "seed"} <= set(rows[0])
+    as_json = runner.invoke(app, ["best", "grid", "--storage", sqlite_url, "--format", "json",
+                                  "--top", "2"])
+    assert [r["value"] for r in json.loads(as_json.stdout)] == pytest.approx(values[:2])
+    table = runner.invoke(app, ["best", "grid", "--storage", sqlite_url])
+    assert table.exit_code == 0 and "best trials of 'grid'" in table.stdout

@@ -181,20 +181,29 @@ def best(
     study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
     storage: StorageOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many trials")] = 10,
-    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
 ) -> None:
     """The best trials of a study by validation Dice."""
     from tuner.summary import best_trials, best_trials_table
 
+    if fmt not in ("table", "json", "csv"):
+        raise TunerError(f"--format: got {fmt!r}, expected table, json or csv")
     loaded = load_existing_study(storage, study)
+    if fmt == "table":
+        console.print(best_trials_table(loaded, top))
+        return
+    trials = best_trials(loaded, top)
     if fmt == "json":
         rows = [{"number": t.number, "value": t.value, "params": t.params,
-                 "user_attrs": t.user_attrs} for t in best_trials(loaded, top)]
-        console.print_json(json.dumps(rows))
-    elif fmt == "table":
-        console.print(best_trials_table(loaded, top))
+                 "user_attrs": t.user_attrs} for t in trials]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     else:
-        raise TunerError(f"--format: got {fmt!r}, expected table or json")
+        import pandas as pd
+
+        rows = [{"number": t.number, "val_dice": t.value, **t.params,
+                 **{k: v for k, v in t.user_attrs.items() if not isinstance(v, dict | list)}}
+                for t in trials]
+        sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
 
 
 @app.command()
