@@ -127,9 +127,12 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
 
 
 def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
-    """Trials still to run: waiting ones for a grid, up to ``n_trials`` otherwise."""
+    """Trials still to run: for a grid the waiting ones plus the running ones (a running
+    trial may be a dead worker's, to be retried once its heartbeat is stale); for a
+    sampled study, up to ``n_trials``."""
     if spec.is_grid:
-        return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        return len(study.get_trials(deepcopy=False,
+                                    states=(TrialState.WAITING, TrialState.RUNNING)))
     done = study.get_trials(deepcopy=False, states=(*queue.PENDING_OR_DONE,))
     return max(spec.default_n_trials() - len(done), 0)
 
