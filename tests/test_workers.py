@@ -97,11 +97,14 @@ def test_sigkilled_worker_trial_is_failed_retried_and_the_study_completes(
     assert len(retried) == 1 and retried[0].params == failed[0].params
 
 
-def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path, sqlite_url, study_name):
-    study_file = write_grid(tmp_path, study_name, 2)
-    run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=400")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_url, study_name):
+    study_file = write_grid(tmp_path, study_name, 3)
+    run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=4000",
+                "--workers", str(workers), start_new_session=True)
     wait_for_running(sqlite_url, study_name)
-    run.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    os.killpg(run.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process
     output = finish(run)
     assert run.returncode == 130, output
     assert "run the same command again to resume" in output
@@ -112,4 +115,4 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(tmp_path, sqlite_url, study_
     output = finish(resumed)
     assert resumed.returncode == 0, output
     complete = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.COMPLETE]
-    assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2]
+    assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2, 0.3]

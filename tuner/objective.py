@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 import torch
 
-from tuner import records
+from tuner import interrupt, records
 from tuner.config import TrainConfig
 from tuner.data import build_splits, eval_batches, make_normalizer
 from tuner.gallery import gallery_epochs, gallery_indices, render_gallery
@@ -69,6 +69,7 @@ class Objective:
         history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
 
         def on_epoch(report: EpochReport) -> None:
+            interrupt.raise_if_requested()
             for name in records.CURVE_NAMES:
                 history[name].append(finite_or_none(report.metrics[name]))
             trial.set_user_attr(records.CURVES, history)

@@ -11,7 +11,6 @@ lock, or a lock file beside a SQLite database).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner import records
 from tuner.records import trial_params
 from tuner.spec import StudySpec
+from tuner.storage import sqlite_lock
 
 PENDING_OR_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
                    TrialState.WAITING)
@@ -79,12 +79,7 @@ def study_lock(storage_url: str, study_name: str) -> Iterator[None]:
         finally:
             engine.dispose()
     elif url.get_backend_name() == "sqlite" and url.database:
-        lock_path = Path(url.database).with_suffix(".lock")
-        with open(lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with sqlite_lock(Path(url.database)):
+            yield
     else:  # other databases: the one-machine case, a single preparing process
         yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import queue, records
+from tuner import interrupt, queue, records
 from tuner.data import build_splits
 from tuner.errors import TunerError
 from tuner.models import build_model
@@ -145,6 +146,7 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
     """Run trials of the (already prepared) study in this process. A grid worker whose
     queue is empty waits (``wait_for_stale``) until other running trials are finished or
     their heartbeat is stale, so that it can take over a dead worker's trial."""
+    interrupt.install()
     url = storage_url(options.storage)
     study = open_study(spec, url, options)
     objective = objective or Objective(spec, options.overrides, artifact_store(url),
@@ -173,7 +175,7 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
 
 
 def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
-                    threads: int, gpu: int | None) -> None:
+                    threads: int, gpu: int | None, stop) -> None:
     """Entry point of a spawned worker process: exit code 2 on a user mistake."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     if gpu is not None:  # before CUDA initialises: this worker sees only its GPU
@@ -184,6 +186,7 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    interrupt.install(stop)
     try:
         spec = load_spec(spec_path)
         run_worker(spec, options, max_trials=max_trials)
@@ -233,17 +236,26 @@ def with_worker_threads(options: RunOptions) -> RunOptions:
 
 
 def start_workers(spec: StudySpec, options: RunOptions,
-                  plan: list[tuple[int | None, int | None]]) -> list[multiprocessing.Process]:
-    """Spawn one worker process per ``plan`` entry, sharing the study."""
+                  plan: list[tuple[int | None, int | None]]
+                  ) -> tuple[list[multiprocessing.Process], Any]:
+    """Spawn one worker process per ``plan`` entry, sharing the study; also returns the
+    event that asks them to stop."""
     context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     processes = []
-    for budget, gpu in plan:
-        process = context.Process(target=_worker_process,
-                                  args=(spec.source, options, budget,
-                                        options.overrides["threads"], gpu))
-        process.start()
-        processes.append(process)
-    return processes
+    # Children start with Ctrl-C ignored (a disposition they inherit), so that a Ctrl-C
+    # while they import torch does not end in a traceback; run_worker installs the handler.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for budget, gpu in plan:
+            process = context.Process(target=_worker_process,
+                                      args=(spec.source, options, budget,
+                                            options.overrides["threads"], gpu, stop))
+            process.start()
+            processes.append(process)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return processes, stop
 
 
 def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
@@ -256,7 +268,7 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
     url = storage_url(options.storage)
     options = with_worker_threads(options) if options.workers > 1 else options
     (budget, gpu), others = plan[0], plan[1:]
-    processes = start_workers(spec, options, others)
+    processes, stop = start_workers(spec, options, others)
     known = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     if options.devices and gpu is not None:  # before this process initialises CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -277,9 +289,23 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
                    objective=objective, wait_for_stale=not processes)
         _wait_for(processes, study, progress, known)
     except KeyboardInterrupt:
-        for process in processes:  # they got the same Ctrl-C: let them mark their trials
-            process.join(timeout=30)
+        _stop(processes, stop)
         raise
+
+
+def _stop(processes: list[multiprocessing.Process], stop) -> None:
+    """After Ctrl-C: a terminal sent it to the workers too; if not (a signal to this
+    process only, or a worker still starting), pass it on, then give them time to mark
+    their trials failed."""
+    stop.set()
+    for process in processes:
+        process.join(timeout=2)
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGINT)
+    for process in processes:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
 
 
 def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,

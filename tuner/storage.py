@@ -7,9 +7,12 @@ Passwords never leave this module in clear: every message uses :func:`redact`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -22,6 +25,7 @@ DEFAULT_STORAGE = "sqlite:///storage/tuner.db"
 STORAGE_ENV = "TUNER_STORAGE"
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 SCHEMA_RACE_RETRIES = 5
+SCHEMA_RACE_MESSAGES = ("already exists", "UNIQUE constraint failed", "duplicate key")
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
 
 
@@ -56,8 +60,8 @@ def redact(url: str) -> str:
 
 def _sqlite_path(url: str) -> Path | None:
     parsed = sqlalchemy.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None  # in-memory databases have no file
     return Path(parsed.database)
 
 
@@ -91,21 +95,37 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
         db_file.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
         try:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs(url),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=stale_trial_callback,
-            )
+            with sqlite_lock(db_file):  # one process at a time creates a new file's tables
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs(url),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=stale_trial_callback,
+                )
         except Exception as exc:  # driver missing, server down, bad credentials, not a DB
-            # Two workers opening a new database at once both create Optuna's tables; the
-            # loser sees "already exists" and only needs to open it again.
-            if "already exists" in str(exc) and attempt < SCHEMA_RACE_RETRIES:
+            # Two workers opening a new server database at once both create Optuna's
+            # tables; the loser sees a duplicate and only needs to open it again.
+            if any(m in str(exc) for m in SCHEMA_RACE_MESSAGES) and attempt < SCHEMA_RACE_RETRIES:
                 time.sleep(0.2 * (attempt + 1))
                 continue
             raise _cannot_open(parsed, exc) from None
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+@contextlib.contextmanager
+def sqlite_lock(db_file: Path | None) -> Iterator[None]:
+    """An exclusive lock on ``<db>.lock`` beside a SQLite file (no-op without a file)."""
+    if db_file is None:
+        yield
+        return
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(db_file.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _cannot_open(parsed: sqlalchemy.engine.URL, exc: Exception) -> TunerError:

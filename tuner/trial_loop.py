@@ -24,6 +24,7 @@ import sqlalchemy
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner import interrupt
 from tuner.errors import TunerError
 
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
@@ -97,6 +98,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
     idle_limit = grace_period + 2 * (interval or 0)
     idle_since: float | None = None
     while True:
+        interrupt.raise_if_requested()
         if max_trials is not None and result.finished + result.failed >= max_trials:
             result.stop_reason = "budget"
             return result
