@@ -24,7 +24,13 @@ from rich.table import Table  # noqa: E402
 from tuner.cli_common import StorageOption, errors, user_errors  # noqa: E402
 from tuner.config import TrainConfig, describe_fields, parse_assignments  # noqa: E402
 from tuner.errors import TunerError  # noqa: E402
-from tuner.storage import load_existing_study, open_storage, redact, storage_url  # noqa: E402
+from tuner.storage import (  # noqa: E402
+    STORAGE_ENV,
+    load_existing_study,
+    open_storage,
+    redact,
+    storage_url,
+)
 from tuner.trial_loop import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S  # noqa: E402
 
 # Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
@@ -83,6 +89,8 @@ def run(
     from tuner.runner import RunOptions
     from tuner.spec import load_spec
 
+    if storage:  # study files that call best_of() read the same storage
+        os.environ[STORAGE_ENV] = storage
     spec = load_spec(study_file)
     options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
                          timeout=timeout, overrides=_overrides(sets, data), workers=workers,
