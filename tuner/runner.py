@@ -168,10 +168,22 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
                           grace_period=options.grace_period if wait_for_stale else 0,
                           on_trial_end=finished)
     except STORAGE_ERRORS as exc:
-        reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        reason = redact(_root_cause(exc))
         raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "
                          "finished trials are stored; rerun the same command to "
                          "resume") from None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """First line of the innermost error with a message: Optuna wraps the driver's."""
+    chain = [exc]
+    while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    for error in reversed(chain):
+        text = str(error).strip()
+        if text and text != "()":
+            return f"{type(error).__name__}: {text.splitlines()[0]}"
+    return type(chain[-1]).__name__
 
 
 def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
