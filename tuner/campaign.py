@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from tuner import records
 from tuner.errors import TunerError
 from tuner.storage import load_existing_study
+from tuner.summary import best_trials
 
 RUN_FIELDS = {"seed", "threads", "device", "precision"}  # how, not what, was trained
 
@@ -37,5 +38,5 @@ def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
                          "run it first")
     varied = {key for key in configs[0]
               if key not in RUN_FIELDS and len({repr(c.get(key)) for c in configs}) > 1}
-    best = max(done, key=lambda t: t.value)
+    best = best_trials(study, top=1)[0]
     return {key: best.user_attrs[records.CONFIG][key] for key in sorted(varied)}

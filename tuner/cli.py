@@ -148,9 +148,8 @@ def train(
     data: DataOption = None,
 ) -> None:
     """One plain training run (no study): per-epoch metrics, then the test scores."""
-    from tuner.data import build_splits, eval_batches, make_normalizer
-    from tuner.losses import build_loss
-    from tuner.train import evaluate, fit
+    from tuner.data import build_splits
+    from tuner.train import fit, score
 
     cfg = TrainConfig.from_dict(_overrides([*(assignments or []), *(sets or [])], data))
     splits = build_splits(cfg)
@@ -167,9 +166,7 @@ def train(
     result = fit(cfg, splits, on_epoch=show)
     summary = f"best epoch {result.best_epoch}: val Dice {result.best_val_dice:.4f}"
     if len(splits.test):
-        normalize = make_normalizer(cfg, splits.train)
-        test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
-                        build_loss(cfg), result.runtime, cfg.threshold)
+        test = score(result.model, splits.test, cfg, result.runtime, result.normalize)
         summary += f"; test Dice {test['dice']:.4f} IoU {test['iou']:.4f}"
     console.print(f"{summary} ({result.runtime.describe()}, {result.seconds:.1f} s)")
 

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.data import build_splits, eval_batches, make_normalizer
+from tuner.data import build_splits, make_normalizer
 from tuner.errors import TunerError
 from tuner.gallery import gallery_indices, render_gallery
-from tuner.losses import build_loss
 from tuner.models import build_model
 from tuner.runtime import resolve_runtime
 from tuner.storage import artifact_store, load_existing_study, storage_url
-from tuner.train import evaluate, predict_probabilities
+from tuner.summary import best_trials
+from tuner.train import predict_probabilities, score
 
 SPLITS = ("test", "val", "train")
 
@@ -41,10 +41,10 @@ class Evaluation:
 def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
     """Trial ``number``, or the best completed trial."""
     if number is None:
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not done:
+        best = best_trials(study, top=1)
+        if not best:
             raise TunerError(f"study {study.study_name!r}: no completed trial to evaluate")
-        return max(done, key=lambda t: t.value)
+        return best[0]
     for trial in study.get_trials(deepcopy=False):
         if trial.number == number:
             return trial
@@ -92,8 +92,7 @@ def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = 
     if not len(chosen):
         raise TunerError(f"--split {split}: the {split} split of {cfg.dataset} is empty")
     normalize = make_normalizer(cfg, splits.train)
-    metrics = evaluate(model, eval_batches(chosen, cfg.batch_size, normalize),
-                       build_loss(cfg), runtime, cfg.threshold)
+    metrics = score(model, chosen, cfg, runtime, normalize)
     if gallery is not None:
         shown = gallery_indices(chosen.masks)
         probs = predict_probabilities(model, chosen.images[shown], runtime, normalize)

@@ -20,12 +20,11 @@ import torch
 
 from tuner import interrupt, records
 from tuner.config import TrainConfig
-from tuner.data import build_splits, eval_batches, make_normalizer
+from tuner.data import build_splits
 from tuner.gallery import gallery_epochs, gallery_indices, render_gallery
-from tuner.losses import build_loss
 from tuner.notes import save_trial_note
 from tuner.spec import StudySpec
-from tuner.train import EpochReport, FitResult, evaluate, fit, predict_probabilities
+from tuner.train import EpochReport, FitResult, fit, predict_probabilities, score
 
 
 def finite_or_none(value: float) -> float | None:
@@ -63,7 +62,6 @@ class Objective:
         trial.set_user_attr(records.SEED, cfg.seed)
         save_trial_note(trial, cfg, self.repeat_of(trial))
         splits = build_splits(cfg)
-        normalize = make_normalizer(cfg, splits.train)
         shown = gallery_indices(splits.val.masks) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
         history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
@@ -74,7 +72,7 @@ class Objective:
                 history[name].append(finite_or_none(report.metrics[name]))
             trial.set_user_attr(records.CURVES, history)
             if report.epoch in snapshot_epochs:
-                self._upload_gallery(trial, report, splits.val, shown, normalize, cfg)
+                self._upload_gallery(trial, report, splits.val, shown, cfg)
             trial.report(report.metrics["val_dice"], report.epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, report, cfg.epochs)
@@ -87,8 +85,7 @@ class Objective:
         finally:
             self._record_summary(trial, history)
         if len(splits.test):  # test_fraction=0 holds out nothing
-            test = evaluate(result.model, eval_batches(splits.test, cfg.batch_size, normalize),
-                            build_loss(cfg), result.runtime, cfg.threshold)
+            test = score(result.model, splits.test, cfg, result.runtime, result.normalize)
             trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
         trial.set_user_attr("stop_reason", result.stop_reason)
         if self.save_weights and self.artifact_store is not None:
@@ -110,9 +107,9 @@ class Objective:
         trial.set_user_attr(records.SECONDS_PER_EPOCH, float(sum(seconds) / len(seconds)))
 
     def _upload_gallery(self, trial: optuna.Trial, report: EpochReport, val, shown: list[int],
-                        normalize, cfg: TrainConfig) -> None:
+                        cfg: TrainConfig) -> None:
         images, masks = val.images[shown], val.masks[shown]
-        probs = predict_probabilities(report.model, images, report.runtime, normalize)
+        probs = predict_probabilities(report.model, images, report.runtime, report.normalize)
         title = (f"trial {trial.number} epoch {report.epoch}: "
                  f"val Dice {report.metrics['val_dice']:.3f}")
         picture = render_gallery(images, masks, probs, cfg.threshold, title)

@@ -19,8 +19,15 @@ import torch
 from torch import nn
 
 from tuner.config import TrainConfig
-from tuner.data import Splits, TrainBatches, build_splits, eval_batches, make_normalizer
-from tuner.losses import build_loss
+from tuner.data import (
+    Split,
+    Splits,
+    TrainBatches,
+    build_splits,
+    eval_batches,
+    make_normalizer,
+)
+from tuner.losses import build_loss, foreground_probability
 from tuner.metrics import SplitMeter
 from tuner.models import build_model
 from tuner.optim import build_optimizer, build_schedule
@@ -37,6 +44,7 @@ class EpochReport:
     is_best: bool  # validation Dice is the best so far
     model: nn.Module
     runtime: Runtime
+    normalize: Callable[[torch.Tensor], torch.Tensor]  # raw [0, 1] images -> model input
 
 
 @dataclass
@@ -45,6 +53,7 @@ class FitResult:
 
     model: nn.Module
     runtime: Runtime
+    normalize: Callable[[torch.Tensor], torch.Tensor]
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     best_val_dice: float = 0.0
@@ -78,7 +87,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     schedule = build_schedule(cfg, optimizer, len(train_batches))
     scaler = torch.amp.GradScaler(runtime.device.type) if runtime.needs_grad_scaler else None
 
-    result = FitResult(model=model, runtime=runtime, history={n: [] for n in CURVE_NAMES})
+    result = FitResult(model=model, runtime=runtime, normalize=normalize,
+                       history={n: [] for n in CURVE_NAMES})
     best_state: dict[str, torch.Tensor] | None = None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -98,7 +108,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
             result.best_epoch, result.best_val_dice = epoch, val["dice"]
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
-            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime))
+            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime, normalize))
         if not math.isfinite(train["loss"]):
             result.stop_reason = "diverged"  # nothing left to learn from NaN weights
             break
@@ -147,12 +157,17 @@ def evaluate(model: nn.Module, batches, loss_fn: nn.Module, runtime: Runtime,
     return meter.compute()
 
 
+def score(model: nn.Module, split: Split, cfg: TrainConfig, runtime: Runtime,
+          normalize: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+    """Loss (``cfg.loss``) and scores of ``model`` on a whole ``split``, as in validation."""
+    return evaluate(model, eval_batches(split, cfg.batch_size, normalize), build_loss(cfg),
+                    runtime, cfg.threshold)
+
+
 @torch.inference_mode()
 def predict_probabilities(model: nn.Module, images: torch.Tensor, runtime: Runtime,
                           normalize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """Foreground probabilities (N, 1, H, W) on the CPU for raw [0, 1] ``images``."""
-    from tuner.losses import foreground_probability
-
     model.eval()
     with runtime.autocast():
         logits = model(runtime.to_device(normalize(images)))
