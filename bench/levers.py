@@ -2,7 +2,7 @@
 
 For each dataset (the built-in synthetic pool at 64 px, and the ISBI 2012 membranes at
 128 px when ../shared/data/isbi2012_membrane exists), trains the default classic UNet with
-``tuner.train.fit`` in three variants, alternating them over ``--rounds``:
+``tuner.training.loop.fit`` in three variants, alternating them over ``--rounds``:
 
 - fp32, NCHW (plain PyTorch defaults),
 - fp32, channels_last,
@@ -25,7 +25,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from tuner.config import TrainConfig  # noqa: E402
 from tuner.data import build_splits  # noqa: E402
-from tuner.train import fit  # noqa: E402
+from tuner.training.loop import fit  # noqa: E402
 
 ISBI = Path(os.environ.get("TUNER_ISBI_DIR",
                            Path(__file__).resolve().parents[2] / "shared/data/isbi2012_membrane"))

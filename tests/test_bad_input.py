@@ -58,7 +58,7 @@ CASES = {
     "missing dataset folder": (lambda t: [write(t, GOOD_STUDY), "--data", "folder:/nope"],
                                "does not exist"),
     "images without masks": (lambda t: [write(t, GOOD_STUDY), "--data", folder(t, "no_mask")],
-                             "3"),
+                             "masks (3.png); expected masks named <stem>"),
     "mask size mismatch": (lambda t: [write(t, GOOD_STUDY), "--data", folder(t, "size")],
                            "2.png"),
     "more than two mask values": (lambda t: [write(t, GOOD_STUDY), "--data",

@@ -1,4 +1,4 @@
-"""tuner.dashboard: optuna-dashboard over HTTP and in a real headless Chromium.
+"""tuner.reports.dashboard: optuna-dashboard over HTTP and in a real headless Chromium.
 
 A small finished study (ask/tell, no training) with one uploaded gallery image is served
 from a thread on a free port. The HTTP tests read the JSON API and the artifact route; the
@@ -19,13 +19,9 @@ import pytest
 from PIL import Image
 
 from tuner import records
-from tuner.dashboard import (
-    dashboard_address,
-    dashboard_command,
-    exposure_note,
-    make_dashboard_server,
-)
+from tuner.cli.dashboard import dashboard_command
 from tuner.errors import TunerError
+from tuner.reports.dashboard import dashboard_address, exposure_note, make_dashboard_server
 from tuner.storage import artifact_store, open_storage
 
 CHROMIUM = "/usr/bin/chromium"

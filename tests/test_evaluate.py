@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tests.tiny import TINY_SETS
 from tuner.cli import app
 from tuner.errors import TunerError
-from tuner.evaluate import evaluate_trial
+from tuner.reports.evaluation import evaluate_trial
 
 runner = CliRunner()
 STUDY = """

@@ -15,9 +15,9 @@ from PIL import Image
 from test_tables import N_TRIALS, build_study
 from typer.testing import CliRunner
 
-from tuner import export, gallery, plots, tables
-from tuner.cli_reports import export_command
+from tuner.cli.reports import export_command
 from tuner.errors import TunerError
+from tuner.reports import export, gallery, plots, tables
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "exports.md"
 TEXT_FORMATS = {"csv", "md", "tex", "html"}
@@ -232,9 +232,9 @@ def test_export_command_prints_paths_and_exits_2_on_errors(study, sqlite_url, tm
 def test_tables_helpers_match_the_export(study):
     trials = tables.trials_frame(study)
     comparison = tables.comparison_frame(trials, ["weight_decay", "train_fraction"])
-    best = export.best_trials(trials, comparison, ["weight_decay", "train_fraction"], top=1)
-    worst = export.best_trials(trials, comparison, ["weight_decay", "train_fraction"], top=1,
-                               worst=True)
+    params = ["weight_decay", "train_fraction"]
+    best = export.representative_trials(trials, comparison, params, top=1)
+    worst = export.representative_trials(trials, comparison, params, top=1, worst=True)
     assert best == [study.best_trial.number]
     done = trials[trials["state"] == "COMPLETE"]
     assert worst == [int(done.loc[done["best_val_dice"].idxmin(), "number"])]
@@ -247,7 +247,7 @@ def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
     from tiny import TINY
 
     from tuner import StudySpec, categorical
-    from tuner.runner import RunOptions, prepare_study, run_worker
+    from tuner.study.runner import RunOptions, prepare_study, run_worker
 
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     spec = StudySpec(name="tiny", base=TINY, space=dict(lr=categorical([1e-3, 1e-2])),

@@ -11,7 +11,7 @@ import torch
 from tuner import config
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.losses import (
+from tuner.training.losses import (
     LOSSES,
     SWITCH_SMOOTH,
     build_loss,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tuner.metrics import SCORE_NAMES, Counts, SplitMeter, confusion_counts, scores
 from tuner.records import METRICS
+from tuner.training.metrics import SCORE_NAMES, Counts, SplitMeter, confusion_counts, scores
 
 # 2x2 logits with probabilities 0.88, 0.27, 0.62, 0.05 and their target
 Z = torch.tensor([2.0, -1.0, 0.5, -3.0]).reshape(1, 1, 2, 2)

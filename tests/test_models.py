@@ -7,7 +7,7 @@ import torch
 
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.models import ClassicUNet, build_model, count_parameters
+from tuner.training.models import ClassicUNet, build_model, count_parameters
 
 smp = pytest.importorskip("segmentation_models_pytorch")
 

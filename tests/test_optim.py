@@ -10,7 +10,7 @@ import torch
 from tuner import config
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_schedule
+from tuner.training.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_schedule
 
 
 def test_registries_cover_the_config_vocabulary():

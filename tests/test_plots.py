@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from test_tables import EPOCHS, build_study, fake_curves
 
-from tuner import plots, tables
+from tuner.reports import plots, tables
 
 PARAMS = ["weight_decay", "train_fraction"]
 

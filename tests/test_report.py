@@ -12,9 +12,9 @@ import typer
 from test_tables import build_study
 from typer.testing import CliRunner
 
-from tuner import report
-from tuner.cli_reports import report_command
+from tuner.cli.reports import report_command
 from tuner.errors import TunerError
+from tuner.reports import html_report as report
 
 PARAMS = ["weight_decay", "train_fraction"]
 

@@ -7,8 +7,9 @@ import pytest
 
 from tests.tiny import TINY
 from tuner.errors import TunerError
-from tuner.runner import RunOptions, assign_gpus, prepare_study, run_worker, split_budget
-from tuner.spec import StudySpec, categorical
+from tuner.study.local_workers import assign_gpus, split_budget
+from tuner.study.runner import RunOptions, prepare_study, run_worker
+from tuner.study.spec import StudySpec, categorical
 
 
 def test_split_budget_shares_trials_evenly():

@@ -8,8 +8,9 @@ import optuna
 import pytest
 
 from tuner.errors import TunerError
-from tuner.spec import StudySpec, categorical, float_range, load_spec
-from tuner.strategies import build_pruner, build_sampler
+from tuner.study.pruners import build_pruner
+from tuner.study.samplers import build_sampler
+from tuner.study.spec import StudySpec, categorical, float_range, load_spec
 
 
 def write(tmp_path, body: str, name: str = "study.py"):
@@ -83,7 +84,7 @@ def test_suggest_uses_optuna_distributions_and_function_spaces():
 
 def test_samplers_and_pruners_by_name():
     grid = StudySpec(name="g", space=dict(lr=categorical([1e-3, 1e-2])), sampler="grid")
-    assert isinstance(build_sampler(grid), optuna.samplers.RandomSampler)  # see strategies
+    assert isinstance(build_sampler(grid), optuna.samplers.RandomSampler)  # see samplers.py
     for name, kind in [("median", optuna.pruners.MedianPruner),
                        ("hyperband", optuna.pruners.HyperbandPruner),
                        ("patient", optuna.pruners.PatientPruner),
@@ -91,8 +92,14 @@ def test_samplers_and_pruners_by_name():
                        ("threshold", optuna.pruners.ThresholdPruner),
                        ("none", optuna.pruners.NopPruner)]:
         assert isinstance(build_pruner(StudySpec(name="p", pruner=name)), kind)
-    for name in ("tpe", "random", "cmaes", "qmc", "gp"):
-        assert build_sampler(StudySpec(name="s", sampler=name)) is not None
+    for name, kind in [("tpe", optuna.samplers.TPESampler),
+                       ("random", optuna.samplers.RandomSampler),
+                       ("cmaes", optuna.samplers.CmaEsSampler),
+                       ("qmc", optuna.samplers.QMCSampler),
+                       ("gp", optuna.samplers.GPSampler)]:
+        assert isinstance(build_sampler(StudySpec(name="s", sampler=name)), kind)
+    seeded = StudySpec(name="s", sampler="tpe", sampler_options=dict(n_startup_trials=3))
+    assert build_sampler(seeded, seed=7)._n_startup_trials == 3  # the file's options arrive
     with pytest.raises(TunerError, match="unknown pruner 'medain'; expected one of: median"):
         build_pruner(StudySpec(name="p", pruner="medain"))
     with pytest.raises(TunerError, match="bad options"):

@@ -12,9 +12,10 @@ import optuna
 import pandas as pd
 import pytest
 
-from tuner import records, tables
+from tuner import records
 from tuner.config import TrainConfig
-from tuner.gallery import gallery_epochs, gallery_png, render_gallery
+from tuner.reports import tables
+from tuner.reports.gallery import gallery_epochs, gallery_png, render_gallery
 from tuner.storage import artifact_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

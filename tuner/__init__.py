@@ -2,20 +2,50 @@
 
 A study file needs only ``from tuner import StudySpec, categorical, float_range, int_range``
 (and ``best_of`` to fix the winner of an earlier study).
+
+The package in four parts, over a shared vocabulary (``config``, ``records``, ``storage``,
+``errors``, ``registry``) and the data (``data/``): ``training/`` trains one model and
+knows nothing of Optuna; ``study/`` turns study files into Optuna studies and runs their
+trials; ``reports/`` reads stored studies into tables, plots and pages; ``cli/`` is the
+``tuner`` command over all of them. The names below are imported on first use, so that
+``import tuner.training`` does not pull in Optuna.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 # albumentations' update check waits on the network at import (2 s here, more offline).
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from tuner.campaign import best_of  # noqa: E402
-from tuner.config import TrainConfig  # noqa: E402
-from tuner.errors import TunerError  # noqa: E402
-from tuner.spec import StudySpec, categorical, float_range, int_range  # noqa: E402
+#: public name -> the module that defines it
+_PUBLIC = {
+    "StudySpec": "tuner.study.spec",
+    "categorical": "tuner.study.spec",
+    "float_range": "tuner.study.spec",
+    "int_range": "tuner.study.spec",
+    "best_of": "tuner.study.campaign",
+    "TrainConfig": "tuner.config",
+    "TunerError": "tuner.errors",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from tuner.config import TrainConfig
+    from tuner.errors import TunerError
+    from tuner.study.campaign import best_of
+    from tuner.study.spec import StudySpec, categorical, float_range, int_range
 
 __all__ = ["StudySpec", "TrainConfig", "TunerError", "best_of", "categorical", "float_range",
            "int_range"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value

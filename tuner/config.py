@@ -160,6 +160,9 @@ class TrainConfig:
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+#: the fields that say how a run computes, not what it trains (the "run" group above):
+#: they may differ between the workers of one study and are no part of a winner
+RUN_FIELDS = ("precision", "device", "threads", "channels_last")
 
 
 def _unknown_message(key: str, source: str) -> str:

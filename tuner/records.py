@@ -1,39 +1,51 @@
-"""What a trial leaves in the storage: the names of its user attributes and curves.
+"""What a study and its trials keep in the storage: every stored name, and how to read it.
 
-The objective writes these; exports, reports and optuna-dashboard read them. Keeping the
-names here, in one place, is the contract between the two sides.
+The study side (runner, objective, worker) writes these; exports, reports, the campaign
+and optuna-dashboard read them. Every attribute name lives here as a constant, and is
+written and read only through it: this module is the contract between the two sides, and
+the names are what existing databases hold, so they never change.
 
-User attributes of a finished (or pruned) trial:
+User attributes of a trial:
 
-- ``config``: the resolved :class:`~tuner.config.TrainConfig` as a dict;
-- ``curves``: ``{name: [value per epoch]}`` for every name in :data:`CURVE_NAMES`
+- :data:`CONFIG`: the resolved :class:`~tuner.config.TrainConfig` as a dict;
+- :data:`CURVES`: ``{name: [value per epoch]}`` for every name in :data:`CURVE_NAMES`
   (epoch ``k`` is list index ``k - 1``; Optuna's intermediate values use step ``k``);
-- ``epochs_run``, ``best_epoch`` (1-based), ``best_val_dice``, ``pruned_at`` (epoch or None);
-- ``seconds`` (whole trial), ``seconds_per_epoch`` (mean of training + validation);
-- ``repeat`` (0, 1, ...) and ``seed`` (the training seed used by this repeat);
-- ``test``: ``{metric: value}`` on the test split with the best weights (finished trials
-  of studies with a test split);
-- ``stop_reason``: ``epochs``, ``early_stop`` or ``diverged``; ``fail_reason`` on failures.
+- :data:`EPOCHS_RUN`, :data:`BEST_EPOCH` (1-based), :data:`BEST_VAL_DICE`,
+  :data:`PRUNED_AT` (epoch or None);
+- :data:`SECONDS` (whole trial), :data:`SECONDS_PER_EPOCH` (mean of training + validation);
+- :data:`REPEAT` (0, 1, ...) and :data:`SEED` (the training seed used by this repeat);
+- :data:`TEST`: ``{metric: value}`` on the test split with the best weights (finished
+  trials of studies with a test split);
+- :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures.
 
-User attributes of the study: ``question``, ``study_file``, ``searched`` (parameter
-names), ``base`` (fixed fields), ``repeats``. optuna-dashboard notes (Markdown) on the
-study and on each trial say the same in words (tuner/notes.py).
+User attributes of the study: :data:`QUESTION`, :data:`STUDY_FILE`, :data:`SEARCHED`
+(parameter names), :data:`BASE` (fixed fields), :data:`REPEATS`. optuna-dashboard notes
+(Markdown) on the study and on each trial say the same in words (tuner/study/notes.py).
+
+Artifacts: galleries named ``{GALLERY_PREFIX}{epoch:03d}.png``, weights
+:data:`WEIGHTS_ARTIFACT`.
+
+This module imports no Optuna at import time, so that the training path stays free of it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from optuna.trial import FrozenTrial
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import optuna
+    from optuna.trial import FrozenTrial
 
-SPLITS = ("train", "val")
+#: splits whose metrics are recorded every epoch (curves are named ``{split}_{metric}``)
+CURVE_SPLITS = ("train", "val")
 #: metrics computed on every split each epoch, from confusion counts over the whole split
 METRICS = ("loss", "dice", "iou", "precision", "recall", "accuracy")
-CURVE_NAMES = tuple(f"{split}_{metric}" for split in SPLITS for metric in METRICS) + (
+CURVE_NAMES = tuple(f"{split}_{metric}" for split in CURVE_SPLITS for metric in METRICS) + (
     "lr",
     "seconds",
 )
 
+# -- trial user attributes ----------------------------------------------------------------
 CONFIG = "config"
 CURVES = "curves"
 EPOCHS_RUN = "epochs_run"
@@ -45,12 +57,41 @@ SECONDS_PER_EPOCH = "seconds_per_epoch"
 REPEAT = "repeat"
 SEED = "seed"
 TEST = "test"
-QUESTION = "question"  # a study user attribute
-#: artifact metadata: galleries are uploaded as ``gallery_epoch{k:03d}.png``
+STOP_REASON = "stop_reason"
+FAIL_REASON = "fail_reason"
+#: why a finished run stopped: all epochs, early stopping, or a loss that was no number
+STOP_REASONS = ("epochs", "early_stop", "diverged")
+
+# -- study user attributes ----------------------------------------------------------------
+QUESTION = "question"
+STUDY_FILE = "study_file"
+SEARCHED = "searched"
+BASE = "base"
+REPEATS = "repeats"
+
+# -- Optuna's own names that tuner reads ----------------------------------------------------
+#: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters
+FIXED_PARAMS = "fixed_params"
+
+# -- artifacts ----------------------------------------------------------------------------
 GALLERY_PREFIX = "gallery_epoch"
 WEIGHTS_ARTIFACT = "best_weights.pt"
 
 
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:
     """The parameters a trial runs with: its own, or the fixed ones of a waiting trial."""
-    return trial.params or dict(trial.system_attrs.get("fixed_params", {}))
+    return trial.params or dict(trial.system_attrs.get(FIXED_PARAMS, {}))
+
+
+def repeat_of(trial: FrozenTrial | optuna.Trial) -> int:
+    """Which repeat of its configuration a trial is (0 for the first)."""
+    return int(trial.user_attrs.get(REPEAT, 0))
+
+
+def ranked_trials(study: optuna.Study, top: int | None = None) -> list[FrozenTrial]:
+    """Completed trials by descending value (validation Dice), at most ``top``."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = sorted(done, key=lambda t: t.value, reverse=True)
+    return ranked if top is None else ranked[:top]

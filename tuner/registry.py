@@ -8,7 +8,7 @@ the valid ones (the smp ``create_model`` habit).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tuner.errors import TunerError
 
@@ -43,6 +43,17 @@ class Registry(Generic[T]):
             raise TunerError(
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self._items)}"
             ) from None
+
+    def build(self, name: str, options: dict[str, Any]) -> Any:
+        """``get(name)(**options)`` for factories with keyword options (samplers, pruners):
+        an unknown or badly typed option becomes a one-line TunerError naming the factory."""
+        factory = self.get(name)
+        try:
+            return factory(**options)
+        except TypeError as exc:
+            raise TunerError(f"{self.kind} {name!r}: bad options {options}: {exc}") from None
+        except ValueError as exc:
+            raise TunerError(f"{self.kind} {name!r}: {exc}") from None
 
     def names(self) -> list[str]:
         return list(self._items)

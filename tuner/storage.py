@@ -2,24 +2,30 @@
 
 SQLite (the default, ``storage/tuner.db``) serves one machine; PostgreSQL serves many
 workers on many machines (Optuna's own distributed mode: the database coordinates).
-Passwords never leave this module in clear: every message uses :func:`redact`.
+Passwords never leave this module in clear: every message uses :func:`redact`. Optuna is
+imported inside the functions that open a storage, so the constants and URL helpers here
+cost the command line (and ``tuner train``) no Optuna import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
 import sqlalchemy
-from optuna.artifacts import FileSystemArtifactStore
 
 from tuner.errors import TunerError
+
+if TYPE_CHECKING:  # pragma: no cover - types only; Optuna is imported where it is used
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
 
 DEFAULT_STORAGE = "sqlite:///storage/tuner.db"
 STORAGE_ENV = "TUNER_STORAGE"
@@ -77,6 +83,8 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
                  grace_period: int | None = None,
                  stale_trial_callback=None) -> optuna.storages.RDBStorage:
     """Open (creating if needed) the Optuna storage at ``url``; one-line error if it cannot."""
+    import optuna
+
     url = storage_url(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
@@ -149,6 +157,8 @@ def artifact_dir(url: str | None = None) -> Path:
 
 def artifact_store(url: str | None = None) -> FileSystemArtifactStore:
     """The Optuna artifact store that belongs to the storage at ``url`` (created on use)."""
+    from optuna.artifacts import FileSystemArtifactStore
+
     folder = artifact_dir(url)
     folder.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(folder))
@@ -156,6 +166,8 @@ def artifact_store(url: str | None = None) -> FileSystemArtifactStore:
 
 def load_existing_study(url: str | None, study_name: str) -> optuna.Study:
     """Load study ``study_name``; an unknown name lists the studies that exist."""
+    import optuna
+
     url = storage_url(url)
     storage = open_storage(url)
     names = optuna.get_all_study_names(storage)
@@ -164,3 +176,26 @@ def load_existing_study(url: str | None, study_name: str) -> optuna.Study:
         raise TunerError(f"study {study_name!r} not found in {redact(url)}; "
                          f"studies there: {known}")
     return optuna.load_study(study_name=study_name, storage=storage)
+
+
+@contextlib.contextmanager
+def study_lock(storage_url: str, study_name: str) -> Iterator[None]:
+    """Mutual exclusion between processes that prepare the same study."""
+    url = sqlalchemy.engine.make_url(storage_url)
+    if url.get_backend_name() == "postgresql":
+        key = int.from_bytes(hashlib.sha1(study_name.encode()).digest()[:8], "big", signed=True)
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("select pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sqlalchemy.text("select pg_advisory_unlock(:k)"), {"k": key})
+        finally:
+            engine.dispose()
+    elif url.get_backend_name() == "sqlite" and url.database:
+        with sqlite_lock(Path(url.database)):
+            yield
+    else:  # other databases: the one-machine case, a single preparing process
+        yield

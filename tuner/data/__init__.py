@@ -17,11 +17,13 @@ from tuner.data.split import (
     build_splits,
     clear_pool_cache,
     load_pool,
+    pool_key,
     split_indices,
+    split_key,
 )
 
 __all__ = [
     "AUGMENTATIONS", "DATASETS", "Normalizer", "Pool", "Split", "Splits", "TrainBatches",
     "build_splits", "clear_pool_cache", "eval_batches", "load_pool", "make_normalizer",
-    "make_pipeline", "split_indices",
+    "make_pipeline", "pool_key", "split_indices", "split_key",
 ]  # fmt: skip

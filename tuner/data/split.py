@@ -76,21 +76,31 @@ _POOLS: dict[tuple, Pool] = {}
 POOLS_KEPT = 2
 
 
-def load_pool(cfg: TrainConfig) -> Pool:
-    """The decoded pool of ``cfg.dataset`` at ``cfg.image_size``, cached per process.
-
-    The cache key holds only the fields that change the pool (a folder by its absolute
-    path), so every trial of a study shares one pool.
-    """
+def pool_key(cfg: TrainConfig) -> tuple:
+    """The fields that decide which pool ``cfg`` trains on (a folder by its absolute path):
+    trials with equal keys share one decoded pool."""
     kind, _, arg = cfg.dataset.partition(":")
     if kind == "folder":
         if not arg:
             raise TunerError("config field 'dataset': got 'folder:', expected folder:PATH")
         arg = str(Path(arg).expanduser().resolve())
-    key = (kind, arg, cfg.image_size,
-           cfg.synthetic_images if kind == "synthetic" else None,
-           cfg.foreground_values if kind != "synthetic" else None)
+    return (kind, arg, cfg.image_size,
+            cfg.synthetic_images if kind == "synthetic" else None,
+            cfg.foreground_values if kind != "synthetic" else None)
+
+
+def split_key(cfg: TrainConfig) -> tuple:
+    """The fields that decide the images of each split: the pool and the split fields."""
+    return (*pool_key(cfg), cfg.val_fraction, cfg.test_fraction, cfg.train_fraction,
+            cfg.split_seed)
+
+
+def load_pool(cfg: TrainConfig) -> Pool:
+    """The decoded pool of ``cfg.dataset`` at ``cfg.image_size``, cached per process by
+    :func:`pool_key`, so every trial of a study shares one pool."""
+    key = pool_key(cfg)
     if key not in _POOLS:
+        kind, arg = key[0], key[1]
         loader = DATASETS.get(kind)
         while len(_POOLS) >= POOLS_KEPT:
             _POOLS.pop(next(iter(_POOLS)))  # the oldest

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import socket
 from socketserver import ThreadingMixIn
-from typing import Annotated
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import optuna_dashboard
-import typer
-
-from tuner.cli_common import StorageOption, user_errors
 from tuner.errors import TunerError
 from tuner.storage import artifact_dir, artifact_store, open_storage, redact
 from tuner.storage import storage_url as resolve_storage_url
@@ -51,6 +46,8 @@ def dashboard_app(url: str | None = None):
     ``url`` falls back to ``$TUNER_STORAGE``, then to the SQLite default (see
     :func:`tuner.storage.storage_url`). Raises :class:`TunerError` if it cannot be opened.
     """
+    import optuna_dashboard
+
     url = resolve_storage_url(url)
     return optuna_dashboard.wsgi(open_storage(url), artifact_store=artifact_store(url))
 
@@ -117,19 +114,3 @@ def serve_dashboard(storage_url: str | None = None, host: str = DEFAULT_HOST,
         pass
     finally:
         server.server_close()
-
-
-@user_errors
-def dashboard_command(
-    storage: StorageOption = None,
-    host: Annotated[str, typer.Option(
-        help="Address to bind: 127.0.0.1 keeps it private; 0.0.0.0 exposes it (no login!).",
-    )] = DEFAULT_HOST,
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = DEFAULT_PORT,
-) -> None:
-    """Watch studies live in optuna-dashboard: trials, curves and prediction galleries.
-
-    Serves the study storage with its artifact store, bound to localhost (it has no login).
-    Elsewhere: ssh -L 8080:localhost:8080 HOST, or --host 0.0.0.0 behind a firewall.
-    """
-    serve_dashboard(storage, host, port)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tuner import records
 from tuner.records import trial_params
-from tuner.train import EpochReport
+from tuner.training import EpochReport
 
 
 def describe_trial(trial: FrozenTrial) -> str:
@@ -26,7 +26,7 @@ def describe_trial(trial: FrozenTrial) -> str:
     elif trial.state == TrialState.PRUNED:
         head = f"trial {trial.number} pruned at epoch {attrs.get(records.PRUNED_AT, '?')}"
     else:
-        reason = attrs.get("fail_reason", "see the log")
+        reason = attrs.get(records.FAIL_REASON, "see the log")
         return f"trial {trial.number} {trial.state.name.lower()}: {reason} ({params})"
     return f"{head}  {params}  ({epochs} epochs, {seconds:.1f} s)"
 

@@ -19,8 +19,9 @@ import optuna
 import pandas as pd
 import plotly.offline
 
-from tuner import export, gallery, records, tables
+from tuner import records
 from tuner.errors import TunerError
+from tuner.reports import export, gallery, tables
 from tuner.storage import storage_url as resolve_url
 
 STYLE = """
@@ -172,7 +173,7 @@ def _searched_and_fixed(study: optuna.Study) -> str:
     study file's ``base`` (a study attribute the runner stores) or, without it, the fields
     equal in every trial that differ from the defaults."""
     varied, fixed = tables.config_summary(study)
-    base = study.user_attrs.get("base")
+    base = study.user_attrs.get(records.BASE)
     searched = set(tables.param_columns(study))
     items = []
     for name, values in varied.items():
@@ -189,7 +190,7 @@ def _searched_and_fixed(study: optuna.Study) -> str:
 
 
 def _plots_html(study, trials, comparison, params) -> str:
-    from tuner import plots  # plotly.express is slow to import; only when plotting
+    from tuner.reports import plots  # plotly.express is slow to import; only when plotting
 
     figures, notes = plots.study_figures(study, trials, comparison,
                                          tables.curves_frame(study), params)
@@ -203,7 +204,7 @@ def _galleries_html(study, url, trials, comparison, params) -> str:
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     parts, shown = ["<h3>Predictions</h3>"], set()
     for title, worst in (("Best configuration", False), ("Worst configuration", True)):
-        numbers = export.best_trials(trials, comparison, params, top=1, worst=worst)
+        numbers = export.representative_trials(trials, comparison, params, top=1, worst=worst)
         if not numbers or numbers[0] in shown:
             continue
         shown.add(numbers[0])

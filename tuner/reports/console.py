@@ -1,13 +1,13 @@
-"""Short terminal summaries of studies: the list of studies and their best trials."""
+"""Terminal tables: the studies of a storage, and the best trials of one study."""
 
 from __future__ import annotations
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from rich.table import Table
 
 from tuner import records
-from tuner.records import trial_params
+from tuner.records import repeat_of, trial_params
 
 
 def _fmt(value: object) -> str:
@@ -16,15 +16,9 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def best_trials(study: optuna.Study, top: int = 10) -> list[FrozenTrial]:
-    """Completed trials by descending validation Dice."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted(done, key=lambda t: t.value, reverse=True)[:top]
-
-
 def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
     """A rich table of the ``top`` trials: parameters, repeat, Dice, epochs, seconds."""
-    trials = best_trials(study, top)
+    trials = records.ranked_trials(study, top)
     names = sorted({name for t in trials for name in trial_params(t)})
     table = Table(title=f"best trials of {study.study_name!r} (validation Dice)")
     for column in ("trial", *names, "repeat", "val Dice", "test Dice", "best epoch",
@@ -34,7 +28,7 @@ def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
         attrs = t.user_attrs
         test = attrs.get(records.TEST, {}).get("dice")
         table.add_row(str(t.number), *(_fmt(t.params.get(n, "")) for n in names),
-                      str(attrs.get(records.REPEAT, 0)), f"{t.value:.4f}",
+                      str(repeat_of(t)), f"{t.value:.4f}",
                       "" if test is None else f"{test:.4f}",
                       str(attrs.get(records.BEST_EPOCH, "")),
                       str(attrs.get(records.EPOCHS_RUN, "")),

@@ -20,11 +20,13 @@ from typing import Any
 from optuna.trial import TrialState
 
 from tuner import records
+from tuner.config import RUN_FIELDS
 from tuner.errors import TunerError
 from tuner.storage import load_existing_study
-from tuner.summary import best_trials
 
-RUN_FIELDS = {"seed", "threads", "device", "precision"}  # how, not what, was trained
+#: fields that vary between trials without being searched: how a run computed, and the
+#: training seed that repeats shift
+NOT_CHOSEN = {*RUN_FIELDS, "seed"}
 
 
 def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
@@ -37,6 +39,6 @@ def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
         raise TunerError(f"best_of({study_name!r}): the study has no completed trial yet; "
                          "run it first")
     varied = {key for key in configs[0]
-              if key not in RUN_FIELDS and len({repr(c.get(key)) for c in configs}) > 1}
-    best = best_trials(study, top=1)[0]
+              if key not in NOT_CHOSEN and len({repr(c.get(key)) for c in configs}) > 1}
+    best = records.ranked_trials(study, top=1)[0]
     return {key: best.user_attrs[records.CONFIG][key] for key in sorted(varied)}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tuner.losses import foreground_logit
+from tuner.training.losses import foreground_logit
 
 #: keys of :func:`scores`, in the order of ``tuner.records.METRICS`` (which adds "loss")
 SCORE_NAMES = ("dice", "iou", "precision", "recall", "accuracy")

@@ -35,7 +35,13 @@ UNET_DIVISOR = 16
 #: smp models are test-run once at image_size up to this side, to reject sizes that are
 #: too small for the arch (PAN fails below 128 px) before a trial starts training
 _DRY_RUN_MAX_SIZE = 256
-_SIZES_THAT_RAN: set[tuple[str, str, int]] = set()
+_SIZES_THAT_RAN: set[tuple] = set()
+
+
+def model_check_key(cfg: TrainConfig) -> tuple:
+    """The fields whose mistakes :func:`build_model` catches (unknown encoder, weights that
+    cannot be had, a size the arch cannot take): one check per distinct key is enough."""
+    return (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.head, cfg.image_size)
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
@@ -290,7 +296,7 @@ def _check_image_size(cfg: TrainConfig, model: nn.Module) -> None:
     if cfg.image_size % stride:
         raise TunerError(f"config field 'image_size': got {cfg.image_size}, expected a "
                          f"multiple of {stride} for {where}")
-    key = (cfg.arch, cfg.encoder, cfg.image_size)
+    key = model_check_key(cfg)
     if cfg.image_size > _DRY_RUN_MAX_SIZE or key in _SIZES_THAT_RAN:
         return  # a test run per process and size is enough: trials rebuild the same model
     model.eval()

@@ -20,8 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from tuner import gallery, tables
 from tuner.errors import TunerError
+from tuner.reports import gallery, tables
 from tuner.storage import artifact_dir, load_existing_study, storage_url
 
 FORMATS = ("csv", "md", "tex", "html", "png")
@@ -129,7 +129,7 @@ def _write_all(study: optuna.Study, url: str | None, folder: Path,
 
 
 def _plots_module():
-    from tuner import plots  # plotly.express is slow to import; only when plotting
+    from tuner.reports import plots  # plotly.express is slow to import; only when plotting
 
     return plots
 
@@ -143,7 +143,7 @@ def _write(path: Path, text: str) -> Path:
 def write_tables(comparison: pd.DataFrame, params: list[str], stem: Path,
                  formats: set[str]) -> list[Path]:
     """``stem.csv`` (every statistic, full precision); ``stem.md`` and ``stem.tex``: the
-    readable table of :func:`tuner.tables.display_frame` (``mean ± std``, 4 decimals)."""
+    readable table of :func:`tuner.reports.tables.display_frame` (``mean ± std``, 4 decimals)."""
     written = []
     if "csv" in formats:
         written.append(_write(stem.with_suffix(".csv"), comparison.to_csv(index=False)))
@@ -242,14 +242,14 @@ def copy_best_galleries(study: optuna.Study, url: str | None, trials: pd.DataFra
     as ``galleries/rank{r}_trial{n:04d}_epoch{k:03d}.png``."""
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     written = []
-    for rank, number in enumerate(best_trials(trials, comparison, params), start=1):
+    for rank, number in enumerate(representative_trials(trials, comparison, params), start=1):
         found = gallery.find_galleries(study, by_number[number], storage_url(url))
         written += gallery.save_galleries(found, folder / "galleries",
                                           f"rank{rank}_trial{number:04d}")
     return written
 
 
-def best_trials(trials: pd.DataFrame, comparison: pd.DataFrame, params: list[str],
+def representative_trials(trials: pd.DataFrame, comparison: pd.DataFrame, params: list[str],
                 top: int = TOP_GALLERIES, worst: bool = False) -> list[int]:
     """Trial numbers: the best completed trial of each of the ``top`` best configurations
     (or, with ``worst``, the worst trial of the ``top`` worst), in rank order."""

@@ -18,13 +18,15 @@ from typing import Any
 import optuna
 import torch
 
-from tuner import interrupt, records
+from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import build_splits
-from tuner.gallery import gallery_epochs, gallery_indices, render_gallery
-from tuner.notes import save_trial_note
-from tuner.spec import StudySpec
-from tuner.train import EpochReport, FitResult, fit, predict_probabilities, score
+from tuner.records import repeat_of
+from tuner.reports.gallery import gallery_epochs, gallery_indices, render_gallery
+from tuner.study import interrupt
+from tuner.study.notes import save_trial_note
+from tuner.study.spec import StudySpec
+from tuner.training import EpochReport, FitResult, fit, predict_probabilities, score
 
 
 def finite_or_none(value: float) -> float | None:
@@ -49,18 +51,14 @@ class Objective:
 
     def config_of(self, trial: optuna.Trial) -> TrainConfig:
         params = self.spec.suggest(trial)
-        return self.spec.config(params, self.overrides, self.repeat_of(trial))
-
-    @staticmethod
-    def repeat_of(trial: optuna.Trial) -> int:
-        return int(trial.user_attrs.get(records.REPEAT, 0))
+        return self.spec.config(params, self.overrides, repeat_of(trial))
 
     def __call__(self, trial: optuna.Trial) -> float:
         cfg = self.config_of(trial)
         trial.set_user_attr(records.CONFIG, cfg.to_dict())
-        trial.set_user_attr(records.REPEAT, self.repeat_of(trial))
+        trial.set_user_attr(records.REPEAT, repeat_of(trial))
         trial.set_user_attr(records.SEED, cfg.seed)
-        save_trial_note(trial, cfg, self.repeat_of(trial))
+        save_trial_note(trial, cfg, repeat_of(trial))
         splits = build_splits(cfg)
         shown = gallery_indices(splits.val.masks) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
@@ -87,7 +85,7 @@ class Objective:
         if len(splits.test):  # test_fraction=0 holds out nothing
             test = score(result.model, splits.test, cfg, result.runtime, result.normalize)
             trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
-        trial.set_user_attr("stop_reason", result.stop_reason)
+        trial.set_user_attr(records.STOP_REASON, result.stop_reason)
         if self.save_weights and self.artifact_store is not None:
             self._upload_weights(trial, result)
         return result.best_val_dice

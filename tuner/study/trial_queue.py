@@ -1,4 +1,4 @@
-"""The trial queue of a study: grid points x repeats enqueued once, repeats of sampled trials.
+"""What waits in a study's queue: grid points x repeats, and repeats of sampled trials.
 
 A grid study puts every (grid point, repeat) that is not already done, running or waiting
 into Optuna's queue as a WAITING trial; the database then hands each one to exactly one
@@ -10,21 +10,16 @@ lock, or a lock file beside a SQLite database).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import optuna
-import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
-from tuner.records import trial_params
-from tuner.spec import StudySpec
-from tuner.storage import sqlite_lock
+from tuner.records import repeat_of, trial_params
+from tuner.storage import study_lock
+from tuner.study.spec import StudySpec
 
 PENDING_OR_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
                    TrialState.WAITING)
@@ -37,7 +32,7 @@ def _key(params: dict[str, Any], repeat: int) -> str:
 def missing_grid_trials(study: optuna.Study, spec: StudySpec) -> list[tuple[dict, int]]:
     """(grid point, repeat) pairs of ``spec`` that no trial of ``study`` covers yet."""
     covered = {
-        _key(trial_params(t), int(t.user_attrs.get(records.REPEAT, 0)))
+        _key(trial_params(t), repeat_of(t))
         for t in study.get_trials(deepcopy=False, states=PENDING_OR_DONE)
     }
     return [(point, repeat)
@@ -57,29 +52,6 @@ def enqueue_grid(study: optuna.Study, spec: StudySpec, storage_url: str) -> int:
 
 def enqueue_repeats(study: optuna.Study, trial: FrozenTrial, repeats: int) -> None:
     """After repeat 0 of a sampled configuration, queue repeats 1..repeats-1 of it."""
-    if repeats > 1 and int(trial.user_attrs.get(records.REPEAT, 0)) == 0:
+    if repeats > 1 and repeat_of(trial) == 0:
         for repeat in range(1, repeats):
             study.enqueue_trial(trial.params, user_attrs={records.REPEAT: repeat})
-
-
-@contextlib.contextmanager
-def study_lock(storage_url: str, study_name: str) -> Iterator[None]:
-    """Mutual exclusion between processes that prepare the same study."""
-    url = sqlalchemy.engine.make_url(storage_url)
-    if url.get_backend_name() == "postgresql":
-        key = int.from_bytes(hashlib.sha1(study_name.encode()).digest()[:8], "big", signed=True)
-        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-        try:
-            with engine.connect() as conn:
-                conn.execute(sqlalchemy.text("select pg_advisory_lock(:k)"), {"k": key})
-                try:
-                    yield
-                finally:
-                    conn.execute(sqlalchemy.text("select pg_advisory_unlock(:k)"), {"k": key})
-        finally:
-            engine.dispose()
-    elif url.get_backend_name() == "sqlite" and url.database:
-        with sqlite_lock(Path(url.database)):
-            yield
-    else:  # other databases: the one-machine case, a single preparing process
-        yield

@@ -1,4 +1,4 @@
-"""Plotly figures of a study, drawn from the frames of :mod:`tuner.tables`.
+"""Plotly figures of a study, drawn from the frames of :mod:`tuner.reports.tables`.
 
 Our own figures (validation Dice by parameter value, learning curves) take DataFrames;
 Optuna's (optimisation history, intermediate values, parameter importances, parallel

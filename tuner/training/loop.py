@@ -5,7 +5,8 @@
 prunes from that hook (raising ``optuna.TrialPruned`` stops the run), so a training run
 works the same inside and outside a study. Train metrics come from the training forward
 passes of the epoch (train mode, augmented inputs); validation metrics from a separate
-pass in eval mode. Both are computed from confusion counts over the whole split.
+pass in eval mode (:mod:`tuner.training.scoring`). Both are computed from confusion
+counts over the whole split.
 """
 
 from __future__ import annotations
@@ -19,20 +20,14 @@ import torch
 from torch import nn
 
 from tuner.config import TrainConfig
-from tuner.data import (
-    Split,
-    Splits,
-    TrainBatches,
-    build_splits,
-    eval_batches,
-    make_normalizer,
-)
-from tuner.losses import build_loss, foreground_probability
-from tuner.metrics import SplitMeter
-from tuner.models import build_model
-from tuner.optim import build_optimizer, build_schedule
+from tuner.data import Splits, TrainBatches, build_splits, eval_batches, make_normalizer
 from tuner.records import CURVE_NAMES
-from tuner.runtime import Runtime, resolve_runtime
+from tuner.training.device import Runtime, resolve_runtime
+from tuner.training.losses import build_loss
+from tuner.training.metrics import SplitMeter
+from tuner.training.models import build_model
+from tuner.training.optim import build_optimizer, build_schedule
+from tuner.training.scoring import Normalize, score_batches
 
 
 @dataclass
@@ -44,7 +39,7 @@ class EpochReport:
     is_best: bool  # validation Dice is the best so far
     model: nn.Module
     runtime: Runtime
-    normalize: Callable[[torch.Tensor], torch.Tensor]  # raw [0, 1] images -> model input
+    normalize: Normalize  # raw [0, 1] images -> model input
 
 
 @dataclass
@@ -53,11 +48,11 @@ class FitResult:
 
     model: nn.Module
     runtime: Runtime
-    normalize: Callable[[torch.Tensor], torch.Tensor]
+    normalize: Normalize
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int = 0
     best_val_dice: float = 0.0
-    stop_reason: str = "epochs"  # epochs | early_stop | diverged
+    stop_reason: str = "epochs"  # one of tuner.records.STOP_REASONS
 
     @property
     def epochs_run(self) -> int:
@@ -95,8 +90,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         lr = schedule.current_lr()  # the rate this epoch starts with
         train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
                                  runtime, cfg.threshold)
-        val = evaluate(model, eval_batches(splits.val, cfg.batch_size, normalize), loss_fn,
-                       runtime, cfg.threshold)
+        val = score_batches(model, eval_batches(splits.val, cfg.batch_size, normalize),
+                            loss_fn, runtime, cfg.threshold)
         schedule.after_epoch(val["loss"])
         metrics = {**{f"train_{k}": v for k, v in train.items()},
                    **{f"val_{k}": v for k, v in val.items()},
@@ -141,34 +136,3 @@ def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module
         schedule.after_batch()
         meter.update(logits.detach(), masks, loss.detach())
     return meter.compute()
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, batches, loss_fn: nn.Module, runtime: Runtime,
-             threshold: float) -> dict[str, float]:
-    """Loss and scores of ``model`` over all ``batches`` (eval mode, no augmentation)."""
-    model.eval()
-    meter = SplitMeter(threshold)
-    for images, masks in batches:
-        images, masks = runtime.to_device(images), masks.to(runtime.device)
-        with runtime.autocast():
-            logits = model(images)
-        meter.update(logits, masks, loss_fn(logits, masks))
-    return meter.compute()
-
-
-def score(model: nn.Module, split: Split, cfg: TrainConfig, runtime: Runtime,
-          normalize: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
-    """Loss (``cfg.loss``) and scores of ``model`` on a whole ``split``, as in validation."""
-    return evaluate(model, eval_batches(split, cfg.batch_size, normalize), build_loss(cfg),
-                    runtime, cfg.threshold)
-
-
-@torch.inference_mode()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, runtime: Runtime,
-                          normalize: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """Foreground probabilities (N, 1, H, W) on the CPU for raw [0, 1] ``images``."""
-    model.eval()
-    with runtime.autocast():
-        logits = model(runtime.to_device(normalize(images)))
-    return foreground_probability(logits.float()).cpu()

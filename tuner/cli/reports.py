@@ -1,8 +1,7 @@
-"""Command handlers of ``tuner export`` and ``tuner report`` (registered in tuner.cli).
+"""``tuner export`` and ``tuner report``: a study's files, and one HTML page of studies.
 
-A thin layer over :func:`tuner.export.export_study` and :func:`tuner.report.write_report`:
-each handler's docstring is its help; a :class:`~tuner.errors.TunerError` becomes one line
-on stderr and exit code 2.
+Thin handlers over :func:`tuner.reports.export.export_study` and
+:func:`tuner.reports.html_report.write_report`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tuner.cli_common import StorageOption, user_errors
+from tuner.cli.common import StorageOption, user_errors
 
 
 @user_errors
@@ -27,7 +26,7 @@ def export_command(
     ] = "csv,md,tex,html,png",
 ) -> None:
     """Write the tables, plots and best-trial galleries of STUDY (see docs/exports.md)."""
-    from tuner import export
+    from tuner.reports import export
     from tuner.storage import storage_url
 
     paths = export.export_study(storage_url(storage), study, out, format)
@@ -46,7 +45,7 @@ def report_command(
         show_default=False)] = None,
 ) -> None:
     """Write one self-contained HTML report (opens offline) about STUDIES."""
-    from tuner import report
+    from tuner.reports import html_report as report
     from tuner.storage import storage_url
 
     url = storage_url(storage)

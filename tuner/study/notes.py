@@ -13,7 +13,7 @@ import optuna
 from optuna_dashboard import save_note
 
 from tuner.config import TrainConfig
-from tuner.spec import StudySpec
+from tuner.study.spec import StudySpec
 
 DEFAULTS = TrainConfig().to_dict()
 

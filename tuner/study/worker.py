@@ -5,15 +5,13 @@ once however many workers share it, and ``optimize`` creates a new sampled trial
 the queue looks empty, which races between workers (optuna#1547). Here a grid worker only
 *claims* waiting trials (the WAITING -> RUNNING update is atomic in the database, exactly
 as ``Study.ask`` pops its queue) and stops when none are left; other studies ask the
-sampler as usual. Heartbeats use the storage's public ``record_heartbeat``; stale trials of
-killed workers are failed with Optuna's ``fail_stale_trials``, whose retry callback puts
-them back in the queue.
+sampler as usual. Stale trials of killed workers (:mod:`tuner.study.heartbeat`) are failed
+with Optuna's ``fail_stale_trials``, whose retry callback puts them back in the queue.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -24,12 +22,12 @@ import sqlalchemy
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import interrupt
+from tuner import records
 from tuner.errors import TunerError
+from tuner.study import interrupt
+from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
 
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
-HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period
-GRACE_PERIOD_S = 30  # and re-queued by Optuna's retry callback
 
 
 def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
@@ -45,34 +43,6 @@ def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
     return None
 
 
-class Heartbeat:
-    """Records the trial's heartbeat every ``interval`` seconds in a daemon thread."""
-
-    def __init__(self, storage, trial_id: int, interval: int | None) -> None:
-        self._storage, self._trial_id, self._interval = storage, trial_id, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Heartbeat:
-        if self._interval:
-            self._storage.record_heartbeat(self._trial_id)
-            self._thread = threading.Thread(target=self._beat, daemon=True)
-            self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._storage.record_heartbeat(self._trial_id)
-            except Exception:  # a lost connection: the next beat retries (pre-ping)
-                continue
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-
 @dataclass
 class LoopResult:
     finished: int = 0  # trials this loop completed or pruned
@@ -84,12 +54,12 @@ TrialHook = Callable[[FrozenTrial], None]
 
 
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *,
-               queue_only: bool, max_trials: int | None = None,
+               claim_only: bool, max_trials: int | None = None,
                deadline: float | None = None,
                should_continue: Callable[[], bool] = lambda: True,
                grace_period: int = GRACE_PERIOD_S,
                on_trial_end: TrialHook | None = None) -> LoopResult:
-    """Run trials until the queue is empty (``queue_only``), ``max_trials`` ran, the
+    """Run trials until the queue is empty (``claim_only``), ``max_trials`` ran, the
     ``deadline`` (``time.monotonic()``) passed, or ``should_continue()`` says no."""
     result = LoopResult()
     storage = study._storage
@@ -110,7 +80,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
         trial = claim_waiting_trial(study)
-        if trial is None and queue_only and interval and _others_running(study):
+        if trial is None and claim_only and interval and _others_running(study):
             # a running trial may belong to a killed worker: once its heartbeat is stale it
             # is failed and re-queued above, and this worker takes it. Wait that long, not
             # for live workers' trials to end (a trial without any heartbeat never goes stale).
@@ -120,7 +90,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 continue
         idle_since = None if trial is not None else idle_since
         if trial is None:
-            if queue_only or not should_continue():
+            if claim_only or not should_continue():
                 return result
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "heartbeat ... used with optimize"
@@ -147,7 +117,7 @@ def _run_one(study: optuna.Study, trial: optuna.Trial,
             study.tell(trial, state=TrialState.PRUNED)
             return TrialState.PRUNED
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C); rerun to resume")
+            trial.set_user_attr(records.FAIL_REASON, "interrupted (Ctrl-C); rerun to resume")
             study.tell(trial, state=TrialState.FAIL)
             raise
         except STORAGE_ERRORS:  # the database is gone: nothing more to do in this worker
@@ -155,11 +125,11 @@ def _run_one(study: optuna.Study, trial: optuna.Trial,
                 study.tell(trial, state=TrialState.FAIL)
             raise
         except TunerError as exc:
-            trial.set_user_attr("fail_reason", str(exc))
+            trial.set_user_attr(records.FAIL_REASON, str(exc))
             study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr(records.FAIL_REASON, f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL)
             optuna.logging.get_logger("tuner").exception("trial %d failed", trial.number)
             return TrialState.FAIL

@@ -20,14 +20,14 @@ from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import build_splits, make_normalizer
 from tuner.errors import TunerError
-from tuner.gallery import gallery_indices, render_gallery
-from tuner.models import build_model
-from tuner.runtime import resolve_runtime
+from tuner.reports.gallery import gallery_indices, render_gallery
 from tuner.storage import artifact_store, load_existing_study, storage_url
-from tuner.summary import best_trials
-from tuner.train import predict_probabilities, score
+from tuner.training import predict_probabilities, score
+from tuner.training.device import resolve_runtime
+from tuner.training.models import build_model
 
-SPLITS = ("test", "val", "train")
+#: the splits a stored trial can be scored on (``--split``)
+SCORED_SPLITS = ("test", "val", "train")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Evaluation:
 def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
     """Trial ``number``, or the best completed trial."""
     if number is None:
-        best = best_trials(study, top=1)
+        best = records.ranked_trials(study, top=1)
         if not best:
             raise TunerError(f"study {study.study_name!r}: no completed trial to evaluate")
         return best[0]
@@ -72,8 +72,8 @@ def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = 
                    dataset: str | None = None, split: str = "test",
                    gallery: Path | None = None) -> Evaluation:
     """Scores of a trial's best weights on ``split`` of its dataset (or of ``dataset``)."""
-    if split not in SPLITS:
-        raise TunerError(f"--split: got {split!r}, expected one of {', '.join(SPLITS)}")
+    if split not in SCORED_SPLITS:
+        raise TunerError(f"--split: got {split!r}, expected one of {', '.join(SCORED_SPLITS)}")
     url = storage_url(url)
     study = load_existing_study(url, study_name)
     trial = pick_trial(study, trial_number)

@@ -1,0 +1,83 @@
+"""The package's promises about itself: training without Optuna, one records contract."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import TINY
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tuner"
+STORED_NAME_CALLS = {"set_user_attr", "set_system_attr"}
+STORED_DICTS = {"user_attrs", "system_attrs"}
+
+
+def modules_after(code: str) -> set[str]:
+    """Top-level module names imported after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=PACKAGE.parent, check=True, timeout=300)
+    return set(out.stdout.split())
+
+
+def test_importing_training_does_not_import_optuna():
+    loaded = modules_after("import tuner.training, tuner.data, tuner.config, tuner.records")
+    assert "torch" in loaded and "optuna" not in loaded
+
+
+@pytest.mark.slow
+def test_tuner_train_runs_without_importing_optuna():
+    args = ["train", *[f"{k}={v}" for k, v in {**TINY, "epochs": 1}.items()]]
+    code = ("import sys\nfrom tuner.cli import app\n"
+            f"try:\n    app({args!r}, prog_name='tuner')\n"
+            "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n")
+    loaded = modules_after(code)
+    assert "torch" in loaded and "optuna" not in loaded
+
+
+def test_the_public_api_of_study_files():
+    import tuner
+
+    for name in ("StudySpec", "categorical", "float_range", "int_range", "best_of",
+                 "TrainConfig", "TunerError"):
+        assert getattr(tuner, name) is not None
+    with pytest.raises(AttributeError):
+        tuner.no_such_name  # noqa: B018
+
+
+def stored_names_written_as_strings(path: Path) -> list[str]:
+    """``set_user_attr("x", ...)``, ``user_attrs.get("x")`` or ``user_attrs["x"]`` in
+    ``path``: stored names that bypass the constants of tuner.records."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        key = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            owner = node.func.value
+            if node.func.attr in STORED_NAME_CALLS or (
+                    node.func.attr == "get" and isinstance(owner, ast.Attribute)
+                    and owner.attr in STORED_DICTS):
+                key = node.args[0]
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr in STORED_DICTS:
+            key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {key.value!r}")
+    return found
+
+
+def test_every_stored_name_comes_from_records():
+    offenders = [hit for path in sorted(PACKAGE.rglob("*.py")) if path.name != "records.py"
+                 for hit in stored_names_written_as_strings(path)]
+    assert offenders == []
+
+
+def test_modules_stay_small_and_say_what_they_own():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) <= 400, path
+        doc = ast.get_docstring(ast.parse(text))
+        assert doc and doc.strip(), f"{path} opens with no sentence on what it owns"

@@ -1,0 +1,71 @@
+"""tuner.study.trial_queue in-process: grids enqueued once, resumed, and sampled repeats."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner import StudySpec, categorical, records
+from tuner.records import repeat_of, trial_params
+from tuner.storage import open_storage
+from tuner.study.trial_queue import enqueue_grid, enqueue_repeats, missing_grid_trials
+from tuner.study.worker import claim_waiting_trial
+
+GRID = StudySpec(name="g", sampler="grid", repeats=2,
+                 space=dict(lr=categorical([1e-3, 1e-2]), dropout=categorical([0.0, 0.5])))
+
+
+def make_study(url: str, name: str) -> optuna.Study:
+    return optuna.create_study(study_name=name, storage=open_storage(url),
+                               direction="maximize")
+
+
+def queued(study: optuna.Study) -> list[tuple[dict, int]]:
+    return sorted(((trial_params(t), repeat_of(t)) for t in
+                   study.get_trials(deepcopy=False, states=(TrialState.WAITING,))),
+                  key=repr)
+
+
+def test_every_point_and_repeat_is_enqueued_once(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    assert enqueue_grid(study, GRID, any_storage_url) == 8  # 4 points x 2 repeats
+    expected = sorted(((p, r) for r in range(2) for p in GRID.grid_points()), key=repr)
+    assert queued(study) == expected
+    assert enqueue_grid(study, GRID, any_storage_url) == 0  # a second run adds nothing
+    assert len(study.trials) == 8
+
+
+def test_a_failed_point_is_enqueued_again_and_finished_ones_are_not(any_storage_url,
+                                                                      study_name):
+    study = make_study(any_storage_url, study_name)
+    enqueue_grid(study, GRID, any_storage_url)
+    first, second = claim_waiting_trial(study), claim_waiting_trial(study)
+    study.tell(first, 0.5)
+    study.tell(second, state=TrialState.FAIL)
+    second_point = (trial_params(study.trials[second.number]), 0)
+    assert missing_grid_trials(study, GRID) == [second_point]
+    assert enqueue_grid(study, GRID, any_storage_url) == 1
+    assert second_point in queued(study)
+
+
+def test_a_grown_grid_enqueues_only_the_new_points(sqlite_url, study_name):
+    study = make_study(sqlite_url, study_name)
+    small = StudySpec(name="g", sampler="grid", space=dict(lr=categorical([1e-3])))
+    enqueue_grid(study, small, sqlite_url)
+    grown = StudySpec(name="g", sampler="grid", space=dict(lr=categorical([1e-3, 1e-2])))
+    assert missing_grid_trials(study, grown) == [({"lr": 1e-2}, 0)]
+
+
+def test_repeats_of_a_sampled_configuration_follow_its_first_run(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    study.tell(trial, 0.7)
+    done = study.trials[0]
+    enqueue_repeats(study, done, repeats=3)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert [repeat_of(t) for t in waiting] == [1, 2]
+    assert all(trial_params(t) == done.params for t in waiting)
+    assert all(t.user_attrs[records.REPEAT] in (1, 2) for t in waiting)
+    enqueue_repeats(study, waiting[0], repeats=3)  # a repeat does not enqueue repeats
+    assert len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) == 2

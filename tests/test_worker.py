@@ -1,0 +1,163 @@
+"""tuner.study.worker in-process: claiming, telling, failures, budgets and dead workers.
+
+Objectives here are plain functions (no training): the loop is the point. Every test runs
+on a real SQLite file and on the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import optuna
+import pytest
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from tuner import records
+from tuner.errors import TunerError
+from tuner.storage import open_storage
+from tuner.study.heartbeat import Heartbeat
+from tuner.study.worker import claim_waiting_trial, run_trials
+
+
+def make_study(url: str, name: str, **storage_options) -> optuna.Study:
+    storage = open_storage(url, **storage_options)
+    return optuna.create_study(study_name=name, storage=storage, direction="maximize")
+
+
+def states(study: optuna.Study) -> list[str]:
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def test_claim_only_runs_each_queued_trial_once_and_stops(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    for x in (1, 2, 3):
+        study.enqueue_trial({"x": x})
+    result = run_trials(study, lambda t: t.suggest_int("x", 0, 9) / 10, claim_only=True)
+    assert (result.finished, result.failed, result.stop_reason) == (3, 0, "done")
+    assert sorted(t.value for t in study.trials) == [0.1, 0.2, 0.3]
+    assert states(study) == ["COMPLETE"] * 3
+
+
+def test_two_workers_at_once_never_share_a_queued_trial(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    for x in range(8):
+        study.enqueue_trial({"x": x})
+    ran: list[int] = []
+
+    def objective(trial):
+        ran.append(trial.suggest_int("x", 0, 9))
+        time.sleep(0.02)
+        return 1.0
+
+    def worker():
+        own = optuna.load_study(study_name=study_name, storage=open_storage(any_storage_url))
+        run_trials(own, objective, claim_only=True)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(ran) == list(range(8))  # every point once, none twice
+    assert len(study.trials) == 8 and states(study) == ["COMPLETE"] * 8
+
+
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_loop_goes_on(any_storage_url,
+                                                                           study_name):
+    study = make_study(any_storage_url, study_name)
+    study.enqueue_trial({"x": 0})
+    study.enqueue_trial({"x": 1})
+
+    def objective(trial):
+        if trial.suggest_int("x", 0, 9) == 0:
+            raise RuntimeError("boom")
+        return 0.5
+
+    result = run_trials(study, objective, claim_only=True)
+    assert (result.finished, result.failed) == (1, 1)
+    failed = study.trials[0]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs[records.FAIL_REASON] == "RuntimeError: boom"
+
+
+def test_a_user_mistake_fails_the_trial_and_stops_the_worker(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    study.enqueue_trial({"x": 0})
+    study.enqueue_trial({"x": 1})
+
+    def objective(trial):
+        raise TunerError("config field 'lr': got nan")
+
+    with pytest.raises(TunerError):
+        run_trials(study, objective, claim_only=True)
+    assert states(study) == ["FAIL", "WAITING"]
+    assert study.trials[0].user_attrs[records.FAIL_REASON] == "config field 'lr': got nan"
+
+
+def test_pruned_trials_count_as_finished(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    study.enqueue_trial({"x": 0})
+
+    def objective(trial):
+        trial.report(0.1, 1)
+        raise optuna.TrialPruned()
+
+    result = run_trials(study, objective, claim_only=True)
+    assert (result.finished, result.failed) == (1, 0)
+    assert states(study) == ["PRUNED"]
+
+
+def test_a_sampled_study_asks_the_sampler_until_the_budget(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    result = run_trials(study, lambda t: t.suggest_float("x", 0, 1), claim_only=False,
+                        max_trials=3)
+    assert (result.finished, result.stop_reason) == (3, "budget")
+    assert len(study.trials) == 3 and all("x" in t.params for t in study.trials)
+
+
+def test_a_sampled_study_stops_when_told_enough(any_storage_url, study_name):
+    study = make_study(any_storage_url, study_name)
+    result = run_trials(study, lambda t: t.suggest_float("x", 0, 1), claim_only=False,
+                        should_continue=lambda: len(study.trials) < 2)
+    assert result.finished == 2 and result.stop_reason == "done"
+
+
+def test_the_deadline_stops_the_loop_before_a_new_trial(sqlite_url, study_name):
+    study = make_study(sqlite_url, study_name)
+    study.enqueue_trial({"x": 0})
+    result = run_trials(study, lambda t: 1.0, claim_only=True, deadline=time.monotonic() - 1)
+    assert result.stop_reason == "timeout" and states(study) == ["WAITING"]
+
+
+def test_a_dead_workers_trial_is_failed_and_taken_over(any_storage_url, study_name):
+    """A trial claimed by a worker that then died (one heartbeat, never told) is failed
+    after the grace period, re-queued by the retry callback, and run by a live worker."""
+    options = dict(heartbeat_interval=1, grace_period=1,
+                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    study = make_study(any_storage_url, study_name, **options)
+    study.enqueue_trial({"x": 4})
+    dead = claim_waiting_trial(study)
+    study._storage.record_heartbeat(dead._trial_id)  # its last sign of life
+    time.sleep(2.5)
+    result = run_trials(study, lambda t: t.suggest_int("x", 0, 9) / 10, claim_only=True,
+                        grace_period=1)
+    assert result.finished == 1
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].params == {"x": 4} and trials[1].value == 0.4
+
+
+def test_the_heartbeat_keeps_a_long_trial_alive(any_storage_url, study_name):
+    options = dict(heartbeat_interval=1, grace_period=2,
+                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    study = make_study(any_storage_url, study_name, **options)
+    study.enqueue_trial({"x": 1})
+    trial = claim_waiting_trial(study)
+    with Heartbeat(study._storage, trial._trial_id, interval=1):
+        time.sleep(3.5)  # longer than the grace period: only the beats keep it running
+        optuna.storages.fail_stale_trials(study)
+        assert states(study) == ["RUNNING"]
+    study.tell(trial, 1.0)
+    assert states(study) == ["COMPLETE"]

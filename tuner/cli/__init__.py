@@ -1,0 +1,45 @@
+"""The ``tuner`` command: a thin layer over the typed functions of the package.
+
+One module per command group (``run``, ``train``, ``inspect``, ``reports``, ``dashboard``);
+each handler's docstring is its help. A user mistake (:class:`~tuner.errors.TunerError`)
+ends the command with one line on stderr and exit code 2; anything else is a bug and keeps
+its traceback. Commands import Optuna, torch and plotly only when they run, so
+``tuner --help`` is quick and ``tuner train`` never loads Optuna.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its update check waits on the net
+
+import typer  # noqa: E402
+
+from tuner.cli import dashboard, inspect, reports, run, train  # noqa: E402
+
+# Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
+# Matched by text so that this filter costs no Optuna import.
+warnings.filterwarnings("ignore", message=r".* is experimental \(supported from")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Hyperparameter search for binary image segmentation, on Optuna.")
+app.command("run")(run.run_command)
+app.command("train")(train.train_command)
+app.command("studies")(inspect.studies_command)
+app.command("best")(inspect.best_command)
+app.command("evaluate")(inspect.evaluate_command)
+app.command("fields")(train.fields_command)
+app.command("export")(reports.export_command)
+app.command("report")(reports.report_command)
+app.command("dashboard")(dashboard.dashboard_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="tuner")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

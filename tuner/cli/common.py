@@ -1,0 +1,48 @@
+"""What the ``tuner`` subcommands share: the ``--storage``, ``--set`` and ``--data`` options,
+and the rule that a user mistake ends with one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tuner.config import TrainConfig, parse_assignments
+from tuner.errors import TunerError
+from tuner.storage import STORAGE_ENV
+
+errors = Console(stderr=True, soft_wrap=True)  # progress, notes and errors
+console = Console(soft_wrap=True)  # results
+
+StorageOption = Annotated[str | None, typer.Option(
+    "--storage", envvar=STORAGE_ENV, show_envvar=True, show_default=False,
+    help="Study storage URL; default sqlite:///storage/tuner.db")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a config field, e.g. --set epochs=30 (repeatable)")]
+DataOption = Annotated[str | None, typer.Option(
+    "--data", help="Dataset: 'synthetic' or 'folder:PATH' (PATH/images, PATH/masks)")]
+
+
+def overrides_of(sets: list[str] | None, data: str | None) -> dict:
+    """The ``--set`` / ``--data`` fields as a dict, each value validated."""
+    overrides = parse_assignments(sets or [])
+    if data:
+        overrides["dataset"] = data
+    TrainConfig.from_dict(overrides, "--set")  # reject bad values before anything else
+    return overrides
+
+
+def user_errors(command):
+    """Turn a TunerError raised by ``command`` into one stderr line and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except TunerError as exc:
+            errors.print(f"tuner: error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper

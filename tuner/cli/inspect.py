@@ -1,0 +1,76 @@
+"""``tuner studies``, ``tuner best`` and ``tuner evaluate``: reading what studies stored."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuner.cli.common import DataOption, StorageOption, console, user_errors
+from tuner.errors import TunerError
+from tuner.storage import load_existing_study, open_storage
+
+
+@user_errors
+def studies_command(storage: StorageOption = None) -> None:
+    """List the studies in the storage with their trial counts and best value."""
+    from tuner.reports.console import studies_table
+
+    console.print(studies_table(open_storage(storage)))
+
+
+@user_errors
+def best_command(
+    study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many trials")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+) -> None:
+    """The best trials of a study by validation Dice."""
+    from tuner.records import ranked_trials
+    from tuner.reports.console import best_trials_table
+
+    if fmt not in ("table", "json", "csv"):
+        raise TunerError(f"--format: got {fmt!r}, expected table, json or csv")
+    loaded = load_existing_study(storage, study)
+    if fmt == "table":
+        console.print(best_trials_table(loaded, top))
+        return
+    trials = ranked_trials(loaded, top)
+    if fmt == "json":
+        rows = [{"number": t.number, "value": t.value, "params": t.params,
+                 "user_attrs": t.user_attrs} for t in trials]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        import pandas as pd
+
+        rows = [{"number": t.number, "val_dice": t.value, **t.params,
+                 **{k: v for k, v in t.user_attrs.items() if not isinstance(v, dict | list)}}
+                for t in trials]
+        sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
+
+
+@user_errors
+def evaluate_command(
+    study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
+    storage: StorageOption = None,
+    trial: Annotated[int | None, typer.Option(
+        "--trial", help="Trial number (default: the best completed trial)")] = None,
+    data: DataOption = None,
+    split: Annotated[str, typer.Option("--split", help="test | val | train")] = "test",
+    gallery: Annotated[Path | None, typer.Option(
+        "--gallery", help="Also write a prediction gallery PNG here")] = None,
+) -> None:
+    """Score a trial's saved best weights (tuner run --save-weights) on a split of its
+    dataset, or of another one with --data."""
+    from tuner.reports.evaluation import evaluate_trial
+
+    result = evaluate_trial(storage, study, trial, data, split, gallery)
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    console.print(f"trial {result.trial}, {result.split} split ({result.images} images): "
+                  f"{scores}")
+    if gallery is not None:
+        console.print(f"gallery: {gallery}")

@@ -1,0 +1,139 @@
+"""Running a study: check everything, create or resume it, then let workers take trials.
+
+Everything a user can get wrong (the study file, its space, ``--set`` values, the dataset,
+the storage URL) is checked before the study is created or touched, so a mistake costs
+one line on stderr and leaves stored results as they were. Then the study is created (or
+loaded), a grid is enqueued (only what is missing: rerunning resumes), and one or more
+worker processes run trials with heartbeats. Workers on other machines run the same
+command against the same storage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner import records
+from tuner.errors import TunerError
+from tuner.storage import artifact_store, open_storage, redact, storage_url
+from tuner.study import interrupt, trial_queue
+from tuner.study.checks import check_spec
+from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from tuner.study.notes import save_study_note
+from tuner.study.objective import Objective
+from tuner.study.pruners import build_pruner
+from tuner.study.samplers import build_sampler
+from tuner.study.spec import StudySpec
+from tuner.study.worker import STORAGE_ERRORS, LoopResult, run_trials
+
+MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
+
+
+@dataclass
+class RunOptions:
+    """What ``tuner run`` was asked to do (command-line flags over the study file)."""
+
+    storage: str | None = None
+    study_name: str | None = None
+    n_trials: int | None = None  # this run's budget; None: finish the grid / the study's n_trials
+    timeout: float | None = None  # seconds, per worker
+    overrides: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    save_weights: bool = False
+    galleries: bool = True
+    devices: list[int] | None = None  # GPUs for local workers; None: every visible one
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int = GRACE_PERIOD_S
+
+
+# -- the study ------------------------------------------------------------------------------
+def open_study(spec: StudySpec, url: str, options: RunOptions) -> optuna.Study:
+    """Create or load the study with heartbeats, the retry callback, sampler and pruner."""
+    storage = open_storage(url, heartbeat_interval=options.heartbeat_interval,
+                           grace_period=options.grace_period,
+                           stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
+    study = optuna.create_study(study_name=options.study_name or spec.name, storage=storage,
+                                sampler=build_sampler(spec), pruner=build_pruner(spec),
+                                direction="maximize", load_if_exists=True)
+    return study
+
+
+def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
+    """Check, create or load, describe and (for grids) enqueue; returns the study."""
+    check_spec(spec, options.overrides)
+    url = storage_url(options.storage)
+    study = open_study(spec, url, options)
+    study.set_user_attr(records.QUESTION, spec.question)
+    study.set_user_attr(records.STUDY_FILE, spec.source)
+    study.set_user_attr(records.SEARCHED, spec.searched_names())
+    study.set_user_attr(records.BASE, {**spec.base, **options.overrides})
+    study.set_user_attr(records.REPEATS, spec.repeats)
+    save_study_note(study, spec, options.overrides)
+    if spec.is_grid:
+        trial_queue.enqueue_grid(study, spec, url)
+    return study
+
+
+def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
+    """Trials still to run: for a grid the waiting ones plus the running ones (a running
+    trial may be a dead worker's, to be retried once its heartbeat is stale); for a
+    sampled study, up to ``n_trials``."""
+    if spec.is_grid:
+        return len(study.get_trials(deepcopy=False,
+                                    states=(TrialState.WAITING, TrialState.RUNNING)))
+    done = study.get_trials(deepcopy=False, states=(*trial_queue.PENDING_OR_DONE,))
+    return max(spec.default_n_trials() - len(done), 0)
+
+
+# -- one worker -----------------------------------------------------------------------------
+def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None = None,
+               on_trial_end: Callable[[FrozenTrial], None] | None = None,
+               objective: Objective | None = None,
+               wait_for_stale: bool = True) -> LoopResult:
+    """Run trials of the (already prepared) study in this process. A grid worker whose
+    queue is empty waits (``wait_for_stale``) until other running trials are finished or
+    their heartbeat is stale, so that it can take over a dead worker's trial."""
+    interrupt.install()
+    url = storage_url(options.storage)
+    study = open_study(spec, url, options)
+    objective = objective or Objective(spec, options.overrides, artifact_store(url),
+                                       options.save_weights, options.galleries)
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+
+    def under_target() -> bool:
+        return max_trials is not None or remaining_work(study, spec) > 0
+
+    def finished(trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE and not spec.is_grid:
+            trial_queue.enqueue_repeats(study, trial, spec.repeats)
+        if on_trial_end is not None:
+            on_trial_end(trial)
+
+    try:
+        return run_trials(study, objective, claim_only=spec.is_grid, max_trials=max_trials,
+                          deadline=deadline, should_continue=under_target,
+                          grace_period=options.grace_period if wait_for_stale else 0,
+                          on_trial_end=finished)
+    except STORAGE_ERRORS as exc:
+        reason = redact(_root_cause(exc))
+        raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "
+                         "finished trials are stored; rerun the same command to "
+                         "resume") from None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """First line of the innermost error with a message: Optuna wraps the driver's."""
+    chain = [exc]
+    while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    for error in reversed(chain):
+        text = str(error).strip()
+        if text and text != "()":
+            return f"{type(error).__name__}: {text.splitlines()[0]}"
+    return type(chain[-1]).__name__
