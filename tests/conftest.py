@@ -59,3 +59,10 @@ def study_name() -> str:
 def _artifacts_in_tmp(tmp_path, monkeypatch):
     """Artifacts of server storages land in the test's folder, not in the repo."""
     monkeypatch.setenv("TUNER_ARTIFACTS", str(tmp_path / "artifacts"))
+
+
+@pytest.fixture(autouse=True)
+def _one_worker_unless_asked(monkeypatch):
+    """``tuner run`` defaults to --workers auto (one per core); a spawned worker costs a
+    few seconds of imports, so tests run one worker unless they pass --workers."""
+    monkeypatch.setenv("TUNER_WORKERS", "1")

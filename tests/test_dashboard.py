@@ -194,3 +194,67 @@ def test_browser_shows_study_trials_and_gallery(served, chromium):
         return False
 
     assert tuple(WebDriverWait(chromium, 20).until(gallery_loaded)) == GALLERY_SIZE
+
+
+# ---------------------------------------------------------------- notes
+def _noted_study(url: str, name: str) -> optuna.Study:
+    """Configuration wd=0.1 has the luckiest single run (0.90) but the lower mean (0.70);
+    wd=0.01 is steadier (0.80, 0.80): the best by mean over repeats."""
+    study = optuna.create_study(storage=url, study_name=name, direction="maximize")
+    space = {"weight_decay": optuna.distributions.CategoricalDistribution([0.1, 0.01])}
+    for wd, value in ((0.1, 0.90), (0.1, 0.50), (0.01, 0.80), (0.01, 0.80)):
+        study.enqueue_trial({"weight_decay": wd})
+        study.tell(study.ask(space), value)
+    return study
+
+
+def _spec():
+    from tuner.study.spec import StudySpec
+
+    return StudySpec(name="wd", question="Which weight decay?", repeats=2,
+                     space={"weight_decay": optuna.distributions.CategoricalDistribution(
+                         [0.1, 0.01])},
+                     base={"optimizer": "adamw", "lr": 3e-4, "scheduler": "cosine",
+                           "loss": "bce_dice", "epochs": 30, "image_size": 128,
+                           "augment": "strong", "train_fraction": 0.6})
+
+
+def test_study_note_names_the_best_configuration_by_mean_over_repeats(sqlite_url, study_name):
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    from tuner.study import notes
+
+    study = _noted_study(sqlite_url, study_name)
+    params, values, numbers = notes.best_configuration(study)
+    assert params == {"weight_decay": 0.01} and values == [0.8, 0.8] and numbers == [2, 3]
+    assert study.best_trial.params == {"weight_decay": 0.1}  # the dashboard's "Best Trial"
+    notes.save_study_note(study, _spec(), {"seed": 3})
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    body = get_note_from_system_attrs(attrs, None)["body"]
+    best = body[body.index("### Best configuration"):]
+    assert "`weight_decay=0.01`" in best and "val Dice 0.800 ± 0.000" in best
+    assert "trials 2, 3" in best and "weight_decay=0.1`" not in best
+    assert "`lr=3.0e-04`" in body and "`seed=3`" in body
+    assert all(len(line) <= notes.WIDTH + 2 for line in body.splitlines() if "`" in line)
+    empty = optuna.create_study(storage=sqlite_url, study_name=study_name + "-empty")
+    assert "No completed trial yet." in notes.study_note(_spec(), {}, empty)
+
+
+def test_trial_note_is_wrapped_and_readable(sqlite_url, study_name):
+    from tuner.config import TrainConfig
+    from tuner.study import notes
+
+    study = optuna.create_study(storage=sqlite_url, study_name=study_name)
+    trial = study.ask()
+    trial.suggest_float("lr_adam", 1e-5, 1e-2, log=True)
+    cfg = TrainConfig(**_spec().base, seed=4)
+    text = notes.trial_note(trial, cfg, repeat=1)
+    lines = text.splitlines()
+    assert lines[0] == f"## Trial {trial.number}"
+    config_lines = [line for line in lines if line.startswith("- `")]
+    assert len(config_lines) >= 4  # wrapped: several short lines, not one long one
+    assert all(len(line) <= notes.WIDTH + 2 for line in config_lines)
+    assert "- repeat 1, seed 4" in lines
+    for field in ("optimizer=adamw", "lr=3.0e-04", "epochs=30", "augment=strong"):
+        assert f"`{field}`" in text
+    assert f"`lr_adam={trial.params['lr_adam']:.1e}`" in text

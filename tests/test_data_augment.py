@@ -24,15 +24,15 @@ def batch(n: int = 6, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
 
 def test_registry_matches_the_config_choices():
     assert AUGMENTATIONS.names() == list(AUGMENTS)
-    with pytest.raises(TunerError, match="unknown augmentation 'rotate'.*flip"):
-        make_pipeline("rotate", 32, 0)
+    with pytest.raises(TunerError, match="unknown augmentation 'twirl'.*flip, rotate"):
+        make_pipeline("twirl", 32, 0)
 
 
 def test_none_is_no_pipeline():
     assert make_pipeline("none", 32, 0) is None
 
 
-@pytest.mark.parametrize("name", ["flip", "combine", "strong"])
+@pytest.mark.parametrize("name", ["flip", "rotate", "combine", "strong"])
 def test_same_seed_same_augmentations_other_seed_others(name):
     images, masks = batch()
     a = augment_batch(make_pipeline(name, 32, 5), images, masks)
@@ -42,7 +42,7 @@ def test_same_seed_same_augmentations_other_seed_others(name):
     assert not np.array_equal(a[0], c[0])
 
 
-@pytest.mark.parametrize("name", ["flip", "combine", "strong"])
+@pytest.mark.parametrize("name", ["flip", "rotate", "combine", "strong"])
 def test_masks_stay_binary_images_in_range_and_move_with_images(name):
     images, masks = batch()
     pipeline = make_pipeline(name, 32, 1)
@@ -81,3 +81,15 @@ def test_strong_changes_intensities_combine_does_not():
     assert np.allclose(combined[..., 1][cmask == 0], 0.3, atol=1e-5)
     strong, smask = augment_batch(make_pipeline("strong", 32, 0), images, masks)
     assert flat.any() and not np.allclose(strong[..., 1][smask == 0], 0.3, atol=0.01)
+
+
+def test_rotate_turns_without_flipping():
+    """A rotation keeps the mask's area and its centre of mass near the same radius."""
+    images, masks = batch(n=20)
+    out_images, out_masks = augment_batch(make_pipeline("rotate", 32, 0), images, masks)
+    moved = [i for i in range(20) if not np.array_equal(out_masks[i], masks[i])]
+    assert len(moved) >= 10  # p = 0.8 per sample
+    for i in moved:
+        # a rotation by up to 20 degrees about the centre keeps the object's area
+        assert abs(int(out_masks[i].sum()) - int(masks[i].sum())) <= 0.15 * masks[i].sum()
+        assert not np.array_equal(out_masks[i], np.fliplr(masks[i]))

@@ -7,9 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-import tuner.data.split as split_module
-from tuner.config import TrainConfig
-from tuner.data import build_splits, clear_pool_cache, load_pool, split_indices
+import tuner.data.datasets as datasets_module
+from tuner.config import DATASET_KINDS, TrainConfig
+from tuner.data import (
+    DATASETS,
+    build_splits,
+    clear_pool_cache,
+    load_pool,
+    pool_key,
+    split_indices,
+)
 from tuner.errors import TunerError
 
 SMALL = TrainConfig(synthetic_images=40, image_size=32)
@@ -38,13 +45,13 @@ def test_split_shapes_ranges_and_counts():
 
 def test_pool_built_once_and_shared(monkeypatch):
     calls = []
-    real = split_module.make_synthetic
-    monkeypatch.setattr(split_module, "make_synthetic",
+    real = datasets_module.make_synthetic
+    monkeypatch.setattr(datasets_module, "make_synthetic",
                         lambda n, size: calls.append((n, size)) or real(n, size))
     first = load_pool(SMALL)
     # fields that do not change the pool reuse it
     for changes in (dict(lr=0.1), dict(seed=3), dict(train_fraction=0.2), dict(split_seed=5),
-                    dict(foreground_values="1")):
+                    dict(foreground_values="1"), dict(resize="pad"), dict(masks_dir="m")):
         assert load_pool(SMALL.replace(**changes)) is first
     assert len(calls) == 1
     load_pool(SMALL.replace(synthetic_images=20))
@@ -121,3 +128,27 @@ def test_folder_dataset_and_its_errors(tmp_path):
         build_splits(cfg.replace(dataset=f"folder:{tmp_path / 'missing'}"))
     with pytest.raises(TunerError, match="folder:PATH"):
         build_splits(cfg.replace(dataset="folder:"))
+
+
+def test_every_path_kind_of_the_config_is_a_registered_dataset():
+    assert DATASETS.names() == ["synthetic", *DATASET_KINDS]
+    for kind in DATASET_KINDS:
+        assert TrainConfig(dataset=f"{kind}:x").dataset == f"{kind}:x"
+    with pytest.raises(TunerError, match=r"'dataset': got 'pets:x', expected 'synthetic' or "
+                                         r"'folder:PATH', 'oxford-pet:PATH', 'isic:PATH'"):
+        TrainConfig(dataset="pets:x")
+
+
+def test_pool_key_holds_the_fields_of_its_kind_and_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = TrainConfig(dataset="folder:data")
+    assert pool_key(folder)[1] == str(tmp_path / "data")
+    assert pool_key(folder) != pool_key(folder.replace(masks_dir="left,right"))
+    assert pool_key(folder) != pool_key(folder.replace(resize="pad"))
+    assert pool_key(folder) == pool_key(folder.replace(trimap_border="background"))
+    pets = TrainConfig(dataset="oxford-pet:data")
+    assert pool_key(pets) != pool_key(pets.replace(trimap_border="background"))
+    assert pool_key(pets) == pool_key(pets.replace(foreground_values="1"))
+    for kind in DATASET_KINDS:
+        with pytest.raises(TunerError, match=rf"got '{kind}:', expected {kind}:PATH"):
+            pool_key(TrainConfig(dataset=f"{kind}:"))

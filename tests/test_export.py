@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from pathlib import Path
 
 import optuna
@@ -12,9 +13,11 @@ import pytest
 import typer
 from choreographer.browsers.chromium import Chromium
 from PIL import Image
+from test_reports_latex import PDFLATEX, compile_fragments, parse_tabular
 from test_tables import N_TRIALS, build_study
 from typer.testing import CliRunner
 
+from tuner import records
 from tuner.cli.reports import export_command
 from tuner.errors import TunerError
 from tuner.reports import export, gallery, plots, tables
@@ -48,11 +51,14 @@ def test_export_writes_every_file_into_the_default_folder(study, sqlite_url, sha
     paths = export.export_study(sqlite_url, study.study_name, None, TEXT_FORMATS)
     out = shared[0] / "exports" / study.study_name  # exports/ beside artifacts/
     names = {p.relative_to(out).as_posix() for p in paths}
-    assert {"trials.csv", "comparison.csv", "comparison.md", "comparison.tex", "pivot.csv",
-            "pivot.md", "pivot.tex", "plots/plotly.min.js"} <= names
-    assert {f"plots/{n}.html" for n in ("dice_by_param", "learning_curves",
-                                        "optimization_history", "intermediate_values",
-                                        "parallel_coordinates", "param_importances")} <= names
+    assert {"trials.csv", "curves.csv", "comparison.csv", "comparison.md", "comparison.tex",
+            "pivot.csv", "pivot.md", "pivot.tex", "cost.csv", "cost.md", "cost.tex",
+            "plots/plotly.min.js"} <= names
+    assert "best_lr.md" not in names  # lr is not searched here
+    curves = [f"learning_curves_{m}" for m in plots.CURVE_METRICS]
+    assert {f"plots/{n}.html" for n in ("dice_by_param", *curves, "optimization_history",
+                                        "intermediate_values", "parallel_coordinates",
+                                        "param_importances")} <= names
     assert all(p.is_file() for p in paths)
     assert not list(out.glob(".partial-*"))
 
@@ -87,42 +93,88 @@ def test_trials_csv_columns_are_documented(study, sqlite_url, tmp_path):
 
 
 def _markdown_ok(text: str, rows: int) -> list[list[str]]:
-    lines = text.strip().splitlines()
+    """A GitHub pipe table of ``rows`` rows, then a blank line and one legend line."""
+    table, legend = text.strip().split("\n\n")
+    assert "|" not in legend and legend.count("\n") == 0
+    lines = table.splitlines()
     assert len(lines) == rows + 2
     assert all(line.startswith("|") and line.endswith("|") for line in lines)
-    assert len({line.count("|") for line in lines}) == 1
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1
     assert re.fullmatch(r"\|(:?-+:?\|)+", lines[1])
-    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
-
-
-def _latex_ok(text: str, rows: int) -> list[str]:
-    lines = text.strip().splitlines()
-    spec = re.fullmatch(r"\\begin\{tabular\}\{([lrc]+)\}", lines[0])
-    assert spec and lines[-1] == r"\end{tabular}"
-    assert lines[1] == r"\toprule" and lines[3] == r"\midrule" and lines[-2] == r"\bottomrule"
-    body = [lines[2], *lines[4:-2]]
-    assert len(body) == rows + 1
-    for line in body:
-        assert line.endswith(r"\\") and line.count("&") == len(spec.group(1)) - 1
-        assert re.search(r"(?<!\\)[_%#]", line) is None  # specials escaped
-    assert text.count("{") == text.count("}")
-    return body
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))] for line in lines]
 
 
 def test_markdown_and_latex_tables_are_well_formed(study, sqlite_url, tmp_path):
     out = tmp_path / "out"
     export.export_study(sqlite_url, study.study_name, out, {"md", "tex"})
     table = _markdown_ok((out / "comparison.md").read_text(), rows=4)
-    assert table[0][:4] == ["weight_decay", "train_fraction", "n", "pruned"]
-    assert table[2][:5] == ["0.01", "0.8", "2", "0", "0.7150 ± 0.0071"]  # best first
-    body = _latex_ok((out / "comparison.tex").read_text(), rows=4)
-    assert body[0].startswith(r"weight\_decay & train\_fraction & n & pruned")
-    assert r"0.7150 $\pm$ 0.0071" in body[1]
+    assert table[0] == ["weight_decay", "train_fraction", "val Dice", "test Dice",
+                        "train Dice", "train loss", "val loss", "best epoch", "epochs",
+                        "seconds", "pruned"]
+    assert table[2][:4] == ["0.01", "0.8", "**0.715 ± 0.007 (2)**", "0.705 ± 0.007"]
+    assert table[3][2] == "0.635 ± 0.007 (2)"  # 0.08 behind: far outside the spread
+    assert table[2][-4:] == ["4", "4", "10", "0"]  # best epoch, epochs, seconds (10.5), pruned
+    parsed = parse_tabular((out / "comparison.tex").read_text())
+    assert parsed["header"] == [r"weight\_decay", r"train\_fraction", "val Dice",
+                                "test Dice", "train Dice", "val loss", "best epoch", "seconds"]
+    assert parsed["spec"] == "llrrrrrr" and len(parsed["rows"]) == 4
+    assert parsed["rows"][0][2] == r"\textbf{0.715 $\pm$ 0.007 (2)}"
+
+
+def test_pivot_cells_carry_sd_and_n_and_mark_best_and_ties(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"csv", "md", "tex"})
     pivot = _markdown_ok((out / "pivot.md").read_text(), rows=2)
     assert pivot[0] == ["weight_decay \\ train_fraction", "0.4", "0.8"]
-    assert pivot[2] == ["0.01", "0.6350", "**0.7150**"]
-    body = _latex_ok((out / "pivot.tex").read_text(), rows=2)
-    assert body[1] == r"0.01 & 0.6350 & \textbf{0.7150} \\"
+    assert pivot[1 + 1] == ["0.01", "0.635 ± 0.007 (2)", "**0.715 ± 0.007 (2)**"]
+    assert pivot[3] == ["0.1", "0.507 ± 0.006 (2)", "0.576 ± 0.006 (2)"]  # no ties here
+    for row in pivot[2:]:
+        assert all(re.search(r"\d ± \d\.\d{3} \(\d\)", cell) for cell in row[1:])
+    assert "pooled sd 0.007" in (out / "pivot.md").read_text()
+    parsed = parse_tabular((out / "pivot.tex").read_text())
+    assert parsed["over"] == r"train\_fraction" and parsed["spec"] == "lrr"
+    assert parsed["rows"][0] == ["0.01", r"0.635 $\pm$ 0.007 (2)",
+                                 r"\textbf{0.715 $\pm$ 0.007 (2)}"]
+    numbers = pd.read_csv(out / "pivot.csv")
+    assert list(numbers.columns[:4]) == ["weight_decay", "train_fraction=0.4 mean",
+                                         "train_fraction=0.4 sd", "train_fraction=0.4 n"]
+    assert numbers.loc[0, "train_fraction=0.8 n"] == 2
+
+
+def test_metric_picks_the_pivot_value(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="test_dice")
+    text = (out / "pivot.md").read_text()
+    assert "Cells: test Dice" in text and "**0.705 ± 0.007 (2)**" in text
+    export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="val_loss")
+    pivot = _markdown_ok((out / "pivot.md").read_text(), rows=2)
+    assert pivot[2][2].startswith("**")  # the lowest loss is the best
+    with pytest.raises(TunerError, match="--metric: got 'f1'"):
+        export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="f1")
+
+
+def test_curves_csv_is_tidy_and_holds_every_stored_metric(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    frame = pd.read_csv(tmp_path / "out" / "curves.csv", keep_default_na=False)
+    assert list(frame.columns) == ["trial", "configuration", "repeat", "epoch", "split",
+                                   "metric", "value"]
+    stored = {(split, metric) for split in records.CURVE_SPLITS for metric in records.METRICS}
+    assert stored | {("", "lr"), ("", "seconds")} == set(zip(frame["split"], frame["metric"],
+                                                             strict=True))
+    trial = study.trials[0]
+    rows = frame[(frame["trial"] == 0) & (frame["split"] == "val") & (frame["metric"] == "iou")]
+    assert list(rows["value"]) == pytest.approx(trial.user_attrs[records.CURVES]["val_iou"])
+    assert set(rows["configuration"]) == {"weight_decay=0.1, train_fraction=0.4"}
+
+
+def test_export_and_report_print_no_library_warnings(study, sqlite_url, tmp_path):
+    from tuner.reports import html_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export.export_study(sqlite_url, study.study_name, tmp_path / "out", TEXT_FORMATS)
+        html_report.write_report(sqlite_url, [study.study_name], tmp_path / "r.html")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
 
 
 def test_html_plots_open_offline_and_contain_the_figures(study, sqlite_url, tmp_path):
@@ -133,7 +185,7 @@ def test_html_plots_open_offline_and_contain_the_figures(study, sqlite_url, tmp_
     assert '<script charset="utf-8" src="plotly.min.js"></script>' in page
     assert "Plotly.newPlot" in page and "Best validation Dice by weight_decay" in page
     assert not re.search(r"<script[^>]+src=\"https?:", page)
-    assert "Learning curves" in (out / "plots" / "learning_curves.html").read_text()
+    assert "Learning curves" in (out / "plots" / "learning_curves_dice.html").read_text()
 
 
 def test_galleries_of_the_best_trials_are_copied(study, sqlite_url, tmp_path):
@@ -205,7 +257,7 @@ def _browser() -> str | None:
 def test_png_export_rendered_with_the_machines_chromium(study, sqlite_url, tmp_path):
     paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
     pngs = [p for p in paths if p.parent.name == "plots"]
-    assert {p.name for p in pngs} >= {"dice_by_param.png", "learning_curves.png"}
+    assert {p.name for p in pngs} >= {"dice_by_param.png", "learning_curves_dice.png"}
     for path in pngs:
         picture = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
         assert picture.size == (1000, 650)
@@ -264,7 +316,7 @@ def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
     assert list(frame["best_val_dice"]) == pytest.approx([t.value for t in study.trials])
     assert (frame["epochs_run"] == 2).all() and frame["test_dice"].notna().all()
     _markdown_ok((out / "comparison.md").read_text(), rows=2)
-    assert (out / "plots" / "learning_curves.html").is_file()
+    assert (out / "plots" / "learning_curves_dice.html").is_file()
     galleries = sorted(p.name for p in paths if p.parent.name == "galleries")
     best = study.best_trial.number
     assert galleries[:2] == [f"rank1_trial{best:04d}_epoch001.png",
@@ -281,3 +333,33 @@ def test_trials_csv_on_every_storage_kind(any_storage_url, study_name, tmp_path)
     assert list(frame["number"]) == [t.number for t in stored.get_trials()]
     assert list(frame["state"]) == [t.state.name for t in stored.get_trials()]
     _markdown_ok((tmp_path / "out" / "comparison.md").read_text(), rows=4)
+
+
+def test_export_command_metric_and_target_options(study, sqlite_url, tmp_path):
+    from tuner.cli import reports as cli_reports
+
+    app = typer.Typer()
+    app.command("export")(export_command)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(app, ["export", study.study_name, "--storage", sqlite_url,
+                                      "--out", str(out), "--format", "md",
+                                      "--metric", "val_loss", "--target-dice", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "Cells: val loss" in (out / "pivot.md").read_text()
+    assert re.search(r"\| +s to Dice 0.500 +\|", (out / "cost.md").read_text())
+    result = CliRunner().invoke(app, ["export", study.study_name, "--storage", sqlite_url,
+                                      "--metric", "dice"])
+    assert result.exit_code == 2 and "--metric: got 'dice'" in result.stderr
+    help_text = str(cli_reports.MetricOption.__metadata__[0].help)
+    assert all(name in help_text for name in tables.METRICS)
+
+
+@pytest.mark.skipif(PDFLATEX is None, reason="no TeX engine (pdflatex) on this machine: "
+                    "the exported tables are parsed as tabulars instead")
+def test_exported_latex_compiles_and_fits_the_page(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"tex"})
+    fragments = [path.read_text() for path in sorted(out.glob("*.tex"))]
+    assert len(fragments) == 3  # comparison, cost, pivot
+    compile_fragments(tmp_path, fragments)

@@ -149,29 +149,88 @@ def test_local_encoder_weights_errors(tmp_path):
         build_model(smp_config(encoder_weights=str(garbage)))
 
 
-def _offline(*args, **kwargs):
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    raise LocalEntryNotFoundError("cannot reach huggingface.co (simulated)")
+def _no_download(*args, **kwargs):
+    raise AssertionError("nothing may download in tests")
 
 
-def _offline_timm(*args, **kwargs):
-    raise OSError("cannot reach the timm weights host (simulated)")
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty ImageNet weights cache in tmp_path; any download attempt fails the test."""
+    import timm.models._builder
+
+    monkeypatch.setenv("TUNER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.setattr(smp.encoders, "hf_hub_download", _no_download)
+    monkeypatch.setattr(timm.models._builder, "load_pretrained", _no_download)
+    return tmp_path / "weights" / "imagenet"
 
 
 @pytest.mark.parametrize("encoder", [ENCODER, "tu-test_efficientnet"])
-def test_imagenet_offline_is_a_tuner_error(monkeypatch, encoder):
-    import timm.models._builder
-
-    monkeypatch.setattr(smp.encoders, "hf_hub_download", _offline)
-    monkeypatch.setattr(timm.models._builder, "load_pretrained", _offline_timm)
-    with pytest.raises(TunerError, match=rf"could not download weights for {encoder} "
-                                         r"\(offline\?\).*encoder_weights=/path/to/file.pth"):
+def test_imagenet_without_a_cache_names_the_fetch_command(cache, encoder):
+    with pytest.raises(TunerError) as caught:
         build_model(smp_config(encoder=encoder, encoder_weights="imagenet"))
+    message = str(caught.value)
+    assert "\n" not in message and str(cache) in message
+    assert f"run 'tuner weights fetch {encoder}' where the network is reachable" in message
 
 
-def test_imagenet_with_an_impossible_pair_names_the_pair(monkeypatch):
-    monkeypatch.setattr(smp.encoders, "hf_hub_download", _offline)
+def test_imagenet_loads_a_fake_cache_file_offline(cache):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    source = build_model(smp_config()).encoder.state_dict()
+    cache.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in source.items()}, cache / f"{ENCODER}.safetensors")
+    torch.manual_seed(4)
+    model = build_model(smp_config(encoder_weights="imagenet", freeze_encoder=True))
+    assert all(torch.equal(model.encoder.state_dict()[k], v) for k, v in source.items())
+    # a folder of weights files works the same way, for several encoders at once
+    again = build_model(smp_config(encoder_weights=str(cache)))
+    assert all(torch.equal(again.encoder.state_dict()[k], v) for k, v in source.items())
+    from tuner.training.models import has_encoder_weights
+
+    assert has_encoder_weights(ENCODER, "imagenet") and has_encoder_weights(ENCODER, str(cache))
+    assert not has_encoder_weights("resnet34", "imagenet")
+    assert not has_encoder_weights(ENCODER, "none")
+    with pytest.raises(TunerError, match=r"folder .* has no resnet34\.safetensors"):
+        build_model(smp_config(encoder="resnet34", encoder_weights=str(cache)))
+
+
+def test_fetch_command_stores_weights_in_the_cache(cache, tmp_path, monkeypatch):
+    """`tuner weights fetch` through smp's own download, here served by a local file."""
+    from safetensors.torch import save_file
+    from typer.testing import CliRunner
+
+    from tuner.cli.weights import app
+
+    torch.manual_seed(5)
+    hub_file = tmp_path / "model.safetensors"
+    published = build_model(smp_config()).encoder.state_dict()
+    save_file({k: v.contiguous() for k, v in published.items()}, hub_file)
+    monkeypatch.setattr(smp.encoders, "hf_hub_download", lambda *a, **k: str(hub_file))
+    runner = CliRunner()
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "0 encoder(s)" in result.output
+    result = runner.invoke(app, ["fetch", ENCODER])
+    assert result.exit_code == 0, result.output
+    assert (cache / f"{ENCODER}.safetensors").is_file()
+    result = runner.invoke(app, ["list"])
+    assert "1 encoder(s)" in result.output and ENCODER in result.output
+    model = build_model(smp_config(encoder_weights="imagenet"))
+    assert all(torch.equal(model.encoder.state_dict()[k], v) for k, v in published.items())
+
+
+def test_fetch_errors_are_one_line_with_exit_2(cache):
+    from typer.testing import CliRunner
+
+    from tuner.cli.weights import app
+
+    result = CliRunner().invoke(app, ["fetch", ENCODER])  # the download fails
+    assert result.exit_code == 2 and "could not download the ImageNet weights" in result.output
+    result = CliRunner().invoke(app, ["fetch", "mobilenet_v9"])
+    assert result.exit_code == 2 and "'encoder': got 'mobilenet_v9'" in result.output
+
+
+def test_imagenet_with_an_impossible_pair_names_the_pair(cache):
     with pytest.raises(TunerError, match="arch='DPT', encoder='mobilenet_v2'"):
         build_model(smp_config(arch="DPT", encoder_weights="imagenet"))
 
@@ -188,3 +247,31 @@ def test_smp_image_size_checks():
         build_model(smp_config(arch="FPN", image_size=48))
     with pytest.raises(TunerError, match="'image_size': got 64, too small for arch 'PAN'"):
         build_model(smp_config(arch="PAN", image_size=64))
+
+
+def test_encoder_study_freezes_only_pretrained_encoders(cache, monkeypatch, capsys):
+    """studies/encoder.py: without weights, no frozen variant and a one-line note; with a
+    cached file for each of its encoders, frozen and fine-tuned variants on ImageNet."""
+    from pathlib import Path
+
+    from tuner.study.spec import load_spec
+
+    study_file = Path(__file__).parents[1] / "studies" / "encoder.py"
+    monkeypatch.delenv("TUNER_ENCODER_WEIGHTS", raising=False)
+    spec = load_spec(study_file)
+    note = capsys.readouterr().err.strip()
+    assert "\n" not in note and "frozen variants are left out" in note
+    assert "tuner weights fetch resnet34 mobilenet_v2" in note
+    assert spec.base["encoder_weights"] == "none"
+    assert {p["freeze_encoder"] for p in spec.grid_points()} == {False}
+    cache.mkdir(parents=True)
+    for encoder in ("resnet34", "mobilenet_v2"):
+        (cache / f"{encoder}.safetensors").write_bytes(b"only its presence is checked here")
+    spec = load_spec(study_file)
+    assert capsys.readouterr().err == ""
+    assert spec.base["encoder_weights"] == "imagenet"
+    points = spec.grid_points()
+    assert len(points) == 12 and {p["freeze_encoder"] for p in points} == {False, True}
+    assert {p["encoder"] for p in points} == {"resnet34", "mobilenet_v2"}
+    monkeypatch.setenv("TUNER_ENCODER_WEIGHTS", str(cache.parent / "elsewhere"))
+    assert load_spec(study_file).base["encoder_weights"] == "none"  # that folder is empty

@@ -48,9 +48,10 @@ def test_a_trial_records_the_whole_contract(any_storage_url, study_name):
     assert done.intermediate_values == {k + 1: d for k, d in enumerate(val_dice)}
     assert set(attrs[records.TEST]) == set(records.METRICS)
     assert attrs[records.SECONDS] > 0 and records.PRUNED_AT not in attrs
-    galleries = [m.filename for m in optuna.artifacts.get_all_artifact_meta(
-        done, storage=study._storage)]
-    assert galleries and all(g.startswith(records.GALLERY_PREFIX) for g in galleries)
+    artifacts = {m.filename for m in optuna.artifacts.get_all_artifact_meta(
+        done, storage=study._storage)}
+    galleries = {name for name in artifacts if name.startswith(records.GALLERY_PREFIX)}
+    assert galleries and artifacts - galleries == {records.CURVES_ARTIFACT}
 
 
 def test_a_repeat_trains_with_the_shifted_seed(any_storage_url, study_name):

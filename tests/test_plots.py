@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from test_tables import EPOCHS, build_study, fake_curves
 
-from tuner.reports import plots, tables
+from tuner.reports import curve_plots, plots, tables
+from tuner.reports import formatting as fmt
 
 PARAMS = ["weight_decay", "train_fraction"]
 
@@ -47,23 +48,57 @@ def test_dice_by_param_many_values_is_a_scatter_of_trials(frames):
     assert list(fig.data[0].x) == pytest.approx(list(many["weight_decay"]))
 
 
-def test_learning_curves_one_line_per_trial_and_split_faceted(frames):
+def test_learning_curves_panel_per_fraction_colour_per_decay_mean_over_repeats(frames):
     _, trials, _, curves = frames
-    fig = plots.learning_curves(curves, trials, PARAMS)
-    with_curves = curves["trial"].nunique()
-    assert len(fig.data) == with_curves * 2 * 2  # (train, val) x (loss, dice)
+    fig = curve_plots.learning_curves(curves, trials, PARAMS, "dice")
     titles = {a.text for a in fig.layout.annotations}
-    assert {"weight_decay=0.01", "weight_decay=0.1", "loss", "dice"} <= titles
-    val_dice = [t for t in fig.data if t.name == "#0, val" and max(t.y) < 1
-                and list(t.y) == pytest.approx(fake_curves(0.1, 0.4, 0, EPOCHS)["val_dice"])]
-    assert len(val_dice) == 1
-    assert list(val_dice[0].x) == [1, 2, 3, 4]
+    assert titles == {"train_fraction=0.4", "train_fraction=0.8"}  # one panel per fraction
+    lines = [t for t in fig.data if t.mode == "lines" and t.fill is None]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    # 2 panels x 2 decays x (val, train): a mean line and a band (2 repeats) each
+    assert len(lines) == len(bands) == 2 * 2 * 2
+    assert {t.name for t in lines} == {"0.01", "0.1"}
+    assert fig.layout.legend.title.text == "weight_decay"
+    assert sum(bool(t.showlegend) for t in lines) == 2  # one legend entry per decay
+    colour = {t.name: t.line.color for t in lines if t.line.dash == "solid"}
+    assert len(set(colour.values())) == 2
+    # wd=0.01, tf=0.8, validation: the mean of repeats 0 and 1 (pruned trial 8 is 0.1/0.4)
+    solid = [t for t in lines if t.name == "0.01" and t.line.dash == "solid"
+             and t.xaxis == "x2"]
+    repeats = [fake_curves(0.01, 0.8, r, EPOCHS)["val_dice"] for r in (0, 1)]
+    assert list(solid[0].x) == [1, 2, 3, 4]
+    assert list(solid[0].y) == pytest.approx(np.mean(repeats, axis=0))
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "d"
+    assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text == "Dice"
+
+
+def test_learning_curves_keep_the_best_configurations_of_a_crowded_panel(frames):
+    _, trials, _, curves = frames
+    many = trials.assign(weight_decay=trials["number"] * 0.001)  # a decay per trial
+    fig = curve_plots.learning_curves(curves, many, ["weight_decay"], "loss")
+    assert {t.name for t in fig.data} == {fmt.param(v) for v in many.loc[
+        many["state"].isin(["COMPLETE", "PRUNED"]), "weight_decay"]}
+    assert "10 best" not in fig.layout.title.text  # 9 finished: all drawn
+    crowded = pd.concat([many, many.assign(number=many["number"] + 100,
+                                           weight_decay=many["weight_decay"] + 1)])
+    doubled = pd.concat([curves, curves.assign(trial=curves["trial"] + 100)])
+    fig = curve_plots.learning_curves(doubled, crowded, ["weight_decay"], "loss")
+    assert len({t.name for t in fig.data}) == curve_plots.MAX_LINES
+    assert "10 best configurations" in fig.layout.title.text
+
+
+def test_intermediate_values_axis_counts_whole_epochs(frames):
+    study, trials, comparison, curves = frames
+    figures, _ = plots.study_figures(study, trials, comparison, curves, PARAMS)
+    axis = figures["intermediate_values"].layout.xaxis
+    assert axis.title.text == "epoch" and axis.tickformat == "d" and axis.dtick == 1
 
 
 def test_study_figures_builds_all_with_enough_trials(frames):
     study, trials, comparison, curves = frames
     figures, notes = plots.study_figures(study, trials, comparison, curves, PARAMS)
-    assert set(figures) == {"dice_by_param", "learning_curves", "optimization_history",
+    curves_figures = {f"learning_curves_{m}" for m in plots.CURVE_METRICS}
+    assert set(figures) == {"dice_by_param", *curves_figures, "optimization_history",
                             "intermediate_values", "parallel_coordinates", "param_importances"}
     assert notes == []
 
@@ -77,6 +112,6 @@ def test_study_figures_skips_importances_with_one_completed_trial(sqlite_url, st
     figures, notes = plots.study_figures(study, trials, comparison,
                                          tables.curves_frame(study), ["lr"])
     assert "param_importances" not in figures and "parallel_coordinates" not in figures
-    assert "learning_curves" not in figures  # no curves recorded
+    assert not [n for n in figures if n.startswith("learning_curves")]  # no curves recorded
     assert "dice_by_param" in figures and "optimization_history" in figures
     assert len(notes) == 1 and "at least 2 completed trials" in notes[0]

@@ -59,11 +59,13 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
     images = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
     assert images and all(src.startswith("data:image/png;base64,") for src in images)
     assert len(images) == 2 * 3  # best and worst trial, epochs 1, 2, 4
-    assert page.count("Plotly.newPlot") == 6
+    assert page.count("Plotly.newPlot") == 7  # 5 as exported + loss and Dice curves
     assert page.count("* plotly.js v") == 1  # the library itself, inlined
     assert "which weight decay at which train fraction?" in page
     assert "Best configuration: weight_decay=0.01, train_fraction=0.8" in page
-    assert '<tr class="best">' in page and 'class="best">0.7150</td>' in page  # pivot
+    assert '<td class="best">0.715 ± 0.007 (2)</td>' in page  # comparison and pivot
+    assert page.count('<td class="best">') == 2 and "pooled sd 0.007" in page
+    assert "<h3>Cost</h3>" in page and "s to Dice 0.67" in page  # 95 % of 0.715
     assert not list((tmp_path / "r").glob(".*partial*"))
 
 
@@ -72,7 +74,7 @@ def test_report_of_several_studies_inlines_plotly_once(url, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.count("<section") == 2
     assert page.count("* plotly.js v") == 1
-    assert page.count("Plotly.newPlot") == 6 + 6
+    assert page.count("Plotly.newPlot") == 7 + 7
     assert page.count("Study first") == 1 and page.count("Study second") == 1
     assert "Each configuration ran once" in page  # the second study has no repeats
 
@@ -96,18 +98,18 @@ def _comparison(means, stds, ns) -> pd.DataFrame:
 def test_noise_sentences_compare_differences_with_the_repeat_spread():
     table = _comparison([0.80, 0.79, 0.70, 0.69], [0.02, 0.02, 0.02, 0.02], [3, 3, 3, 3])
     sentences = report.noise_sentences(table, ["lr"])
-    assert sentences[0].endswith(": 0.0200.")
+    assert sentences[0].endswith(": 0.020.")
     assert sentences[1] == ("Within that spread of the best, so not distinguishable from it: "
-                            "lr=0.01 (-0.0100).")
+                            "lr=1.0e-02 (-0.010).")
     assert sentences[2] == ("Neighbours in the ranking that differ by less than the spread: "
-                            "lr=0.001 vs lr=0.0001 (0.0100).")
+                            "lr=1.0e-03 vs lr=1.0e-04 (0.010).")
 
 
 def test_noise_sentences_clear_winner_and_no_repeats():
     table = _comparison([0.80, 0.70], [0.01, np.nan], [2, 1])
     sentences = report.noise_sentences(table, ["lr"])
-    assert sentences[0].endswith(": 0.0100.")
-    assert "ahead of the runner-up (lr=0.01) by 0.1000, more than the spread" in sentences[1]
+    assert sentences[0].endswith(": 0.010.")
+    assert "ahead of the runner-up (lr=1.0e-02) by 0.100, more than the spread" in sentences[1]
     once = report.noise_sentences(_comparison([0.8, 0.7], [np.nan] * 2, [1, 1]), ["lr"])
     assert once[0].startswith("Each configuration ran once")
     assert report.noise_sentences(_comparison([0.8], [0.1], [2]), ["lr"])[0].startswith(
@@ -117,7 +119,7 @@ def test_noise_sentences_clear_winner_and_no_repeats():
 def test_best_in_words():
     table = _comparison([0.8123, 0.7], [0.0101, 0.01], [3, 3])
     assert report.best_in_words(table, ["lr"]) == (
-        "Best configuration: lr=0.1, with best validation Dice 0.8123 ± 0.0101 (mean ± std "
+        "Best configuration: lr=1.0e-01, with best validation Dice 0.812 ± 0.010 (mean ± sd "
         "over 3 repeats), reached at epoch 5 on average.")
     assert "(one run)" in report.best_in_words(table.assign(n=1), ["lr"])
 

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from tests.tiny import TINY_SETS
+from tests.tiny import TINY_SETS, tiny_sets_for
 from tuner import records
 from tuner.cli import app
 
@@ -67,7 +67,8 @@ def test_grid_study_records_everything_and_resume_repeats_nothing(tmp_path, sqli
     assert attrs[records.SECONDS] > 0
     storage = optuna.load_study(study_name="grid", storage=sqlite_url)._storage
     metas = optuna.artifacts.get_all_artifact_meta(trial, storage=storage)
-    assert {m.filename for m in metas} == {"gallery_epoch001.png", "gallery_epoch002.png"}
+    assert {m.filename for m in metas} == {"gallery_epoch001.png", "gallery_epoch002.png",
+                                           records.CURVES_ARTIFACT}
 
 
 def test_failed_grid_point_runs_again_on_rerun(tmp_path, sqlite_url):
@@ -134,7 +135,7 @@ def test_sampled_study_stops_at_its_n_trials_and_repeats(tmp_path, sqlite_url):
 @pytest.mark.parametrize("study_file", STUDIES, ids=[p.stem for p in STUDIES])
 def test_every_shipped_study_runs_one_tiny_trial(study_file, sqlite_url):
     result = run(study_file, "--storage", sqlite_url, "--n-trials", "1", "--no-galleries",
-                 *TINY_SETS)
+                 *tiny_sets_for(study_file))
     assert result.exit_code == 0, result.output
     name = study_file.stem
     finished = [t for t in trials(sqlite_url, name) if t.state.is_finished()]

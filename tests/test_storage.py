@@ -81,11 +81,27 @@ def test_garbage_sqlite_file_is_a_tuner_error(tmp_path):
         open_storage(f"sqlite:///{db}")
 
 
-def test_unopenable_sqlite_path_is_a_tuner_error(tmp_path):
-    """A folder where the file should be (root can read any file, so no chmod test)."""
+def test_a_folder_where_the_database_should_be_is_a_tuner_error(tmp_path):
     (tmp_path / "tuner.db").mkdir()
-    with pytest.raises(TunerError, match=r"tuner\.db: cannot be opened .*unable to open"):
+    with pytest.raises(TunerError, match=r"tuner\.db is a folder; expected a database file"):
         open_storage(f"sqlite:///{tmp_path / 'tuner.db'}")
+
+
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'typo' / 'tuner.db'}"
+    with pytest.raises(TunerError, match=r"no database file at .*typo/tuner\.db; nothing "):
+        open_storage(url, create=False)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_read_only_database_file_is_refused_before_writing(tmp_path, monkeypatch):
+    """Root may write any file, so the permission is simulated where os.access asks."""
+    db = tmp_path / "tuner.db"
+    open_storage(f"sqlite:///{db}")
+    monkeypatch.setattr("os.access", lambda path, mode: Path(path) != db)
+    with pytest.raises(TunerError, match=r"the database file .*tuner\.db is read-only"):
+        open_storage(f"sqlite:///{db}")
+    open_storage(f"sqlite:///{db}", create=False)  # reading it is fine
 
 
 @pytest.mark.parametrize("url", ["storage/tuner.db", "nosuchdb://host/x", "mysql://a@h/x"])

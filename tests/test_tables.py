@@ -14,7 +14,8 @@ import pytest
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.reports import tables
+from tuner.errors import TunerError
+from tuner.reports import curves, tables
 from tuner.reports.gallery import gallery_epochs, gallery_png, render_gallery
 from tuner.storage import artifact_store
 
@@ -191,13 +192,47 @@ def test_pivot_puts_first_param_down_and_marks_the_best(fake_study):
         tables.pivot_frame(table, params[:1])
 
 
-def test_curves_frame_is_long_and_one_based(fake_study):
+def test_curves_frame_is_tidy_with_every_stored_metric(fake_study):
     frame = tables.curves_frame(fake_study)
-    assert list(frame.columns) == ["trial", "epoch", "metric", "value"]
-    dice = frame[(frame["trial"] == 0) & (frame["metric"] == "val_dice")]
+    assert list(frame.columns) == list(curves.TIDY_COLUMNS)
+    assert len(frame) == 8 * EPOCHS * len(records.CURVE_NAMES) + 2 * len(records.CURVE_NAMES)
+    first = frame[frame["trial"] == 0]
+    assert set(first["configuration"]) == {"weight_decay=0.1, train_fraction=0.4"}
+    assert set(frame.loc[frame["trial"] == 4, "repeat"]) == {1}  # the second pass
+    pairs = set(zip(first["split"], first["metric"], strict=True))
+    assert pairs == {curves.split_metric(name) for name in records.CURVE_NAMES}
+    assert {("val", m) for m in records.METRICS} <= pairs and ("", "lr") in pairs
+    dice = first[(first["split"] == "val") & (first["metric"] == "dice")]
     assert list(dice["epoch"]) == [1, 2, 3, 4]
     assert list(dice["value"]) == pytest.approx(fake_curves(0.1, 0.4, 0, EPOCHS)["val_dice"])
-    assert len(frame) == 8 * EPOCHS * len(records.CURVE_NAMES) + 2 * len(records.CURVE_NAMES)
+
+
+def test_comparison_has_test_dice_and_time_to_the_best_epoch(fake_study):
+    trials = tables.trials_frame(fake_study)
+    row = trials.set_index("number").loc[0]  # best epoch 3; seconds curve 0.1 * i + e
+    per_epoch = fake_curves(0.1, 0.4, 0, EPOCHS)["seconds"]
+    assert row["seconds_to_best"] == pytest.approx(sum(per_epoch[:3]))
+    table = tables.comparison_frame(trials, ["weight_decay", "train_fraction"])
+    best = table.iloc[0]
+    tests = [score(0.01, 0.8, r) - 0.01 for r in (0, 1)]
+    assert best["test_dice_mean"] == pytest.approx(np.mean(tests))
+    assert best["test_dice_std"] == pytest.approx(np.std(tests, ddof=1))
+    assert best["seconds_to_best_mean"] == pytest.approx(sum(per_epoch))  # best at epoch 4
+
+
+def test_marks_best_ties_within_the_spread_and_direction():
+    values = pd.Series([0.80, 0.79, 0.70, np.nan, 0.80 - 1e-9])
+    assert list(tables.marks(values, 0.02)) == ["best", "tie", "", "", "tie"]
+    assert list(tables.marks(values, None)) == ["best", "", "", "", ""]
+    losses = pd.Series([0.30, 0.31, 0.50])
+    assert list(tables.marks(losses, 0.02, higher_is_better=False)) == ["best", "tie", ""]
+
+
+def test_metric_names_are_checked():
+    assert tables.metric("test_dice").column == "test_dice"
+    assert not tables.metric("val_loss").higher_is_better
+    with pytest.raises(TunerError, match=r"--metric: got 'dice', expected one of val_dice"):
+        tables.metric("dice")
 
 
 def test_config_summary_separates_searched_from_fixed(fake_study):

@@ -28,30 +28,30 @@ def queued(study: optuna.Study) -> list[tuple[dict, int]]:
 
 def test_every_point_and_repeat_is_enqueued_once(any_storage_url, study_name):
     study = make_study(any_storage_url, study_name)
-    assert enqueue_grid(study, GRID, any_storage_url) == 8  # 4 points x 2 repeats
+    assert enqueue_grid(study, GRID) == 8  # 4 points x 2 repeats
     expected = sorted(((p, r) for r in range(2) for p in GRID.grid_points()), key=repr)
     assert queued(study) == expected
-    assert enqueue_grid(study, GRID, any_storage_url) == 0  # a second run adds nothing
+    assert enqueue_grid(study, GRID) == 0  # a second run adds nothing
     assert len(study.trials) == 8
 
 
 def test_a_failed_point_is_enqueued_again_and_finished_ones_are_not(any_storage_url,
                                                                       study_name):
     study = make_study(any_storage_url, study_name)
-    enqueue_grid(study, GRID, any_storage_url)
+    enqueue_grid(study, GRID)
     first, second = claim_waiting_trial(study), claim_waiting_trial(study)
     study.tell(first, 0.5)
     study.tell(second, state=TrialState.FAIL)
     second_point = (trial_params(study.trials[second.number]), 0)
     assert missing_grid_trials(study, GRID) == [second_point]
-    assert enqueue_grid(study, GRID, any_storage_url) == 1
+    assert enqueue_grid(study, GRID) == 1
     assert second_point in queued(study)
 
 
 def test_a_grown_grid_enqueues_only_the_new_points(sqlite_url, study_name):
     study = make_study(sqlite_url, study_name)
     small = StudySpec(name="g", sampler="grid", space=dict(lr=categorical([1e-3])))
-    enqueue_grid(study, small, sqlite_url)
+    enqueue_grid(study, small)
     grown = StudySpec(name="g", sampler="grid", space=dict(lr=categorical([1e-3, 1e-2])))
     assert missing_grid_trials(study, grown) == [({"lr": 1e-2}, 0)]
 

@@ -80,13 +80,13 @@ def test_workers_on_two_machines_train_every_grid_point_once(kind, tmp_path, stu
 def test_sigkilled_worker_trial_is_failed_retried_and_the_study_completes(
         tmp_path, postgres_url, study_name):
     study_file = write_grid(tmp_path, study_name, 1)  # the rerun has only the dead trial
-    slow = [*TINY_SETS, "--set", "epochs=400"]
+    slow = [*TINY_SETS, "--set", "epochs=30"]  # the same setup for both: a study is one
     beat = ["--heartbeat-interval", "1", "--grace-period", "3"]
     victim = tuner(study_file, "--storage", postgres_url, *beat, *slow, "--n-trials", "1")
     wait_for_running(postgres_url, study_name)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    rescuer = tuner(study_file, "--storage", postgres_url, *beat, *TINY_SETS)
+    rescuer = tuner(study_file, "--storage", postgres_url, *beat, *slow)
     output = finish(rescuer)
     assert rescuer.returncode == 0, output
     trials = trials_of(postgres_url, study_name)
@@ -100,7 +100,8 @@ def test_sigkilled_worker_trial_is_failed_retried_and_the_study_completes(
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_url, study_name):
     study_file = write_grid(tmp_path, study_name, 3)
-    run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=4000",
+    same_setup = [*TINY_SETS, "--set", "epochs=40"]  # long enough to be interrupted
+    run = tuner(study_file, "--storage", sqlite_url, *same_setup,
                 "--workers", str(workers), start_new_session=True)
     wait_for_running(sqlite_url, study_name)
     time.sleep(1.0)
@@ -111,7 +112,7 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_ur
     assert "Traceback" not in output
     states = [t.state for t in trials_of(sqlite_url, study_name)]
     assert TrialState.RUNNING not in states and TrialState.FAIL in states
-    resumed = tuner(study_file, "--storage", sqlite_url, *TINY_SETS)
+    resumed = tuner(study_file, "--storage", sqlite_url, *same_setup)
     output = finish(resumed)
     assert resumed.returncode == 0, output
     complete = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.COMPLETE]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,9 @@ LOSSES = (
     "bce", "dice", "bce_dice", "inv_dice_bce", "switching",
     "iou", "focal", "tversky", "ce2",
 )  # fmt: skip
-AUGMENTS = ("none", "flip", "combine", "strong")
+AUGMENTS = ("none", "flip", "rotate", "combine", "strong")
+#: dataset kinds that take a path, ``KIND:PATH`` (``tuner.data.datasets`` loads them)
+DATASET_KINDS = ("folder", "oxford-pet", "isic", "csv")
 NORMALIZE = ("imagenet", "zscore", "none")
 
 
@@ -46,8 +49,9 @@ class TrainConfig:
     """Every trainable knob, validated; defaults are the built-in default run."""
 
     # -- data ---------------------------------------------------------------------------
-    dataset: str = knob("synthetic", "'synthetic' (built in) or 'folder:PATH' "
-                        "(PATH/images/* and PATH/masks/* paired by file stem)")
+    dataset: str = knob("synthetic", "'synthetic' (built in), or data on disk: "
+                        "'folder:PATH' (PATH/images/* and PATH/masks/* paired by file stem), "
+                        "'oxford-pet:PATH', 'isic:PATH' or 'csv:FILE' (docs/datasets.md)")
     synthetic_images: int = knob(240, "images in the synthetic pool", low=12, high=100_000)
     image_size: int = knob(64, "images are resized to image_size x image_size pixels; "
                            "a multiple of 32 keeps every architecture happy", low=16, high=4096)
@@ -63,6 +67,21 @@ class TrainConfig:
                            "within a study so that scores are comparable", low=0)
     foreground_values: str = knob("", "mask values that count as foreground when masks "
                                   "have more than two values: '255', '1,2', or '>127'")
+    images_dir: str = knob("images", "folder datasets: the subfolder of PATH with the images")
+    masks_dir: str = knob("masks", "folder datasets: the subfolder of PATH with the masks; "
+                          "several separated by commas are merged (left,right lung masks)")
+    mask_pattern: str = knob("{stem}|{stem}_mask", "folder datasets: a mask's file name "
+                             "for an image's {stem}, any image extension; alternatives "
+                             "separated by '|', the first found wins")
+    trimap_border: str = knob("foreground", "oxford-pet: the trimaps' border (value 3) "
+                              "counts as the pet or as background",
+                              choices=("foreground", "background"))
+    resize: str = knob("squash", "to image_size x image_size: 'squash' (aspect not kept) "
+                       "or 'pad' (aspect kept, black borders, background in masks)",
+                       choices=("squash", "pad"))
+    max_image_pixels: int = knob(100_000_000, "larger images are refused (PIL's "
+                                 "decompression-bomb guard); raise it for trusted files",
+                                 low=1)
     normalize: str = knob("imagenet", "input normalisation", choices=NORMALIZE)
     augment: str = knob("flip", "augmentation of the train images each epoch "
                         "(albumentations)", choices=AUGMENTS)
@@ -74,8 +93,9 @@ class TrainConfig:
     arch: str = knob("unet", "'unet' (the classic paper UNet) or an smp architecture",
                      choices=("unet", *SMP_ARCHS))
     encoder: str = knob("resnet34", "smp encoder of smp architectures (ignored by 'unet')")
-    encoder_weights: str = knob("none", "'none', 'imagenet' (needs the network or a "
-                                "cached copy) or the path of a local weights file")
+    encoder_weights: str = knob("none", "'none', 'imagenet' (the local cache that 'tuner "
+                                "weights fetch ENCODER' fills), a weights file, or a folder "
+                                "of <encoder>.safetensors files")
     freeze_encoder: bool = knob(False, "train only the decoder and head")
     base_channels: int = knob(16, "width of the first classic-UNet level (paper: 64)",
                               low=1, high=512)
@@ -136,10 +156,11 @@ class TrainConfig:
                 f"config fields val_fraction + test_fraction: got {self.val_fraction} + "
                 f"{self.test_fraction}, expected a sum below 1 so that images are left to train"
             )
-        if not (self.dataset == "synthetic" or self.dataset.startswith("folder:")):
+        kind, colon, _ = self.dataset.partition(":")
+        if self.dataset != "synthetic" and not (colon and kind in DATASET_KINDS):
             raise TunerError(
                 f"config field 'dataset': got {self.dataset!r}, expected 'synthetic' or "
-                "'folder:PATH'"
+                + ", ".join(f"'{kind}:PATH'" for kind in DATASET_KINDS)
             )
 
     # -- construction ---------------------------------------------------------------------
@@ -192,6 +213,8 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail("a number")
         value = float(value)
+        if not math.isfinite(value):  # NaN passes every comparison below
+            raise fail("a finite number")
     elif kind == "str" and not isinstance(value, str):
         raise fail("a string")
     choices = meta.get("choices")

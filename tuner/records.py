@@ -18,12 +18,14 @@ User attributes of a trial:
   trials of studies with a test split);
 - :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures.
 
-User attributes of the study: :data:`QUESTION`, :data:`STUDY_FILE`, :data:`SEARCHED`
-(parameter names), :data:`BASE` (fixed fields), :data:`REPEATS`. optuna-dashboard notes
+User attributes of the study, written once when it is created: :data:`QUESTION`,
+:data:`STUDY_FILE`, :data:`SEARCHED` (parameter names), :data:`BASE` (fixed fields),
+:data:`REPEATS`, and :data:`SETUP` (what decides its trials, compared on every later run:
+tuner/study/setup.py). optuna-dashboard notes
 (Markdown) on the study and on each trial say the same in words (tuner/study/notes.py).
 
 Artifacts: galleries named ``{GALLERY_PREFIX}{epoch:03d}.png``, weights
-:data:`WEIGHTS_ARTIFACT`.
+:data:`WEIGHTS_ARTIFACT`, per-epoch curves :data:`CURVES_ARTIFACT`.
 
 This module imports no Optuna at import time, so that the training path stays free of it.
 """
@@ -44,6 +46,9 @@ CURVE_NAMES = tuple(f"{split}_{metric}" for split in CURVE_SPLITS for metric in 
     "lr",
     "seconds",
 )
+
+#: the name of a study's one objective value, as optuna-dashboard shows it
+METRIC_NAME = "val Dice"
 
 # -- trial user attributes ----------------------------------------------------------------
 CONFIG = "config"
@@ -68,6 +73,7 @@ STUDY_FILE = "study_file"
 SEARCHED = "searched"
 BASE = "base"
 REPEATS = "repeats"
+SETUP = "setup"
 
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters
@@ -76,6 +82,8 @@ FIXED_PARAMS = "fixed_params"
 # -- artifacts ----------------------------------------------------------------------------
 GALLERY_PREFIX = "gallery_epoch"
 WEIGHTS_ARTIFACT = "best_weights.pt"
+#: a trial's per-epoch curves; the ``.csv`` ending makes optuna-dashboard show a table
+CURVES_ARTIFACT = "curves.csv"
 
 
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:

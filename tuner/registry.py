@@ -7,6 +7,7 @@ the valid ones (the smp ``create_model`` habit).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -44,10 +45,16 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; expected one of: {', '.join(self._items)}"
             ) from None
 
-    def build(self, name: str, options: dict[str, Any]) -> Any:
+    def build(self, name: str, options: dict[str, Any],
+              requires: dict[str, str] | None = None) -> Any:
         """``get(name)(**options)`` for factories with keyword options (samplers, pruners):
-        an unknown or badly typed option becomes a one-line TunerError naming the factory."""
+        an unknown or badly typed option, or a missing package that ``requires[name]``
+        names, becomes a one-line TunerError naming the factory."""
         factory = self.get(name)
+        package = (requires or {}).get(name)
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise TunerError(f"{self.kind} {name!r} needs the Python package {package!r}, "
+                             f"which is not installed; expected: pip install {package}")
         try:
             return factory(**options)
         except TypeError as exc:

@@ -33,6 +33,10 @@ ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 SCHEMA_RACE_RETRIES = 5
 SCHEMA_RACE_MESSAGES = ("already exists", "UNIQUE constraint failed", "duplicate key")
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
+#: a password given as a parameter: ``?password=...`` in a URL's query, or libpq's
+#: ``password=...`` / ``password = 'with spaces'`` in a key=value connection string
+PASSWORD_PARAMETER = re.compile(
+    r"((?<![A-Za-z_])password\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^&\s;]+)", re.IGNORECASE)
 
 
 def storage_url(url: str | None = None) -> str:
@@ -61,7 +65,7 @@ def redact(url: str) -> str:
     if parts is not None:
         scheme, userinfo, hostpart = parts
         url = f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+    return PASSWORD_PARAMETER.sub(r"\1***", url)
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -79,10 +83,15 @@ def engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_recycle": 300}
 
 
-def open_storage(url: str | None = None, *, heartbeat_interval: int | None = None,
-                 grace_period: int | None = None,
+def open_storage(url: str | None = None, *, create: bool = True,
+                 heartbeat_interval: int | None = None, grace_period: int | None = None,
                  stale_trial_callback=None) -> optuna.storages.RDBStorage:
-    """Open (creating if needed) the Optuna storage at ``url``; one-line error if it cannot."""
+    """Open the Optuna storage at ``url``; one-line error if it cannot.
+
+    ``create=True`` (commands that train) makes a new SQLite file and its folder where
+    needed and insists that the file can be written; ``create=False`` (commands that only
+    read) never creates anything: a SQLite path without a file is a mistyped path.
+    """
     import optuna
 
     url = storage_url(url)
@@ -100,10 +109,11 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
         )
     db_file = _sqlite_path(url)
     if db_file is not None:
-        db_file.parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_file(db_file, redact(url), create)
+    lock_file = db_file if create else None  # reading creates nothing, not even a lock
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
         try:
-            with sqlite_lock(db_file):  # one process at a time creates a new file's tables
+            with sqlite_lock(lock_file):  # one process at a time creates a new file's tables
                 return optuna.storages.RDBStorage(
                     url,
                     engine_kwargs=engine_kwargs(url),
@@ -119,6 +129,28 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int | None = Non
                 continue
             raise _cannot_open(parsed, exc) from None
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _check_sqlite_file(db_file: Path, shown: str, create: bool) -> None:
+    """A SQLite file that exists where it must, and that can be written where it will be."""
+    if not create:
+        if not db_file.is_file():
+            raise TunerError(f"storage {shown}: no database file at {db_file}; nothing was "
+                             "stored there (check the path, or run a study first)")
+        return
+    if db_file.is_dir():
+        raise TunerError(f"storage {shown}: {db_file} is a folder; expected a database file")
+    try:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TunerError(f"storage {shown}: cannot create the folder {db_file.parent} "
+                         f"({exc.strerror}); expected a writable place") from None
+    # SQLite writes the file and, beside it, its journal: both need write permission.
+    for place in (db_file, db_file.parent):
+        if place.exists() and not os.access(place, os.W_OK):
+            what = "database file" if place == db_file else "folder of the database"
+            raise TunerError(f"storage {shown}: the {what} {place} is read-only; expected "
+                             "a place tuner can write (check its permissions)")
 
 
 @contextlib.contextmanager
@@ -140,8 +172,8 @@ def _cannot_open(parsed: sqlalchemy.engine.URL, exc: Exception) -> TunerError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if parsed.password:  # drivers do not echo it, but a message is no place to find out
         reason = reason.replace(str(parsed.password), "***")
-    return TunerError(f"storage {parsed.render_as_string(hide_password=True)}: cannot be "
-                      f"opened ({redact(reason)[:300]})")
+    shown = redact(parsed.render_as_string(hide_password=True))
+    return TunerError(f"storage {shown}: cannot be opened ({redact(reason)[:300]})")
 
 
 def artifact_dir(url: str | None = None) -> Path:
@@ -169,7 +201,7 @@ def load_existing_study(url: str | None, study_name: str) -> optuna.Study:
     import optuna
 
     url = storage_url(url)
-    storage = open_storage(url)
+    storage = open_storage(url, create=False)
     names = optuna.get_all_study_names(storage)
     if study_name not in names:
         known = ", ".join(sorted(names)) if names else "none yet"

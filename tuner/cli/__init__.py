@@ -1,6 +1,7 @@
 """The ``tuner`` command: a thin layer over the typed functions of the package.
 
-One module per command group (``run``, ``train``, ``inspect``, ``reports``, ``dashboard``);
+One module per command group (``run``, ``train``, ``inspect``, ``reports``, ``dashboard``,
+``weights``);
 each handler's docstring is its help. A user mistake (:class:`~tuner.errors.TunerError`)
 ends the command with one line on stderr and exit code 2; anything else is a bug and keeps
 its traceback. Commands import Optuna, torch and plotly only when they run, so
@@ -11,17 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its update check waits on the net
 
 import typer  # noqa: E402
 
-from tuner.cli import dashboard, inspect, reports, run, train  # noqa: E402
-
-# Optuna flags heartbeats, PatientPruner, QMC... as experimental; users need not see that.
-# Matched by text so that this filter costs no Optuna import.
-warnings.filterwarnings("ignore", message=r".* is experimental \(supported from")
+from tuner.cli import dashboard, inspect, reports, run, train, weights  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
@@ -34,6 +30,7 @@ app.command("fields")(train.fields_command)
 app.command("export")(reports.export_command)
 app.command("report")(reports.report_command)
 app.command("dashboard")(dashboard.dashboard_command)
+app.add_typer(weights.app, name="weights")
 
 
 def main() -> None:

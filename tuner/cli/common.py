@@ -4,6 +4,7 @@ and the rule that a user mistake ends with one line on stderr and exit code 2.""
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Annotated
 
 import typer
@@ -22,7 +23,8 @@ StorageOption = Annotated[str | None, typer.Option(
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a config field, e.g. --set epochs=30 (repeatable)")]
 DataOption = Annotated[str | None, typer.Option(
-    "--data", help="Dataset: 'synthetic' or 'folder:PATH' (PATH/images, PATH/masks)")]
+    "--data", help="Dataset: 'synthetic', 'folder:PATH', 'oxford-pet:PATH', 'isic:PATH' or "
+    "'csv:FILE' (docs/datasets.md)")]
 
 
 def overrides_of(sets: list[str] | None, data: str | None) -> dict:
@@ -32,6 +34,16 @@ def overrides_of(sets: list[str] | None, data: str | None) -> dict:
         overrides["dataset"] = data
     TrainConfig.from_dict(overrides, "--set")  # reject bad values before anything else
     return overrides
+
+
+def quiet_optuna() -> None:
+    """Optuna's log at warnings only, and no ExperimentalWarning (heartbeats, metric names,
+    PatientPruner... are marked experimental; a user cannot act on that). Commands call it
+    when they first need Optuna, so that ``tuner train`` never imports it."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def user_errors(command):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tuner.cli.common import StorageOption, user_errors
+from tuner.cli.common import StorageOption, quiet_optuna, user_errors
 from tuner.reports.dashboard import DEFAULT_HOST, DEFAULT_PORT
 
 
@@ -25,4 +25,5 @@ def dashboard_command(
     """
     from tuner.reports.dashboard import serve_dashboard
 
+    quiet_optuna()
     serve_dashboard(storage, host, port)

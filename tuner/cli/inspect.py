@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tuner.cli.common import DataOption, StorageOption, console, user_errors
+from tuner.cli.common import DataOption, StorageOption, console, quiet_optuna, user_errors
 from tuner.errors import TunerError
 from tuner.storage import load_existing_study, open_storage
 
@@ -17,9 +17,10 @@ from tuner.storage import load_existing_study, open_storage
 @user_errors
 def studies_command(storage: StorageOption = None) -> None:
     """List the studies in the storage with their trial counts and best value."""
+    quiet_optuna()
     from tuner.reports.console import studies_table
 
-    console.print(studies_table(open_storage(storage)))
+    console.print(studies_table(open_storage(storage, create=False)))
 
 
 @user_errors
@@ -28,29 +29,50 @@ def best_command(
     storage: StorageOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many trials")] = 10,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    state: Annotated[str, typer.Option(
+        "--state", help="complete (the best by validation Dice) | pruned | fail (newest "
+        "first, with where or why)")] = "complete",
 ) -> None:
-    """The best trials of a study by validation Dice."""
-    from tuner.records import ranked_trials
+    """The best trials of a study by validation Dice (or its pruned or failed trials)."""
+    quiet_optuna()
+    from tuner.records import ranked_trials, trial_params
     from tuner.reports.console import best_trials_table
+    from tuner.reports.unfinished import STATES, trials_in_state, unfinished_table, why
 
     if fmt not in ("table", "json", "csv"):
         raise TunerError(f"--format: got {fmt!r}, expected table, json or csv")
+    if state != "complete" and state not in STATES:
+        raise TunerError(f"--state: got {state!r}, expected complete, {', '.join(STATES)}")
     loaded = load_existing_study(storage, study)
     if fmt == "table":
-        console.print(best_trials_table(loaded, top))
+        console.print(best_trials_table(loaded, top) if state == "complete"
+                      else unfinished_table(loaded, state, top))
+        return
+    if state != "complete":
+        trials = trials_in_state(loaded, state, top)
+        rows = [{"number": t.number, "state": t.state.name, **trial_params(t),
+                 "why": why(t)} for t in trials]
+        _write_rows(rows, fmt)
         return
     trials = ranked_trials(loaded, top)
     if fmt == "json":
         rows = [{"number": t.number, "value": t.value, "params": t.params,
                  "user_attrs": t.user_attrs} for t in trials]
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     else:
-        import pandas as pd
-
         rows = [{"number": t.number, "val_dice": t.value, **t.params,
                  **{k: v for k, v in t.user_attrs.items() if not isinstance(v, dict | list)}}
                 for t in trials]
-        sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
+    _write_rows(rows, fmt)
+
+
+def _write_rows(rows: list[dict], fmt: str) -> None:
+    """``rows`` on stdout as JSON or CSV."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    import pandas as pd
+
+    sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
 
 
 @user_errors
@@ -66,6 +88,7 @@ def evaluate_command(
 ) -> None:
     """Score a trial's saved best weights (tuner run --save-weights) on a split of its
     dataset, or of another one with --data."""
+    quiet_optuna()
     from tuner.reports.evaluation import evaluate_trial
 
     result = evaluate_trial(storage, study, trial, data, split, gallery)

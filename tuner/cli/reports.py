@@ -13,6 +13,14 @@ import typer
 
 from tuner.cli.common import StorageOption, user_errors
 
+MetricOption = Annotated[str, typer.Option(
+    "--metric", help="value of the pivot cells: val_dice, test_dice, train_dice, val_iou, "
+    "test_iou, train_loss, val_loss, best_epoch, epochs, seconds, seconds_to_best")]
+TargetOption = Annotated[float | None, typer.Option(
+    "--target-dice", min=0.0, max=1.0, show_default=False,
+    help="validation Dice whose time to reach the cost table shows; default 95% of the "
+    "best configuration's mean, rounded down to 0.01")]
+
 
 @user_errors
 def export_command(
@@ -24,12 +32,14 @@ def export_command(
     format: Annotated[str, typer.Option(
         "--format", help="comma-separated subset of csv,md,tex,html,png")
     ] = "csv,md,tex,html,png",
+    metric: MetricOption = "val_dice",
+    target: TargetOption = None,
 ) -> None:
     """Write the tables, plots and best-trial galleries of STUDY (see docs/exports.md)."""
     from tuner.reports import export
     from tuner.storage import storage_url
 
-    paths = export.export_study(storage_url(storage), study, out, format)
+    paths = export.export_study(storage_url(storage), study, out, format, metric, target)
     for path in paths:
         typer.echo(str(path))
         if path.name in (export.PNG_NOTE, "notes.txt"):
@@ -43,11 +53,14 @@ def report_command(
     out: Annotated[Path | None, typer.Option(
         "--out", help="the HTML file; default storage/exports/STUDY/report.html",
         show_default=False)] = None,
+    metric: MetricOption = "val_dice",
+    target: TargetOption = None,
 ) -> None:
     """Write one self-contained HTML report (opens offline) about STUDIES."""
     from tuner.reports import html_report as report
     from tuner.storage import storage_url
 
     url = storage_url(storage)
-    path = report.write_report(url, studies, out or report.default_report_path(url, studies))
+    path = report.write_report(url, studies, out or report.default_report_path(url, studies),
+                               metric, target)
     typer.echo(str(path))

@@ -15,11 +15,14 @@ from tuner.cli.common import (
     console,
     errors,
     overrides_of,
+    quiet_optuna,
     user_errors,
 )
 from tuner.errors import TunerError
 from tuner.storage import STORAGE_ENV, redact, storage_url
 from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+
+WORKERS_ENV = "TUNER_WORKERS"
 
 
 @user_errors
@@ -35,9 +38,10 @@ def run_command(
     sets: SetOption = None,
     study_name: Annotated[str | None, typer.Option(
         "--study-name", help="Name in the storage (default: the study file's name)")] = None,
-    workers: Annotated[int, typer.Option(
-        "--workers", min=1, help="Worker processes on this machine (torch threads are "
-        "split between them)")] = 1,
+    workers: Annotated[str, typer.Option(
+        "--workers", envvar=WORKERS_ENV, show_envvar=True,
+        help="Worker processes on this machine: 'auto' (one single-thread worker per "
+        "physical core, or one per GPU) or a number; capped at the trials left")] = "auto",
     save_weights: Annotated[bool, typer.Option(
         "--save-weights", help="Store each finished trial's best weights as an artifact")] = False,
     galleries: Annotated[bool, typer.Option(
@@ -53,21 +57,36 @@ def run_command(
         "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best."""
-    import optuna
-
     from tuner.study.runner import RunOptions
     from tuner.study.spec import load_spec
+    from tuner.training.models import ENCODER_WEIGHTS_ENV
 
     if storage:  # study files that call best_of() read the same storage
         os.environ[STORAGE_ENV] = storage
+    overrides = overrides_of(sets, data)
+    if "encoder_weights" in overrides:  # the encoder study asks which weights there are
+        os.environ[ENCODER_WEIGHTS_ENV] = overrides["encoder_weights"]
     spec = load_spec(study_file)
     options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
-                         timeout=timeout, overrides=overrides_of(sets, data), workers=workers,
+                         timeout=timeout, overrides=overrides,
                          save_weights=save_weights, galleries=galleries,
                          heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                          devices=_devices(devices))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _run_study(spec, options)
+    quiet_optuna()
+    _run_study(spec, options, _workers(workers))
+
+
+def _workers(text: str) -> int | None:
+    """``--workers``: None for auto, else a positive number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise TunerError(f"--workers: got {text!r}, expected 'auto' or a number >= 1")
+    return count
 
 
 def _devices(text: str | None) -> list[int] | None:
@@ -79,31 +98,59 @@ def _devices(text: str | None) -> list[int] | None:
         raise TunerError(f"--devices: got {text!r}, expected GPU numbers like 0,1") from None
 
 
-def _run_study(spec, options) -> None:
+def _run_study(spec, options, requested_workers: int | None) -> None:
+    from dataclasses import replace
+
+    from tuner.data import describe_data
     from tuner.reports.console import best_trials_table
-    from tuner.study.local_workers import run_local
+    from tuner.study.local_workers import choose_workers, run_local
+    from tuner.study.notes import save_study_note
+    from tuner.study.outcome import finished_numbers, run_outcome
     from tuner.study.progress import StudyProgress
+    from tuner.study.pruners import pruner_cannot_act
     from tuner.study.runner import prepare_study, remaining_work
 
     url = storage_url(options.storage)
     errors.print(f"checking study {spec.name!r} from {spec.source} ...")
     study = prepare_study(spec, options)
+    errors.print(describe_data(spec.config({}, options.overrides)), markup=False,
+                 highlight=False)
     todo = remaining_work(study, spec)
     if options.n_trials is not None:
         todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)
+    workers, why = choose_workers(requested_workers, todo, options.devices)
+    options = replace(options, workers=workers)
+    cannot_prune = pruner_cannot_act(spec, spec.config({}, options.overrides).epochs)
+    if cannot_prune and todo:
+        errors.print(f"note: {cannot_prune}")
     errors.print(f"study {study.study_name!r} in {redact(url)}: {todo} trial(s) to run"
-                 + (f" on {options.workers} workers" if options.workers > 1 else ""))
+                 + (f" on {workers} worker(s) ({why})" if todo else ""))
+    before = finished_numbers(study)
+    notices: list[str] = []
     try:
         with StudyProgress(todo, errors, enabled=todo > 0) as progress:
             if todo == 0:
                 errors.print("nothing left to run: every trial of this study is finished "
                               "(--n-trials N runs more of a sampled study)")
             else:
-                run_local(spec, options, study, progress)
+                notices = run_local(spec, options, study, progress)
     except KeyboardInterrupt:
         errors.print("interrupted: the running trial is marked failed; run the same "
                      "command again to resume")
         raise typer.Exit(130) from None
+    outcome = run_outcome(study, before)
+    if outcome.ran:  # the note names the best configuration so far; nothing ran: unchanged
+        save_study_note(study, spec, options.overrides)
     console.print(best_trials_table(study))
+    for notice in notices:
+        errors.print(f"warning: {notice}")
+    if outcome.study_complete == 0 and outcome.pruned:
+        errors.print(f"no trial of this study completed: all {outcome.pruned} run now were "
+                     "pruned (the pruner's threshold or warm-up may not suit this data); "
+                     f"see tuner best {study.study_name} --state pruned")
     console.print(f"results: {redact(url)} (study {study.study_name!r}); tables and plots: "
                   f"tuner export {study.study_name}; live view: tuner dashboard")
+    if outcome.failed:
+        errors.print(f"tuner: {outcome.failure_line(study.study_name)}", markup=False,
+                     highlight=False)
+        raise typer.Exit(1)

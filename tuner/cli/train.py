@@ -22,13 +22,13 @@ def train_command(
     data: DataOption = None,
 ) -> None:
     """One plain training run (no study): per-epoch metrics, then the test scores."""
-    from tuner.data import build_splits
+    from tuner.data import build_splits, describe_data
     from tuner.training import fit, score
 
     cfg = TrainConfig.from_dict(overrides_of([*(assignments or []), *(sets or [])], data))
     splits = build_splits(cfg)
-    errors.print(f"training {cfg.arch} on {cfg.dataset}: {len(splits.train.names)} train / "
-                 f"{len(splits.val.names)} validation / {len(splits.test.names)} test images")
+    errors.print(describe_data(cfg, splits), markup=False, highlight=False)
+    errors.print(f"training {cfg.arch}", markup=False)
 
     def show(report) -> None:
         m = report.metrics

@@ -46,6 +46,12 @@ def _flip(size: int) -> Transforms:
     return [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
 
 
+@AUGMENTATIONS.register("rotate")
+def _rotate(size: int) -> Transforms:
+    """Rotation up to 20 degrees with reflected borders (``combine``'s rotation alone)."""
+    return [A.Affine(rotate=(-20, 20), border_mode=_BORDER, p=0.8)]
+
+
 @AUGMENTATIONS.register("combine")
 def _combine(size: int) -> Transforms:
     """Rotation up to 20 degrees and a shift up to 5 % of the side, then flips."""

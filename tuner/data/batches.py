@@ -18,7 +18,7 @@ from torchvision.transforms import Normalize
 
 from tuner.config import TrainConfig
 from tuner.data.augment import augment_batch, make_pipeline
-from tuner.data.split import Split
+from tuner.data.pool import Split
 
 Normalizer = Callable[[Tensor], Tensor]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

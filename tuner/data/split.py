@@ -1,116 +1,29 @@
-"""The image pool of a dataset and its train / validation / test splits.
+"""The train / validation / test splits of a dataset's pool.
 
-The pool (every decoded, resized pair of ``cfg.dataset``) is built once per process and
-cached, so the trials of a worker never decode twice. The split is a permutation of the pool
-drawn from ``split_seed``: the first ``val_fraction`` of it is validation, the next
-``test_fraction`` test, the rest the train pool. ``train_fraction`` keeps a prefix of the
-train pool, so smaller train sets are nested in larger ones, and the validation and test
-images are the same for every ``train_fraction`` and every training ``seed``: their scores
-are comparable across trials.
+The split is a permutation of the pool drawn from ``split_seed``: the first
+``val_fraction`` of it is validation, the next ``test_fraction`` test, the rest the train
+pool. ``train_fraction`` keeps a prefix of the train pool, so smaller train sets are
+nested in larger ones, and the validation and test images are the same for every
+``train_fraction`` and every training ``seed``: their scores are comparable across trials.
+The pool itself is decoded once per process (:mod:`tuner.data.datasets`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from tuner.config import TrainConfig
-from tuner.data.folder import load_folder
-from tuner.data.synthetic import make_synthetic
+from tuner.data.datasets import load_pool, pool_key
+from tuner.data.pool import Splits
 from tuner.errors import TunerError
-from tuner.registry import Registry
-
-
-@dataclass(frozen=True)
-class Split:
-    """Images float32 (N, 3, H, W) in [0, 1], masks float32 (N, 1, H, W) in {0, 1}, names.
-
-    Treat the tensors as read-only: they may be shared with other holders.
-    """
-
-    images: Tensor
-    masks: Tensor
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-@dataclass(frozen=True)
-class Splits:
-    train: Split
-    val: Split
-    test: Split
-
-
-@dataclass(frozen=True)
-class Pool:
-    """Every pair of a dataset: images uint8 (N, H, W, 3), masks uint8 (N, H, W) in {0, 1}."""
-
-    images: np.ndarray
-    masks: np.ndarray
-    names: list[str]
-
-    def take(self, index: np.ndarray) -> Split:
-        """The pairs at ``index`` as a float :class:`Split`."""
-        images = torch.from_numpy(self.images[index]).permute(0, 3, 1, 2).float() / 255
-        masks = torch.from_numpy(self.masks[index]).unsqueeze(1).float()
-        return Split(images.contiguous(), masks, [self.names[i] for i in index])
-
-
-#: dataset kind (the part of ``cfg.dataset`` before ':') -> loader(argument, cfg)
-Loader = Callable[[str, TrainConfig], tuple[np.ndarray, np.ndarray, list[str]]]
-DATASETS: Registry[Loader] = Registry("dataset")
-DATASETS.add("synthetic", lambda arg, cfg: make_synthetic(cfg.synthetic_images, cfg.image_size))
-DATASETS.add("folder", lambda arg, cfg: load_folder(arg, cfg.image_size, cfg.foreground_values))
-
-
-_POOLS: dict[tuple, Pool] = {}
-#: pools kept per process; a worker's trials share one dataset, a second covers a switch
-POOLS_KEPT = 2
-
-
-def pool_key(cfg: TrainConfig) -> tuple:
-    """The fields that decide which pool ``cfg`` trains on (a folder by its absolute path):
-    trials with equal keys share one decoded pool."""
-    kind, _, arg = cfg.dataset.partition(":")
-    if kind == "folder":
-        if not arg:
-            raise TunerError("config field 'dataset': got 'folder:', expected folder:PATH")
-        arg = str(Path(arg).expanduser().resolve())
-    return (kind, arg, cfg.image_size,
-            cfg.synthetic_images if kind == "synthetic" else None,
-            cfg.foreground_values if kind != "synthetic" else None)
 
 
 def split_key(cfg: TrainConfig) -> tuple:
     """The fields that decide the images of each split: the pool and the split fields."""
     return (*pool_key(cfg), cfg.val_fraction, cfg.test_fraction, cfg.train_fraction,
             cfg.split_seed)
-
-
-def load_pool(cfg: TrainConfig) -> Pool:
-    """The decoded pool of ``cfg.dataset`` at ``cfg.image_size``, cached per process by
-    :func:`pool_key`, so every trial of a study shares one pool."""
-    key = pool_key(cfg)
-    if key not in _POOLS:
-        kind, arg = key[0], key[1]
-        loader = DATASETS.get(kind)
-        while len(_POOLS) >= POOLS_KEPT:
-            _POOLS.pop(next(iter(_POOLS)))  # the oldest
-        _POOLS[key] = Pool(*loader(arg, cfg))
-    return _POOLS[key]
-
-
-def clear_pool_cache() -> None:
-    """Forget cached pools (tests, or a long-lived process whose folder changed)."""
-    _POOLS.clear()
 
 
 def split_indices(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

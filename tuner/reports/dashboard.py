@@ -49,7 +49,8 @@ def dashboard_app(url: str | None = None):
     import optuna_dashboard
 
     url = resolve_storage_url(url)
-    return optuna_dashboard.wsgi(open_storage(url), artifact_store=artifact_store(url))
+    return optuna_dashboard.wsgi(open_storage(url, create=False),
+                                 artifact_store=artifact_store(url))
 
 
 def make_dashboard_server(url: str | None = None, host: str = DEFAULT_HOST,

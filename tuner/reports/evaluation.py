@@ -38,6 +38,20 @@ class Evaluation:
     metrics: dict[str, float]
 
 
+#: file types a gallery can be written as (PIL picks the format from the suffix)
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def check_picture_path(path: Path, option: str) -> None:
+    """A path a picture can be written to, checked before any work is done."""
+    if path.is_dir():
+        raise TunerError(f"{option}: {str(path)!r} is a folder; expected a file name such "
+                         "as gallery.png")
+    if path.suffix.lower() not in PICTURE_SUFFIXES:
+        raise TunerError(f"{option}: got {str(path)!r}, expected a file ending in "
+                         f"{', '.join(PICTURE_SUFFIXES)}")
+
+
 def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
     """Trial ``number``, or the best completed trial."""
     if number is None:
@@ -74,6 +88,8 @@ def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = 
     """Scores of a trial's best weights on ``split`` of its dataset (or of ``dataset``)."""
     if split not in SCORED_SPLITS:
         raise TunerError(f"--split: got {split!r}, expected one of {', '.join(SCORED_SPLITS)}")
+    if gallery is not None:
+        check_picture_path(gallery, "--gallery")
     url = storage_url(url)
     study = load_existing_study(url, study_name)
     trial = pick_trial(study, trial_number)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import optuna
@@ -21,7 +22,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from tuner.errors import TunerError
-from tuner.reports import gallery, tables
+from tuner.reports import display, gallery, latex, tables
+from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.storage import artifact_dir, load_existing_study, storage_url
 
 FORMATS = ("csv", "md", "tex", "html", "png")
@@ -68,17 +70,21 @@ def parse_formats(text: str | set[str]) -> set[str]:
 
 
 def export_study(storage_url: str | None, study_name: str, out: Path | None = None,
-                 formats: set[str] | str = frozenset(FORMATS)) -> list[Path]:
+                 formats: set[str] | str = frozenset(FORMATS), metric: str = "val_dice",
+                 target: float | None = None) -> list[Path]:
     """Write the export of ``study_name`` to ``out``; the paths written, in ``out``.
 
     ``formats``: subset of :data:`FORMATS`. ``out`` defaults to :func:`default_out`.
+    ``metric`` (a :data:`tables.METRICS` name) fills the pivot; ``target`` is the
+    validation Dice of the cost table (default: :func:`tuner.reports.cost.default_target`).
     """
     formats = parse_formats(formats)
     study = finished_study(storage_url, study_name)
+    found = analyse(study, metric, target)
     out = Path(out) if out is not None else default_out(storage_url, study_name)
     staging = _staging_folder(out)
     try:
-        written = _write_all(study, storage_url, staging, formats)
+        written = _write_all(found, storage_url, staging, formats)
         return _move_into_place(staging, written, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -105,26 +111,33 @@ def _move_into_place(staging: Path, written: list[Path], out: Path) -> list[Path
     return final
 
 
-def _write_all(study: optuna.Study, url: str | None, folder: Path,
+def _write_all(found: Analysis, url: str | None, folder: Path,
                formats: set[str]) -> list[Path]:
-    trials = tables.trials_frame(study)
-    params = list(tables.param_columns(study).values())
-    comparison = tables.comparison_frame(trials, params)
+    params, comparison = found.params, found.comparison
     written: list[Path] = []
     if "csv" in formats:
-        written.append(_write(folder / "trials.csv", trials.to_csv(index=False)))
-    written += write_tables(comparison, params, folder / "comparison", formats)
+        written.append(_write(folder / "trials.csv", found.trials.to_csv(index=False)))
+        written.append(_write(folder / "curves.csv", found.curves.to_csv(index=False)))
+    written += write_table(folder / "comparison", formats, comparison,
+                           display.comparison_shown(comparison, params),
+                           display.comparison_shown(comparison, params, display.PAGE))
     if len(params) == 2:
-        pivot = tables.pivot_frame(comparison, params)
-        written += write_pivot(pivot, folder / "pivot", formats)
+        written += write_table(folder / "pivot", formats, pivot_csv(comparison, params,
+                                                                    found.metric),
+                               display.pivot_shown(comparison, params, found.metric))
+    if found.best_values is not None:
+        written += write_table(folder / f"best_{BEST_VALUE}", formats, found.best_values,
+                               display.best_value_shown(found.best_values, params, BEST_VALUE))
+    if found.cost is not None:
+        written += write_table(folder / "cost", formats, found.cost,
+                               display.cost_shown(found.cost, params, found.target))
     if formats & {"html", "png"}:
-        curves = tables.curves_frame(study)
-        figures, notes = _plots_module().study_figures(study, trials, comparison, curves,
-                                                       params)
+        figures, notes = _plots_module().study_figures(found.study, found.trials, comparison,
+                                                       found.curves, params)
         written += write_figures(figures, folder / "plots", formats)
         if notes:
             written.append(_write(folder / "plots" / "notes.txt", "\n".join(notes) + "\n"))
-    written += copy_best_galleries(study, url, trials, comparison, params, folder)
+    written += copy_best_galleries(found.study, url, found.trials, comparison, params, folder)
     return written
 
 
@@ -140,68 +153,32 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_tables(comparison: pd.DataFrame, params: list[str], stem: Path,
-                 formats: set[str]) -> list[Path]:
-    """``stem.csv`` (every statistic, full precision); ``stem.md`` and ``stem.tex``: the
-    readable table of :func:`tuner.reports.tables.display_frame` (``mean ± std``, 4 decimals)."""
+def write_table(stem: Path, formats: set[str], numbers: pd.DataFrame,
+                shown: display.Shown, page: display.Shown | None = None) -> list[Path]:
+    """``stem.csv``: ``numbers`` at full precision; ``stem.md``: ``shown`` as a GitHub
+    table with its legend; ``stem.tex``: ``page`` (default ``shown``) as a booktabs
+    tabular that fits a page."""
     written = []
     if "csv" in formats:
-        written.append(_write(stem.with_suffix(".csv"), comparison.to_csv(index=False)))
+        written.append(_write(stem.with_suffix(".csv"), numbers.to_csv(index=False)))
     if "md" in formats:
-        shown = tables.display_frame(comparison, params)
-        text = shown.to_markdown(index=False, disable_numparse=True, stralign="right")
-        written.append(_write(stem.with_suffix(".md"), text + "\n"))
+        written.append(_write(stem.with_suffix(".md"), display.markdown(shown)))
     if "tex" in formats:
-        shown = tables.display_frame(comparison, params, pm=" $\\pm$ ")
-        shown[params] = shown[params].map(_tex_escape)
-        written.append(_write(stem.with_suffix(".tex"), _latex(shown, n_left=len(params))))
+        written.append(_write(stem.with_suffix(".tex"), latex.tabular(page or shown)))
     return written
 
 
-def write_pivot(pivot: pd.DataFrame, stem: Path, formats: set[str]) -> list[Path]:
-    """The pivot with its best cell bold (``**x**`` in Markdown, ``\\textbf{x}`` in LaTeX).
-
-    The top-left cell names both parameters: ``first \\ second``."""
-    written = []
-    if "csv" in formats:
-        written.append(_write(stem.with_suffix(".csv"), pivot.to_csv()))
-    best = tables.best_cell(pivot)
-    if "md" in formats:
-        cells = _marked(pivot, best, "**{}**").reset_index()
-        text = cells.to_markdown(index=False, disable_numparse=True, stralign="right")
-        written.append(_write(stem.with_suffix(".md"), text + "\n"))
-    if "tex" in formats:
-        cells = _marked(pivot, best, "\\textbf{{{}}}", escape=_tex_escape).reset_index()
-        written.append(_write(stem.with_suffix(".tex"), _latex(cells, n_left=1)))
-    return written
-
-
-def _marked(pivot: pd.DataFrame, best: tuple | None, mark: str,
-            escape=lambda text: text) -> pd.DataFrame:
-    """Pivot cells as text (4 decimals), best cell marked; row labels passed through
-    ``escape``; column labels and the corner (``first \\ second``) as plain text."""
-    cells = pivot.map(lambda v: "" if pd.isna(v) else f"{v:.4f}").astype(object)
-    if best is not None:
-        cells.loc[best] = mark.format(cells.loc[best])
-    corner = f"{pivot.index.name} \\ {pivot.columns.name}"
-    cells.index = pd.Index([escape(v) for v in pivot.index], name=corner)
-    cells.columns = pd.Index([str(v) for v in pivot.columns])
-    return cells
-
-
-def _latex(shown: pd.DataFrame, n_left: int) -> str:
-    """A booktabs tabular of text cells (escaped by the caller), column names escaped here:
-    the first ``n_left`` columns left-aligned, the rest right-aligned."""
-    shown = shown.rename(columns=_tex_escape)
-    layout = "l" * n_left + "r" * (shown.shape[1] - n_left)
-    return shown.to_latex(index=False, escape=False, column_format=layout)
-
-
-def _tex_escape(text: object) -> str:
-    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-             "^": r"\textasciicircum{}"}
-    return "".join(table.get(ch, ch) for ch in str(text))
+def pivot_csv(comparison: pd.DataFrame, params: list[str], metric: str) -> pd.DataFrame:
+    """The pivot as numbers: ``params[0]``, then for each value ``v`` of ``params[1]`` the
+    columns ``<params[1]>=v mean``, ``... sd`` and ``... n`` of ``metric``."""
+    column = tables.metric(metric).column
+    parts = {stat: tables.pivot_frame(comparison, params, source) for stat, source in
+             (("mean", f"{column}_mean"), ("sd", f"{column}_std"), ("n", "n"))}
+    frame = pd.DataFrame(index=parts["mean"].index)
+    for value in parts["mean"].columns:
+        for stat, part in parts.items():
+            frame[f"{params[1]}={value} {stat}"] = part[value]
+    return frame.reset_index()
 
 
 def write_figures(figures: dict[str, go.Figure], folder: Path, formats: set[str]
@@ -225,7 +202,9 @@ def write_pngs(figures: dict[str, go.Figure], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.png" for name in figures]
     try:
-        pio.write_images(list(figures.values()), paths, width=1000, height=650)
+        with warnings.catch_warnings():  # kaleido's and plotly's deprecation chatter
+            warnings.simplefilter("ignore")
+            pio.write_images(list(figures.values()), paths, width=1000, height=650)
     except Exception as exc:  # kaleido raises ChromeNotFoundError, or the browser fails
         logging.getLogger(__name__).info("PNG export failed: %s", exc)
         for path in paths:

@@ -21,14 +21,19 @@ import plotly.offline
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.reports import export, gallery, tables
+from tuner.reports import display, export, gallery, tables
+from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
+from tuner.reports.formatting import label as text_label
+from tuner.reports.formatting import mean_sd, number, param
 from tuner.storage import storage_url as resolve_url
 
+REPORT_CURVES = ("loss", "dice")  # learning curves on the page; the export draws them all
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f0f0f0; } td.best, tr.best td { font-weight: bold; background: #e6f5e6; }
+th { background: #f0f0f0; } td.best { font-weight: bold; background: #e6f5e6; }
+td.tie { font-style: italic; background: #f3faf3; } tbody th { text-align: left; }
 .note { color: #666; font-style: italic; } img { margin: 0.5em; vertical-align: top; }
 """
 
@@ -41,11 +46,13 @@ def default_report_path(url: str | None, study_names: list[str]) -> Path:
     return folder / f"report_{'+'.join(export.safe_name(n) for n in study_names)}.html"
 
 
-def write_report(storage_url: str | None, study_names: list[str], out: Path) -> Path:
-    """Write the page about ``study_names`` to ``out`` (replaced whole, never half-written)."""
+def write_report(storage_url: str | None, study_names: list[str], out: Path,
+                 metric: str = "val_dice", target: float | None = None) -> Path:
+    """Write the page about ``study_names`` to ``out`` (replaced whole, never half-written);
+    ``metric`` and ``target`` as in :func:`study_section`."""
     if not study_names:
         raise TunerError("tuner report: no study named; give one or more study names")
-    sections = [study_section(storage_url, name) for name in study_names]
+    sections = [study_section(storage_url, name, metric, target) for name in study_names]
     title = "tuner report: " + ", ".join(study_names)
     page = "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -67,12 +74,12 @@ def write_report(storage_url: str | None, study_names: list[str], out: Path) -> 
     return out
 
 
-def study_section(url: str | None, study_name: str) -> str:
-    """The HTML section about one study (TunerError if it is unknown or has no results)."""
-    study = export.finished_study(url, study_name)
-    trials = tables.trials_frame(study)
-    params = list(tables.param_columns(study).values())
-    comparison = tables.comparison_frame(trials, params)
+def study_section(url: str | None, study_name: str, metric: str = "val_dice",
+                  target: float | None = None) -> str:
+    """The HTML section about one study (TunerError if it is unknown or has no results);
+    ``metric`` fills the pivot, ``target`` is the Dice of the cost table."""
+    found = analyse(export.finished_study(url, study_name), metric, target)
+    study, trials, params, comparison = found.study, found.trials, found.params, found.comparison
     parts = [f'<section id="{html.escape(export.safe_name(study_name))}">',
              f"<h2>Study {html.escape(study_name)}</h2>"]
     question = study.user_attrs.get(records.QUESTION)
@@ -87,9 +94,17 @@ def study_section(url: str | None, study_name: str) -> str:
     ) + "</ul>")
     parts.append("<h3>Comparison</h3>" + comparison_html(comparison, params))
     if len(params) == 2:
-        parts.append("<h3>Pivot: mean best validation Dice</h3>"
-                     + pivot_html(tables.pivot_frame(comparison, params)))
-    parts.append(_plots_html(study, trials, comparison, params))
+        title = tables.metric(metric).title
+        parts.append(f"<h3>Pivot: {html.escape(title)}</h3>"
+                     + display.html(display.pivot_shown(comparison, params, metric)))
+    if found.best_values is not None:
+        per = " x ".join(p for p in params if p != BEST_VALUE)
+        shown = display.best_value_shown(found.best_values, params, BEST_VALUE)
+        parts.append(f"<h3>Best {BEST_VALUE} per {html.escape(per)}</h3>" + display.html(shown))
+    if found.cost is not None:
+        parts.append("<h3>Cost</h3>"
+                     + display.html(display.cost_shown(found.cost, params, found.target)))
+    parts.append(_plots_html(found))
     parts.append(_galleries_html(study, url, trials, comparison, params))
     parts.append("</section>")
     return "\n".join(parts)
@@ -97,7 +112,7 @@ def study_section(url: str | None, study_name: str) -> str:
 
 def label(config: pd.Series, params: list[str]) -> str:
     """``"weight_decay=0.01, train_fraction=0.8"`` (``"all trials"`` without parameters)."""
-    return ", ".join(f"{p}={config[p]}" for p in params) or "all trials"
+    return text_label({p: config[p] for p in params})
 
 
 def best_in_words(comparison: pd.DataFrame, params: list[str]) -> str:
@@ -106,11 +121,11 @@ def best_in_words(comparison: pd.DataFrame, params: list[str]) -> str:
     if done.empty:
         return "No configuration completed: every trial was pruned."
     best = done.iloc[0]
-    score = f"{best['best_val_dice_mean']:.4f}"
     if best["n"] >= 2:
-        score += f" ± {best['best_val_dice_std']:.4f} (mean ± std over {int(best['n'])} repeats)"
+        score = (f"{mean_sd(best['best_val_dice_mean'], best['best_val_dice_std'])} "
+                 f"(mean ± sd over {int(best['n'])} repeats)")
     else:
-        score += " (one run)"
+        score = f"{number(best['best_val_dice_mean'])} (one run)"
     return (f"Best configuration: {label(best, params)}, with best validation Dice {score}, "
             f"reached at epoch {best['best_epoch_mean']:.0f} on average.")
 
@@ -127,17 +142,17 @@ def noise_sentences(comparison: pd.DataFrame, params: list[str]) -> list[str]:
         return ["Each configuration ran once, so the spread between repeats is unknown and "
                 "any difference may be chance; run the study with repeats >= 2 to know."]
     out = [f"Spread between repeats (pooled standard deviation of best validation Dice): "
-           f"{spread:.4f}."]
+           f"{spread:.3f}."]
     close = [i for i in range(1, len(done)) if means[0] - means[i] < spread]
     if close:
-        listed = "; ".join(f"{label(done.loc[i], params)} (-{means[0] - means[i]:.4f})"
+        listed = "; ".join(f"{label(done.loc[i], params)} (-{means[0] - means[i]:.3f})"
                            for i in close)
         out.append(f"Within that spread of the best, so not distinguishable from it: {listed}.")
     else:
         out.append(f"The best is ahead of the runner-up ({label(done.loc[1], params)}) by "
-                   f"{means[0] - means[1]:.4f}, more than the spread: a real difference.")
+                   f"{means[0] - means[1]:.3f}, more than the spread: a real difference.")
     pairs = [f"{label(done.loc[i], params)} vs {label(done.loc[i + 1], params)} "
-             f"({means[i] - means[i + 1]:.4f})"
+             f"({means[i] - means[i + 1]:.3f})"
              for i in range(1, len(done) - 1) if means[i] - means[i + 1] < spread]
     if pairs:
         out.append("Neighbours in the ranking that differ by less than the spread: "
@@ -146,26 +161,9 @@ def noise_sentences(comparison: pd.DataFrame, params: list[str]) -> list[str]:
 
 
 def comparison_html(comparison: pd.DataFrame, params: list[str]) -> str:
-    """The comparison as an HTML table: ``mean ± std`` cells, the best row bold."""
-    shown = tables.display_frame(comparison, params)
-    body = shown.to_html(index=False, na_rep="", escape=True, border=0)
-    return body.replace("<tr>\n      <td>", '<tr class="best">\n      <td>', 1)
-
-
-def pivot_html(pivot: pd.DataFrame) -> str:
-    """The pivot as an HTML table with its best cell marked."""
-    best = tables.best_cell(pivot)
-    corner = html.escape(f"{pivot.index.name} \\ {pivot.columns.name}")
-    rows = [f"<tr><th>{corner}</th>"
-            + "".join(f"<th>{html.escape(str(c))}</th>" for c in pivot.columns) + "</tr>"]
-    for row in pivot.index:
-        cells = []
-        for col in pivot.columns:
-            value = pivot.loc[row, col]
-            mark = ' class="best"' if best == (row, col) else ""
-            cells.append(f"<td{mark}>{'' if pd.isna(value) else f'{value:.4f}'}</td>")
-        rows.append(f"<tr><th>{html.escape(str(row))}</th>{''.join(cells)}</tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    """The comparison as an HTML table: ``mean ± sd (n)`` cells, the best bold, ties
+    italic, and the legend."""
+    return display.html(display.comparison_shown(comparison, params))
 
 
 def _searched_and_fixed(study: optuna.Study) -> str:
@@ -174,29 +172,33 @@ def _searched_and_fixed(study: optuna.Study) -> str:
     equal in every trial that differ from the defaults."""
     varied, fixed = tables.config_summary(study)
     base = study.user_attrs.get(records.BASE)
-    searched = set(tables.param_columns(study))
+    columns = tables.param_columns(study)
+    searched = set(columns) | set(columns.values())  # lr_adam is searched, and so is lr
     items = []
     for name, values in varied.items():
         why = "" if name in searched else (
             " (changes with the repeat)" if name == "seed" else " (follows from the search)")
-        items.append(f"<li><b>{html.escape(name)}</b>: "
-                     f"{html.escape(', '.join(map(str, values)))}{why}</li>")
+        shown = ", ".join(param(v, name) for v in values)
+        items.append(f"<li><b>{html.escape(name)}</b>: {html.escape(shown)}{why}</li>")
     searched = f"<ul>{''.join(items)}</ul>" if items else "<p>nothing (repeats only)</p>"
     pinned = base if isinstance(base, dict) and base else fixed
-    text = ", ".join(f"{k}={v}" for k, v in pinned.items()) or "nothing"
+    text = text_label(pinned) if pinned else "nothing"
     return ("<h3>Searched</h3>" + searched
             + f"<h3>Fixed</h3><p>{html.escape(text)}; every other field at its default "
             "(<code>tuner fields</code> lists them).</p>")
 
 
-def _plots_html(study, trials, comparison, params) -> str:
+def _plots_html(found: Analysis) -> str:
     from tuner.reports import plots  # plotly.express is slow to import; only when plotting
 
-    figures, notes = plots.study_figures(study, trials, comparison,
-                                         tables.curves_frame(study), params)
+    figures, notes = plots.study_figures(found.study, found.trials, found.comparison,
+                                         found.curves, found.params, REPORT_CURVES)
     parts = ["<h3>Plots</h3>"]
     parts += [fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures.values()]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    if any(name.startswith("learning_curves_") for name in figures):
+        parts.append('<p class="note">Learning curves of IoU, precision, recall and accuracy: '
+                     "<code>tuner export</code> draws them too.</p>")
     return "\n".join(parts)
 
 
@@ -214,7 +216,7 @@ def _galleries_html(study, url, trials, comparison, params) -> str:
             continue
         trial = trials.set_index("number").loc[numbers[0]]
         parts.append(f"<h4>{title}: trial #{numbers[0]} ({html.escape(label(trial, params))}, "
-                     f"best validation Dice {trial['best_val_dice']:.4f})</h4><div>")
+                     f"best validation Dice {trial['best_val_dice']:.3f})</h4><div>")
         parts += [f'<figure style="display:inline-block"><img alt="epoch {epoch}" '
                   f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                   f"<figcaption>epoch {epoch}</figcaption></figure>" for epoch, png in found]

@@ -1,18 +1,25 @@
 """Tables of a study, computed once and reused by exports, plots and reports.
 
-Computation only: every function returns a pandas DataFrame (Optuna's plot modules work the
-same way: compute the data, then draw it). Column meanings are in ``docs/exports.md``.
+Computation only: every function returns numbers in a pandas DataFrame (Optuna's plot
+modules work the same way: compute the data, then draw it); :mod:`tuner.reports.display`
+turns them into text. Column meanings are in ``docs/exports.md``.
 
 - :func:`trials_frame`: one row per trial (``trials.csv``);
 - :func:`comparison_frame`: one row per configuration (the searched parameters), mean,
   standard deviation and count over its repeats (``comparison.*``);
 - :func:`pivot_frame`: two-parameter studies, first parameter down, second across;
-- :func:`curves_frame`: per-epoch curves in long format, for learning-curve plots.
+- :func:`best_value_frame`: the best learning rate (or other value) per optimizer x loss;
+- :func:`curves_frame`: every per-epoch curve in tidy long format (``curves.csv``).
+
+Parameters that set a config field under another name (``lr_adam``, ``lr_sgd`` in a space
+that searches a learning rate per optimizer) are folded back into that field's column
+(``lr``), so a table has one ``lr`` column instead of one per optimizer.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +28,10 @@ import pandas as pd
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.records import trial_params
+from tuner.errors import TunerError
+from tuner.records import repeat_of, trial_params
+from tuner.reports import curves as curve_names
+from tuner.reports.formatting import label
 
 #: metrics taken from the per-epoch curves, as ``final_<name>`` (last epoch run) and
 #: ``best_<name>`` (at ``best_epoch``, the epoch of the highest validation Dice, whose
@@ -35,40 +45,105 @@ FIXED_COLUMNS = (
     "number", "state", "repeat", "seed",
     *(f"{kind}_{name}" for name in CURVE_COLUMNS for kind in ("final", "best")),
     *(f"best_{name}" for name in BEST_ONLY),
-    "best_epoch", "epochs_run", "pruned_at", "seconds",
+    "best_epoch", "epochs_run", "pruned_at", "seconds", "seconds_to_best",
 )  # fmt: skip
 #: columns that :func:`comparison_frame` averages, the first one ranks configurations
 COMPARED = (
     "best_val_dice", "best_val_iou", "best_val_precision", "best_val_recall",
-    "final_train_loss", "final_val_loss", "final_train_dice", "final_val_dice",
-    "best_epoch", "epochs_run", "seconds",
+    "test_dice", "test_iou", "final_train_loss", "final_val_loss", "final_train_dice",
+    "final_val_dice", "best_epoch", "epochs_run", "seconds", "seconds_to_best",
 )  # fmt: skip
 RANK_BY = "best_val_dice_mean"
-#: the columns of the readable comparison (Markdown, LaTeX, the report), with their titles
-DISPLAY = (
-    ("best_val_dice", "best val Dice", 4), ("best_val_iou", "best val IoU", 4),
-    ("final_train_loss", "final train loss", 4), ("final_val_loss", "final val loss", 4),
-    ("final_train_dice", "final train Dice", 4), ("final_val_dice", "final val Dice", 4),
-    ("best_epoch", "best epoch", 1), ("seconds", "seconds", 1),
-)  # fmt: skip
 #: columns that hold whole numbers (nullable: empty where a trial has no value)
 INTEGER_COLUMNS = ("number", "repeat", "seed", "best_epoch", "epochs_run", "pruned_at")
 PARAM_PREFIX = "param_"  # only for a searched parameter whose name is a fixed column
 FINISHED = ("COMPLETE", "PRUNED")
+CONFIG_FIELDS = tuple(TrainConfig().to_dict())
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A value a table can show per configuration: ``column`` of :func:`trials_frame`
+    (``<column>_mean``, ``<column>_std`` in :func:`comparison_frame`), its title, whether
+    higher is better, and its kind of number (:func:`tuner.reports.formatting.number`)."""
+
+    column: str
+    title: str
+    higher_is_better: bool
+    kind: str
+
+
+#: what ``--metric`` can pick, by name
+METRICS = {
+    "val_dice": Metric("best_val_dice", "val Dice", True, "score"),
+    "test_dice": Metric("test_dice", "test Dice", True, "score"),
+    "train_dice": Metric("final_train_dice", "train Dice", True, "score"),
+    "val_iou": Metric("best_val_iou", "val IoU", True, "score"),
+    "test_iou": Metric("test_iou", "test IoU", True, "score"),
+    "train_loss": Metric("final_train_loss", "train loss", False, "loss"),
+    "val_loss": Metric("final_val_loss", "val loss", False, "loss"),
+    "best_epoch": Metric("best_epoch", "best epoch", False, "epoch"),
+    "epochs": Metric("epochs_run", "epochs", False, "epoch"),
+    "seconds": Metric("seconds", "seconds", False, "seconds"),
+    "seconds_to_best": Metric("seconds_to_best", "s to best", False, "seconds"),
+}  # fmt: skip
+
+
+def metric(name: str) -> Metric:
+    """The :data:`METRICS` entry ``name``; TunerError naming the valid names."""
+    if name not in METRICS:
+        raise TunerError(f"--metric: got {name!r}, expected one of {', '.join(METRICS)}")
+    return METRICS[name]
 
 
 def param_columns(study: optuna.Study) -> dict[str, str]:
     """Searched parameter name -> its column in :func:`trials_frame`, in search order.
 
-    The column is the parameter's own name (``lr``), or ``param_<name>`` in the rare case
-    that the name is also a fixed column (``seed``, ``repeat``, ...).
+    The column is the parameter's own name (``weight_decay``); the config field it sets
+    when its name is that field plus a suffix and every trial's config agrees (``lr_adam``
+    -> ``lr``, unless ``lr`` itself is searched); ``param_<name>`` in the rare case that
+    the name is also a fixed column (``seed``, ``repeat``, ...).
     """
-    names: dict[str, str] = {}
-    for trial in study.get_trials(deepcopy=False):
-        for name in trial_params(trial):
-            if name not in names:
-                names[name] = PARAM_PREFIX + name if name in FIXED_COLUMNS else name
-    return names
+    trials = study.get_trials(deepcopy=False)
+    names = list(dict.fromkeys(name for trial in trials for name in trial_params(trial)))
+    columns: dict[str, str] = {}
+    for name in names:
+        field = _folded_field(name, trials)
+        column = field if field is not None and field not in names else name
+        columns[name] = PARAM_PREFIX + column if column in FIXED_COLUMNS else column
+    return columns
+
+
+def searched_columns(study: optuna.Study) -> list[str]:
+    """The parameter columns of the study's tables, each once (``lr_*`` folded to ``lr``)."""
+    return list(dict.fromkeys(param_columns(study).values()))
+
+
+def continuous_columns(study: optuna.Study) -> set[str]:
+    """The parameter columns searched over a range (float or int), not from a list."""
+    columns = param_columns(study)
+    return {columns[name] for trial in study.get_trials(deepcopy=False)
+            for name, dist in trial.distributions.items()
+            if name in columns and not isinstance(
+                dist, optuna.distributions.CategoricalDistribution)}
+
+
+def _folded_field(name: str, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """The config field that parameter ``name`` sets under another name, or None."""
+    if name in CONFIG_FIELDS:
+        return None
+    fields = [f for f in CONFIG_FIELDS if name.startswith(f + "_")]
+    if not fields:
+        return None
+    field, seen = max(fields, key=len), False
+    for trial in trials:
+        config, value = trial.user_attrs.get(records.CONFIG), trial_params(trial).get(name)
+        if value is None or not isinstance(config, dict):
+            continue
+        if field not in config or not _same(config[field], value):
+            return None
+        seen = True
+    return field if seen else None
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -82,13 +157,16 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     rows, test_names = [], []
     for trial in study.get_trials(deepcopy=False):
         row = _trial_row(trial)
-        row.update({column: trial_params(trial).get(name) for name, column in params.items()})
-        for metric, value in (trial.user_attrs.get(records.TEST) or {}).items():
-            row[f"test_{metric}"] = value
-            if metric not in test_names:
-                test_names.append(metric)
+        values = trial_params(trial)
+        for name, column in params.items():
+            if values.get(name) is not None or column not in row:
+                row[column] = values.get(name)
+        for name, value in (trial.user_attrs.get(records.TEST) or {}).items():
+            row[f"test_{name}"] = value
+            if name not in test_names:
+                test_names.append(name)
         rows.append(row)
-    order = [*FIXED_COLUMNS[:2], *params.values(), *FIXED_COLUMNS[2:],
+    order = [*FIXED_COLUMNS[:2], *dict.fromkeys(params.values()), *FIXED_COLUMNS[2:],
              *(f"test_{m}" for m in test_names)]
     frame = pd.DataFrame(rows, columns=order)
     return frame.astype({c: "Int64" for c in INTEGER_COLUMNS if _whole(frame[c])})
@@ -109,6 +187,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         repeat=attrs.get(records.REPEAT), seed=attrs.get(records.SEED),
         best_epoch=best_epoch, epochs_run=epochs_run,
         pruned_at=attrs.get(records.PRUNED_AT), seconds=attrs.get(records.SECONDS),
+        seconds_to_best=_seconds_to(curves.get("seconds") or [], best_epoch),
     )  # fmt: skip
     for name in (*CURVE_COLUMNS, *BEST_ONLY):
         values = curves.get(name) or []
@@ -119,6 +198,13 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     if row["best_val_dice"] is None:  # no curves: the recorded best is still known
         row["best_val_dice"] = attrs.get(records.BEST_VAL_DICE)
     return row
+
+
+def _seconds_to(seconds: list, epoch: int | None) -> float | None:
+    """Training and validation seconds of epochs 1..``epoch`` (None when unknown)."""
+    if epoch is None or not 1 <= epoch <= len(seconds) or None in seconds[:epoch]:
+        return None
+    return float(sum(seconds[:epoch]))
 
 
 def comparison_frame(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
@@ -149,37 +235,13 @@ def comparison_frame(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
                              ignore_index=True)
 
 
-def display_frame(comparison: pd.DataFrame, params: list[str], pm: str = " ± "
-                  ) -> pd.DataFrame:
-    """The comparison as text for a report: parameters as written, ``n``, ``pruned`` and a
-    ``mean ± std`` cell (``pm`` between) per :data:`DISPLAY` column; empty where unknown."""
-    shown = pd.DataFrame({p: comparison[p].map(_text) for p in params})
-    shown["n"] = comparison["n"].astype(int).astype(str)
-    shown["pruned"] = comparison["pruned"].astype(int).astype(str)
-    for column, title, digits in DISPLAY:
-        if f"{column}_mean" in comparison:
-            shown[title] = [
-                _mean_std(m, s, pm, digits) for m, s in zip(
-                    comparison[f"{column}_mean"], comparison[f"{column}_std"], strict=True)
-            ]
-    return shown
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def _mean_std(mean: float, std: float, pm: str, digits: int) -> str:
-    if pd.isna(mean):
-        return ""
-    return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f}{pm}{std:.{digits}f}"
-
-
 def pivot_frame(comparison: pd.DataFrame, params: list[str],
                 value: str = RANK_BY) -> pd.DataFrame:
-    """``params[0]`` down, ``params[1]`` across, ``value`` in the cells (two-parameter studies).
+    """``params[0]`` down, ``params[1]`` across, comparison column ``value`` in the cells
+    (two-parameter studies); rows and columns sorted by parameter value.
 
-    Rows and columns are sorted by parameter value. :func:`best_cell` finds the cell to mark.
+    ``value`` is any column of :func:`comparison_frame`: ``<metric>_mean`` for the cells,
+    ``<metric>_std`` and ``n`` for what :mod:`tuner.reports.display` writes beside them.
     """
     if len(params) != 2:
         raise ValueError(f"a pivot needs exactly two parameters, got {params}")
@@ -188,20 +250,71 @@ def pivot_frame(comparison: pd.DataFrame, params: list[str],
     return table.sort_index().sort_index(axis=1)
 
 
-def best_cell(pivot: pd.DataFrame) -> tuple[Any, Any] | None:
-    """(row label, column label) of the highest cell of ``pivot``; None when all empty."""
+def best_cell(pivot: pd.DataFrame, higher_is_better: bool = True) -> tuple[Any, Any] | None:
+    """(row label, column label) of the best cell of ``pivot``; None when all empty."""
     stacked = pivot.stack().dropna()
-    return None if stacked.empty else stacked.idxmax()
+    if stacked.empty:
+        return None
+    return stacked.idxmax() if higher_is_better else stacked.idxmin()
+
+
+def marks(values: pd.Series, spread: float | None, higher_is_better: bool = True
+          ) -> pd.Series:
+    """``"best"`` for the best of ``values``, ``"tie"`` for every other value closer to it
+    than ``spread`` (the spread between repeats: the data cannot tell them apart), ``""``
+    for the rest and for empty values. Without a known spread only exact ties are marked."""
+    out = pd.Series("", index=values.index, dtype=object)
+    known = pd.to_numeric(values, errors="coerce").dropna()
+    if known.empty:
+        return out
+    best = known.idxmax() if higher_is_better else known.idxmin()
+    gap = (known[best] - known).abs()
+    out[gap[gap < (spread if spread is not None else 0.0)].index] = "tie"
+    out[gap[gap == 0].index] = "tie"
+    out[best] = "best"
+    return out
+
+
+def best_value_frame(comparison: pd.DataFrame, params: list[str], value: str = "lr"
+                     ) -> pd.DataFrame | None:
+    """For every combination of the other parameters (optimizer x loss, say), the row of
+    ``comparison`` with the highest mean validation Dice, and so its ``value`` (the best
+    learning rate). None unless ``value`` is searched beside other parameters and takes
+    more than one value within some combination (otherwise there is nothing to choose).
+
+    Chosen by validation Dice, never by test Dice: choosing on the test split would make
+    its score optimistic.
+    """
+    others = [p for p in params if p != value]
+    if value not in params or not others:
+        return None
+    done = comparison[comparison["n"] > 0]
+    groups = done.groupby(others, dropna=False, sort=True)
+    if done.empty or groups[value].nunique().max() < 2:
+        return None
+    best = done.loc[groups[RANK_BY].idxmax()]
+    return best.reset_index(drop=True)
 
 
 def curves_frame(study: optuna.Study) -> pd.DataFrame:
-    """Per-epoch curves in long format: ``trial, epoch, metric, value`` (epoch 1-based)."""
+    """Every stored per-epoch curve, tidy: one row per trial, epoch and curve, columns
+    ``trial, configuration, repeat, epoch, split, metric, value`` (epoch 1-based).
+
+    ``configuration`` names the searched values (``weight_decay=0.01, train_fraction=0.8``),
+    the same for all repeats; ``split`` is ``train``, ``val`` (or ``test``), empty for
+    ``lr`` and ``seconds``, which belong to the epoch; ``metric`` is ``loss``, ``dice``...
+    """
+    columns = param_columns(study)
     rows = []
     for trial in study.get_trials(deepcopy=False):
-        for metric, values in (trial.user_attrs.get(records.CURVES) or {}).items():
-            rows.extend((trial.number, epoch, metric, value)
-                        for epoch, value in enumerate(values, start=1))
-    return pd.DataFrame(rows, columns=["trial", "epoch", "metric", "value"])
+        values = trial_params(trial)
+        config = label({column: values[name] for name, column in columns.items()
+                        if name in values})
+        for name, series in (trial.user_attrs.get(records.CURVES) or {}).items():
+            split, quantity = curve_names.split_metric(name)
+            rows.extend((trial.number, config, repeat_of(trial), epoch, split, quantity, value)
+                        for epoch, value in enumerate(series, start=1))
+    return pd.DataFrame(rows, columns=list(curve_names.TIDY_COLUMNS))
 
 
 def config_summary(study: optuna.Study) -> tuple[dict[str, list], dict[str, Any]]:

@@ -1,55 +1,172 @@
 """Checks before a study is stored: every configuration it can produce, its data, its models.
 
 Everything a user can get wrong in a study (its file, its space, ``--set`` values, the
-dataset, the encoder) fails here with one line, before the study is created or touched.
+dataset, the encoder, the device) fails here with one line, before the study is created or
+touched. A grid is checked point by point. A sampled space is checked as a whole: every
+combination of its extremes (so that cross-field rules such as val_fraction +
+test_fraction < 1 meet their worst case) and a few hundred random draws (so that a float
+range on an integer field is caught however its ends look).
 """
 
 from __future__ import annotations
 
+import itertools
+import random
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 
+from tuner.config import FIELDS, TrainConfig
 from tuner.data import build_splits, split_key
+from tuner.errors import TunerError
 from tuner.study.pruners import build_pruner
 from tuner.study.samplers import build_sampler
 from tuner.study.spec import StudySpec
 from tuner.training.models import build_model, model_check_key
 
-FUNCTION_SPACE_PROBES = 16  # random draws that check a conditional space before the study
+RANDOM_DRAWS = 300  # random draws of a sampled space, validated as configs
+MAX_CORNERS = 4096  # combinations of extremes checked in full; beyond, a seeded sample
 
 
 def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
     """Validate every configuration the study can produce, its data and its models."""
     build_sampler(spec)
     build_pruner(spec)
-    configs = [spec.config({}, overrides)]
+    if isinstance(spec.space, dict):
+        _check_distribution_types(spec)
+    checked, drawn = _field_sets(spec)
+    _check_overrides_not_searched(spec, overrides, _searched(spec, [*checked, *drawn]))
+    configs = [_config(spec, fields, overrides) for fields in [{}, *checked]]
+    for fields in drawn:  # the config rules only: data and models are checked below
+        _config(spec, fields, overrides)
+    _check_data_models_and_runtime(configs)
+
+
+def searched_fields(spec: StudySpec) -> set[str]:
+    """The config fields a study searches: its dict space's keys, or every field that its
+    space function returns (at every grid point, or in a few hundred random draws)."""
+    checked, drawn = _field_sets(spec)
+    return _searched(spec, [*checked, *drawn])
+
+
+def _field_sets(spec: StudySpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The config fields a study's trials can get: those whose data and models are checked
+    too (every grid point; a sampled dict space's corners; a space function's first
+    draws), and further random draws whose config alone is checked."""
     if spec.is_grid:
-        configs += [spec.config(point, overrides) for point in spec.grid_points()]
-    elif isinstance(spec.space, dict):
-        configs += [spec.config(params, overrides) for params in _space_corners(spec)]
-    else:
-        probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-        for _ in range(FUNCTION_SPACE_PROBES):
-            trial = probe.ask()
-            configs.append(spec.config(spec.suggest(trial), overrides))
-            probe.tell(trial, 0.0)
-    seen_models, seen_data = set(), set()
-    for cfg in configs:  # each distinct dataset/split and model once
-        data_key = split_key(cfg)
-        if data_key not in seen_data:  # missing folder, bad masks, empty split: fail now
-            seen_data.add(data_key)
-            build_splits(cfg)
-        model_key = model_check_key(cfg)
-        if model_key not in seen_models:  # unknown encoder, bad weights file, bad size
-            seen_models.add(model_key)
-            build_model(cfg)
+        points = spec.grid_points()
+        if isinstance(spec.space, dict):
+            return points, []
+        return [_suggest(spec, optuna.trial.FixedTrial(point)) for point in points], []
+    drawn = _random_draws(spec)
+    if isinstance(spec.space, dict):
+        return _corners(spec), drawn
+    return drawn[:16], drawn[16:]
 
 
-def _space_corners(spec: StudySpec) -> list[dict[str, Any]]:
-    """Each categorical choice and each range's ends, one parameter at a time."""
-    out = []
+def _searched(spec: StudySpec, field_sets: list[dict[str, Any]]) -> set[str]:
+    return set(spec.searched_names()) or {name for fields in field_sets for name in fields}
+
+
+def _check_data_models_and_runtime(configs: list[TrainConfig]) -> None:
+    """Each distinct dataset/split, model and device/precision pair once."""
+    seen: set[tuple] = set()
+    for cfg in configs:
+        for key, check in ((("data", split_key(cfg)), build_splits),  # missing folder,
+                           (("model", model_check_key(cfg)), build_model),  # bad encoder,
+                           (("runtime", cfg.device, cfg.precision), check_runtime)):  # no GPU
+            if key not in seen:
+                seen.add(key)
+                check(cfg)
+
+
+def check_runtime(cfg: TrainConfig) -> None:
+    """``device`` and ``precision`` that this machine can honour (no GPU, fp16 on a CPU)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise TunerError("config field 'device': got 'cuda', but no CUDA device is visible; "
+                         "expected 'auto' or 'cpu' on this machine")
+    on_cuda = cfg.device == "cuda" or (cfg.device == "auto" and cuda)
+    if cfg.precision == "fp16" and not on_cuda:
+        raise TunerError("config field 'precision': got 'fp16', which needs CUDA; "
+                         "expected bf16, fp32 or auto on the CPU")
+
+
+def _config(spec: StudySpec, params: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
+    try:
+        return spec.config(params, overrides)
+    except TunerError as exc:
+        if not params:
+            raise
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise TunerError(f"study file {spec.source!r}: the space can give {shown}: "
+                         f"{exc}") from None
+
+
+def _check_distribution_types(spec: StudySpec) -> None:
+    """A float range on an integer or text field can only give invalid values."""
     for name, dist in spec.space.items():
-        values = getattr(dist, "choices", None) or (dist.low, dist.high)
-        out += [{name: v} for v in values]
-    return out
+        kind = FIELDS[name].type
+        if isinstance(dist, FloatDistribution) and kind != "float":
+            hint = "int_range(...)" if kind == "int" else "categorical([...])"
+            raise TunerError(f"study file {spec.source!r}: space[{name!r}] is a float_range, "
+                             f"but config field {name!r} takes {_kind_words(kind)}; "
+                             f"expected {hint}")
+        if not isinstance(dist, CategoricalDistribution) and kind in ("str", "bool"):
+            raise TunerError(f"study file {spec.source!r}: space[{name!r}] is a range, but "
+                             f"config field {name!r} takes {_kind_words(kind)}; expected "
+                             "categorical([...])")
+
+
+def _kind_words(kind: str) -> str:
+    return {"int": "an integer", "str": "a name", "bool": "true or false"}.get(kind, kind)
+
+
+def _check_overrides_not_searched(spec: StudySpec, overrides: dict[str, Any],
+                                  searched: set[str]) -> None:
+    for name in overrides:
+        if name in searched:
+            raise TunerError(f"--set {name}: field {name!r} is searched by this study "
+                             f"({spec.source}); fix it in the study's base instead, or "
+                             "remove it from the space")
+
+
+def _corners(spec: StudySpec) -> list[dict[str, Any]]:
+    """Every combination of each parameter's extremes: categorical choices, range ends."""
+    names = list(spec.space)
+    values = [list(getattr(d, "choices", None) or (d.low, d.high)) for d in spec.space.values()]
+    total = 1
+    for options in values:
+        total *= len(options)
+    combos = itertools.product(*values)
+    if total > MAX_CORNERS:
+        rng = random.Random(0)
+        combos = ([rng.choice(options) for options in values] for _ in range(MAX_CORNERS))
+    return [dict(zip(names, combo, strict=True)) for combo in combos]
+
+
+def _random_draws(spec: StudySpec) -> list[dict[str, Any]]:
+    """Config fields drawn at random from a sampled space (through Optuna, as trials draw)."""
+    if isinstance(spec.space, dict) and not spec.space:
+        return []
+    probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(RANDOM_DRAWS if isinstance(spec.space, dict) else RANDOM_DRAWS // 4):
+        trial = probe.ask()
+        drawn.append(_suggest(spec, trial))
+        probe.tell(trial, 0.0)
+    return drawn
+
+
+def _suggest(spec: StudySpec, trial: optuna.Trial | optuna.trial.FixedTrial) -> dict[str, Any]:
+    """``spec.suggest(trial)``; a space function that raises is the study file's mistake."""
+    try:
+        return spec.suggest(trial)
+    except TunerError:
+        raise
+    except Exception as exc:
+        raise TunerError(f"study file {spec.source!r}: space(trial) raised "
+                         f"{type(exc).__name__}: {exc}") from None

@@ -13,17 +13,22 @@ import os
 import signal
 import sys
 import time
+import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from tuner.errors import TunerError
 from tuner.storage import artifact_store, storage_url
 from tuner.study import interrupt
 from tuner.study.objective import Objective
+from tuner.study.outcome import finished_numbers
 from tuner.study.progress import StudyProgress
 from tuner.study.runner import RunOptions, run_worker
 from tuner.study.spec import StudySpec, load_spec
+from tuner.study.worker import FAILURES_IN_A_ROW
 
 
 def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
@@ -36,6 +41,7 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
     try:
         spec = load_spec(spec_path)
@@ -45,6 +51,47 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads of one core count once)."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in allowed:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
+                       topology.joinpath("core_id").read_text().strip()))
+        except OSError:  # no topology (not Linux, a container without /sys): count CPUs
+            cores.add(("cpu", str(cpu)))
+    return max(1, len(cores))
+
+
+def choose_workers(requested: int | None, work_left: int,
+                   devices: list[int] | None = None) -> tuple[int, str]:
+    """How many local workers to start, and why, in words.
+
+    ``requested=None`` (``--workers auto``): one worker per GPU with CUDA, else one
+    single-thread worker per physical core: measured on this project's 2-core machines,
+    2 processes x 1 thread train 2.1x the images per second of 1 process x 2 threads
+    (shared/MEASURED.md), and trials are independent. Any choice is capped at the trials
+    left (an idle worker only costs start-up) and, on a CPU, at the cores.
+    """
+    gpus = visible_gpus() if devices is None else list(devices)
+    if requested is None:
+        if gpus:
+            count, why = len(gpus), f"auto: one per GPU ({len(gpus)})"
+        else:
+            count = physical_cores()
+            why = f"auto: one single-thread worker per physical core ({count})"
+    else:
+        count, why = requested, "as asked"
+    if not gpus and count > physical_cores():
+        count, why = physical_cores(), f"{why}; capped at the {physical_cores()} cores"
+    if count > max(work_left, 1):
+        count, why = max(work_left, 1), f"{why}; capped at the {work_left} trial(s) left"
+    return count, why
 
 
 def split_budget(total: int | None, workers: int) -> list[int | None]:
@@ -60,12 +107,17 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (cores or 1) // workers)
 
 
+def visible_gpus() -> list[int]:
+    """Indices of the CUDA devices this process sees (none on a CPU-only machine)."""
+    import torch
+
+    return list(range(torch.cuda.device_count()))
+
+
 def assign_gpus(workers: int, devices: list[int] | None = None) -> list[int | None]:
     """The GPU of each worker: ``devices`` (or every visible GPU) round robin; None on CPU."""
     if devices is None:
-        import torch
-
-        devices = list(range(torch.cuda.device_count()))
+        devices = visible_gpus()
     if not devices:
         return [None] * workers
     return [devices[i % len(devices)] for i in range(workers)]
@@ -109,17 +161,22 @@ def start_workers(spec: StudySpec, options: RunOptions,
 
 
 def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
-              progress: StudyProgress) -> None:
+              progress: StudyProgress) -> list[str]:
     """Run ``options.workers`` workers on this machine: this process is the first (it has
-    paid for imports and data already), the others are spawned; progress covers all."""
+    paid for imports and data already), the others are spawned; progress covers all.
+
+    Returns warnings for the run's summary (a worker that died). When a worker died and
+    its trial is still unfinished, this process waits out the grace period and takes the
+    retried trial over, so that the study still completes without a rerun.
+    """
     plan = worker_plan(options)
     if not plan:
-        return
+        return []
     url = storage_url(options.storage)
     options = with_worker_threads(options) if options.workers > 1 else options
     (budget, gpu), others = plan[0], plan[1:]
     processes, stop = start_workers(spec, options, others)
-    known = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    known = finished_numbers(study)
     if options.devices and gpu is not None:  # before this process initialises CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     if options.workers > 1:
@@ -135,12 +192,26 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
     objective = Objective(spec, options.overrides, artifact_store(url), options.save_weights,
                           options.galleries, on_epoch=on_epoch)
     try:
-        run_worker(spec, options, max_trials=budget, on_trial_end=progress.trial_end,
-                   objective=objective, wait_for_stale=not processes)
-        _wait_for(processes, study, progress, known)
+        result = run_worker(spec, options, max_trials=budget, on_trial_end=progress.trial_end,
+                            objective=objective, wait_for_stale=not processes)
+        notices = _wait_for(processes, study, progress, known)
+        if notices and result.stop_reason != "failing" and _unfinished(study):
+            result = run_worker(spec, options, on_trial_end=progress.trial_end,
+                                objective=objective, wait_for_stale=True,
+                                claim_only=True)  # the dead worker's trial, retried
     except KeyboardInterrupt:
         _stop(processes, stop)
         raise
+    if result.stop_reason == "failing":
+        notices.append(f"worker 1 stopped after {FAILURES_IN_A_ROW} failed trials in a row "
+                        f"(last: {result.last_failure.splitlines()[0][:160]})"
+                        if result.last_failure else "worker 1 stopped after failed trials")
+    return notices
+
+
+def _unfinished(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False,
+                                 states=(TrialState.WAITING, TrialState.RUNNING)))
 
 
 def _stop(processes: list[multiprocessing.Process], stop) -> None:
@@ -159,8 +230,10 @@ def _stop(processes: list[multiprocessing.Process], stop) -> None:
 
 
 def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,
-              progress: StudyProgress, known: set[int]) -> None:
-    """Show the other workers' trials until they exit; fail if one of them failed."""
+              progress: StudyProgress, known: set[int]) -> list[str]:
+    """Show the other workers' trials until they exit. A worker's user error ends the run
+    (exit 2); a worker that died or crashed becomes a warning: the storage says whether
+    its trials were lost (the run's outcome counts them)."""
     while any(p.is_alive() for p in processes):
         progress.poll(study, known)
         time.sleep(1.0)
@@ -168,6 +241,11 @@ def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,
     codes = [p.exitcode for p in processes]
     if any(code == 2 for code in codes):
         raise TunerError("a worker stopped on a user error (its message is above)")
-    if any(code not in (0, None) for code in codes):
-        raise TunerError(f"worker processes exited with codes {codes}; see the log above; "
-                         "rerun the same command to resume")
+    notices = []
+    for number, code in enumerate(codes, start=2):  # worker 1 is this process
+        if code is not None and code < 0:
+            notices.append(f"worker {number} was killed ({signal.Signals(-code).name}); "
+                            "its running trial was retried by the other workers")
+        elif code not in (0, None):
+            notices.append(f"worker {number} stopped with exit code {code} (see above)")
+    return notices

@@ -22,6 +22,7 @@ from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import build_splits
 from tuner.records import repeat_of
+from tuner.reports.curves import curves_csv
 from tuner.reports.gallery import gallery_epochs, gallery_indices, render_gallery
 from tuner.study import interrupt
 from tuner.study.notes import save_trial_note
@@ -74,7 +75,7 @@ class Objective:
             trial.report(report.metrics["val_dice"], report.epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, report, cfg.epochs)
-            if trial.should_prune():
+            if report.epoch < cfg.epochs and trial.should_prune():  # a finished run is kept
                 trial.set_user_attr(records.PRUNED_AT, report.epoch)
                 raise optuna.TrialPruned(f"pruned at epoch {report.epoch}")
 
@@ -82,6 +83,7 @@ class Objective:
             result = fit(cfg, splits, on_epoch)
         finally:
             self._record_summary(trial, history)
+            self._upload_curves(trial, history)
         if len(splits.test):  # test_fraction=0 holds out nothing
             test = score(result.model, splits.test, cfg, result.runtime, result.normalize)
             trial.set_user_attr(records.TEST, {k: finite_or_none(v) for k, v in test.items()})
@@ -103,6 +105,17 @@ class Objective:
         trial.set_user_attr(records.BEST_VAL_DICE, max(dice[best], 0.0))
         trial.set_user_attr(records.SECONDS, float(sum(seconds)))
         trial.set_user_attr(records.SECONDS_PER_EPOCH, float(sum(seconds) / len(seconds)))
+
+    def _upload_curves(self, trial: optuna.Trial, history: dict[str, list]) -> None:
+        """Per-epoch curves as a CSV artifact (optuna-dashboard shows it as a table)."""
+        if self.artifact_store is None or not history["val_dice"]:
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / records.CURVES_ARTIFACT
+            path.write_text(curves_csv(history), encoding="utf-8")
+            optuna.artifacts.upload_artifact(artifact_store=self.artifact_store,
+                                             file_path=str(path), study_or_trial=trial,
+                                             mimetype="text/csv")
 
     def _upload_gallery(self, trial: optuna.Trial, report: EpochReport, val, shown: list[int],
                         cfg: TrainConfig) -> None:

@@ -14,6 +14,7 @@ from tuner.registry import Registry
 from tuner.study.spec import StudySpec
 
 PRUNERS: Registry = Registry("pruner")
+REQUIRES = {"wilcoxon": "scipy"}  # packages Optuna imports only when the pruner first acts
 
 PRUNERS.add("median", optuna.pruners.MedianPruner)
 PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner)
@@ -42,4 +43,35 @@ def _threshold(lower: float = 0.1, **options: Any) -> optuna.pruners.BasePruner:
 
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """The pruner the study file names, with its options."""
-    return PRUNERS.build(spec.pruner, dict(spec.pruner_options))
+    return PRUNERS.build(spec.pruner, dict(spec.pruner_options), REQUIRES)
+
+
+#: the option that holds a pruner back, per pruner name: (option, its default)
+_FIRST_STEP = {
+    "median": ("n_warmup_steps", 0), "percentile": ("n_warmup_steps", 0),
+    "threshold": ("n_warmup_steps", 0), "patient": ("n_warmup_steps", 0),
+    "successive_halving": ("min_resource", 1), "hyperband": ("min_resource", 1),
+    "wilcoxon": ("n_startup_steps", 2),
+}
+
+
+def pruner_cannot_act(spec: StudySpec, epochs: int) -> str | None:
+    """Why the study's pruner can prune no trial of ``epochs`` epochs, or None.
+
+    Trials are never pruned at their last epoch (that run is finished), so a pruner whose
+    warm-up or minimum resource reaches the last epoch, as in a tiny ``--set epochs=2``
+    run, cannot act; the run goes on without pruning and says so.
+    """
+    if spec.pruner not in _FIRST_STEP:
+        return None
+    option, default = _FIRST_STEP[spec.pruner]
+    first = spec.pruner_options.get(option, default)
+    if not isinstance(first, int):  # "auto": Optuna decides from the trials it sees
+        first = 1
+    first = max(first, 1) + (spec.pruner_options.get("patience", 3)
+                             if spec.pruner == "patient" else 0)
+    if first < epochs:
+        return None
+    return (f"pruner {spec.pruner!r} cannot act in this run: it waits until epoch "
+            f"{first} ({option}) and a trial of {epochs} epoch(s) is never pruned at its last "
+            "epoch; every trial runs to the end")

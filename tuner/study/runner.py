@@ -11,6 +11,7 @@ command against the same storage.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.storage import artifact_store, open_storage, redact, storage_url
+from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
 from tuner.study import interrupt, trial_queue
 from tuner.study.checks import check_spec
 from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
@@ -29,6 +30,7 @@ from tuner.study.notes import save_study_note
 from tuner.study.objective import Objective
 from tuner.study.pruners import build_pruner
 from tuner.study.samplers import build_sampler
+from tuner.study.setup import first_difference, study_setup
 from tuner.study.spec import StudySpec
 from tuner.study.worker import STORAGE_ERRORS, LoopResult, run_trials
 
@@ -53,31 +55,78 @@ class RunOptions:
 
 
 # -- the study ------------------------------------------------------------------------------
-def open_study(spec: StudySpec, url: str, options: RunOptions) -> optuna.Study:
+def _open_run_storage(url: str, options: RunOptions) -> optuna.storages.RDBStorage:
+    """The storage with heartbeats and the retry callback of a run's workers."""
+    return open_storage(url, heartbeat_interval=options.heartbeat_interval,
+                        grace_period=options.grace_period,
+                        stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
+
+
+def open_study(spec: StudySpec, url: str, options: RunOptions,
+               storage: optuna.storages.RDBStorage | None = None) -> optuna.Study:
     """Create or load the study with heartbeats, the retry callback, sampler and pruner."""
-    storage = open_storage(url, heartbeat_interval=options.heartbeat_interval,
-                           grace_period=options.grace_period,
-                           stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
-    study = optuna.create_study(study_name=options.study_name or spec.name, storage=storage,
-                                sampler=build_sampler(spec), pruner=build_pruner(spec),
-                                direction="maximize", load_if_exists=True)
-    return study
+    with warnings.catch_warnings():  # "set_metric_names is experimental" and the like
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.create_study(study_name=options.study_name or spec.name,
+                                   storage=storage or _open_run_storage(url, options),
+                                   sampler=build_sampler(spec), pruner=build_pruner(spec),
+                                   direction="maximize", load_if_exists=True)
 
 
 def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
-    """Check, create or load, describe and (for grids) enqueue; returns the study."""
+    """Check everything, then create the study and record its setup, or load it and insist
+    on the same setup; for grids, enqueue what is missing. Returns the study.
+
+    A study is one setup (:mod:`tuner.study.setup`): resuming with another study file,
+    base, space, sampler, pruner, ``--set`` or dataset is refused before anything is
+    written, and a study's attributes and note are written once, when it is created.
+    """
     check_spec(spec, options.overrides)
     url = storage_url(options.storage)
-    study = open_study(spec, url, options)
+    name = options.study_name or spec.name
+    setup = study_setup(spec, options.overrides)
+    storage = _open_run_storage(url, options)
+    try:
+        return _create_or_resume(spec, options, url, name, setup, storage)
+    except STORAGE_ERRORS as exc:  # e.g. a read-only database file or folder
+        raise TunerError(f"storage {redact(url)}: cannot write the study "
+                         f"({redact(_root_cause(exc))[:200]}); nothing was changed") from None
+
+
+def _create_or_resume(spec: StudySpec, options: RunOptions, url: str, name: str,
+                      setup: dict[str, Any], storage: optuna.storages.RDBStorage
+                      ) -> optuna.Study:
+    with study_lock(url, name):  # two runs starting at once: one creates, one resumes
+        existed = name in optuna.get_all_study_names(storage)
+        study = open_study(spec, url, options, storage)
+        stored = study.user_attrs.get(records.SETUP)
+        if not existed:
+            _describe_new_study(study, spec, options, setup)
+        elif stored is None:  # made by a tuner that kept no setup: adopt this run's
+            study.set_user_attr(records.SETUP, setup)
+        else:
+            difference = first_difference(stored, setup)
+            if difference is not None:
+                raise TunerError(
+                    f"study {name!r} in {redact(url)} was created with another setup "
+                    f"({difference}); a study is one setup: give this one a new name with "
+                    "--study-name NAME, or rerun with the stored setup")
+        if spec.is_grid:
+            trial_queue.enqueue_grid(study, spec)
+    return study
+
+
+def _describe_new_study(study: optuna.Study, spec: StudySpec, options: RunOptions,
+                        setup: dict[str, Any]) -> None:
+    """The attributes and the dashboard note of a study just created (written only now)."""
+    study.set_metric_names([records.METRIC_NAME])
+    study.set_user_attr(records.SETUP, setup)
     study.set_user_attr(records.QUESTION, spec.question)
     study.set_user_attr(records.STUDY_FILE, spec.source)
     study.set_user_attr(records.SEARCHED, spec.searched_names())
     study.set_user_attr(records.BASE, {**spec.base, **options.overrides})
     study.set_user_attr(records.REPEATS, spec.repeats)
     save_study_note(study, spec, options.overrides)
-    if spec.is_grid:
-        trial_queue.enqueue_grid(study, spec, url)
-    return study
 
 
 def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
@@ -95,10 +144,11 @@ def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
 def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None = None,
                on_trial_end: Callable[[FrozenTrial], None] | None = None,
                objective: Objective | None = None,
-               wait_for_stale: bool = True) -> LoopResult:
+               wait_for_stale: bool = True, claim_only: bool | None = None) -> LoopResult:
     """Run trials of the (already prepared) study in this process. A grid worker whose
     queue is empty waits (``wait_for_stale``) until other running trials are finished or
-    their heartbeat is stale, so that it can take over a dead worker's trial."""
+    their heartbeat is stale, so that it can take over a dead worker's trial.
+    ``claim_only`` (default: for grids) takes only queued trials, never new sampled ones."""
     interrupt.install()
     url = storage_url(options.storage)
     study = open_study(spec, url, options)
@@ -115,8 +165,9 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
         if on_trial_end is not None:
             on_trial_end(trial)
 
+    claim_only = spec.is_grid if claim_only is None else claim_only
     try:
-        return run_trials(study, objective, claim_only=spec.is_grid, max_trials=max_trials,
+        return run_trials(study, objective, claim_only=claim_only, max_trials=max_trials,
                           deadline=deadline, should_continue=under_target,
                           grace_period=options.grace_period if wait_for_stale else 0,
                           on_trial_end=finished)

@@ -14,6 +14,9 @@ from tuner.registry import Registry
 from tuner.study.spec import StudySpec
 
 SAMPLERS: Registry = Registry("sampler")
+#: Optuna samplers that import an optional package only when they first sample: checked
+#: before the study starts instead of failing every trial
+REQUIRES = {"cmaes": "cmaes", "gp": "scipy", "qmc": "scipy"}
 
 SAMPLERS.add("tpe", optuna.samplers.TPESampler)
 SAMPLERS.add("random", optuna.samplers.RandomSampler)
@@ -35,4 +38,4 @@ def build_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.B
     options = dict(spec.sampler_options)
     if seed is not None and "seed" not in options:
         options["seed"] = seed
-    return SAMPLERS.build(spec.sampler, options)
+    return SAMPLERS.build(spec.sampler, options, REQUIRES)

@@ -26,6 +26,7 @@ from optuna.distributions import (
 
 from tuner.config import FIELDS, TrainConfig
 from tuner.errors import TunerError
+from tuner.study.function_grid import function_grid
 
 Space = dict[str, BaseDistribution] | Callable[[optuna.Trial], dict[str, Any]]
 
@@ -94,7 +95,8 @@ class StudySpec:
                              "or a function of the trial")
         if self.sampler == "grid" and not self.grid_points():
             raise TunerError(f"{where}: sampler 'grid' needs a dict space of categorical(...) "
-                             "values")
+                             "values, or a space function that only calls "
+                             "trial.suggest_categorical")
 
     # -- the grid -----------------------------------------------------------------------
     @property
@@ -102,8 +104,11 @@ class StudySpec:
         return self.sampler == "grid"
 
     def grid_points(self) -> list[dict[str, Any]]:
-        """Every combination of a categorical dict space, in file order (else empty)."""
-        if not isinstance(self.space, dict) or not self.space:
+        """Every combination of a categorical dict space, in file order, or every path
+        through a grid study's space function (else empty): Optuna parameters."""
+        if callable(self.space) and not isinstance(self.space, dict):
+            return function_grid(self.space) if self.is_grid else []
+        if not self.space:
             return []
         if not all(isinstance(d, CategoricalDistribution) for d in self.space.values()):
             return []

@@ -4,8 +4,8 @@ A grid study puts every (grid point, repeat) that is not already done, running o
 into Optuna's queue as a WAITING trial; the database then hands each one to exactly one
 worker. Failed points (a crash, Ctrl-C) are enqueued again on the next run, so rerunning
 the same command resumes the study. Two ``tuner run`` starting at the same moment must not
-enqueue the grid twice: enqueueing happens under a study-wide lock (a PostgreSQL advisory
-lock, or a lock file beside a SQLite database).
+enqueue the grid twice: the runner enqueues under a study-wide lock (a PostgreSQL advisory
+lock, or a lock file beside a SQLite database: :func:`tuner.storage.study_lock`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.records import repeat_of, trial_params
-from tuner.storage import study_lock
 from tuner.study.spec import StudySpec
 
 PENDING_OR_DONE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
@@ -41,12 +40,12 @@ def missing_grid_trials(study: optuna.Study, spec: StudySpec) -> list[tuple[dict
             if _key(point, repeat) not in covered]
 
 
-def enqueue_grid(study: optuna.Study, spec: StudySpec, storage_url: str) -> int:
-    """Enqueue the missing grid trials under the study lock; returns how many."""
-    with study_lock(storage_url, study.study_name):
-        missing = missing_grid_trials(study, spec)
-        for point, repeat in missing:
-            study.enqueue_trial(point, user_attrs={records.REPEAT: repeat})
+def enqueue_grid(study: optuna.Study, spec: StudySpec) -> int:
+    """Enqueue the missing grid trials; returns how many. Call it under
+    :func:`tuner.storage.study_lock`, so that two runs starting at once enqueue once."""
+    missing = missing_grid_trials(study, spec)
+    for point, repeat in missing:
+        study.enqueue_trial(point, user_attrs={records.REPEAT: repeat})
     return len(missing)
 
 

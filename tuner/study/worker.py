@@ -28,6 +28,9 @@ from tuner.study import interrupt
 from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
 
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
+#: failed trials in a row after which a worker stops: a run that only fails (a missing
+#: package, a bug, a space that gives a bad value) must end, not loop on new failures
+FAILURES_IN_A_ROW = 3
 
 
 def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
@@ -45,9 +48,19 @@ def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
 
 @dataclass
 class LoopResult:
+    """What one worker loop did, and why it stopped."""
+
     finished: int = 0  # trials this loop completed or pruned
     failed: int = 0
-    stop_reason: str = "done"  # done | budget | timeout | interrupted
+    stop_reason: str = "done"  # done | budget | timeout | failing
+    last_failure: str = ""  # the reason of the last failed trial
+
+    def add(self, other: LoopResult) -> None:
+        """Count ``other``'s trials in this result (a second round of the same worker)."""
+        self.finished += other.finished
+        self.failed += other.failed
+        self.last_failure = other.last_failure or self.last_failure
+        self.stop_reason = other.stop_reason
 
 
 TrialHook = Callable[[FrozenTrial], None]
@@ -58,10 +71,13 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                deadline: float | None = None,
                should_continue: Callable[[], bool] = lambda: True,
                grace_period: int = GRACE_PERIOD_S,
+               failures_in_a_row: int = FAILURES_IN_A_ROW,
                on_trial_end: TrialHook | None = None) -> LoopResult:
     """Run trials until the queue is empty (``claim_only``), ``max_trials`` ran, the
-    ``deadline`` (``time.monotonic()``) passed, or ``should_continue()`` says no."""
+    ``deadline`` (``time.monotonic()``) passed, ``should_continue()`` says no, or
+    ``failures_in_a_row`` trials failed one after another."""
     result = LoopResult()
+    in_a_row = 0
     storage = study._storage
     interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") \
         else None
@@ -96,12 +112,19 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore")  # "heartbeat ... used with optimize"
                 trial = study.ask()
         state = _run_one(study, trial, objective, interval)
+        ended = study._storage.get_trial(trial._trial_id)
         if state == TrialState.FAIL:
             result.failed += 1
+            in_a_row += 1
+            result.last_failure = str(ended.user_attrs.get(records.FAIL_REASON, ""))
         else:
             result.finished += 1
+            in_a_row = 0
         if on_trial_end is not None:
-            on_trial_end(study._storage.get_trial(trial._trial_id))
+            on_trial_end(ended)
+        if in_a_row >= failures_in_a_row:
+            result.stop_reason = "failing"
+            return result
 
 
 def _others_running(study: optuna.Study) -> bool:

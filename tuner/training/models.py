@@ -9,8 +9,10 @@ the sigmoid / softmax; the model returns raw logits.
   (smp) has no classic UNet: its ``Unet`` is an encoder-decoder on a classification
   backbone (ResNet, MobileNet, ...), not the network of Ronneberger et al. 2015.
 - any other ``arch`` (:data:`tuner.config.SMP_ARCHS`): ``smp.create_model`` with
-  ``cfg.encoder``; encoder weights come from nowhere (``"none"``), a local file, or smp's
-  / timm's download (``"imagenet"``, which needs the network or a cached copy).
+  ``cfg.encoder``; encoder weights come from nowhere (``"none"``), a local file, a folder
+  of files named after their encoder, or (``"imagenet"``) the local ImageNet cache that
+  ``tuner weights fetch ENCODER`` fills where the network is reachable. Training never
+  downloads: a study's workers all find the same weights, offline too.
 
 ``encoder``, ``encoder_weights`` and ``freeze_encoder`` concern smp architectures only;
 the classic UNet ignores them (as the config's help says), so that one study can search
@@ -20,6 +22,7 @@ over both kinds of architecture with one base config.
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 import torch
@@ -36,6 +39,13 @@ UNET_DIVISOR = 16
 #: too small for the arch (PAN fails below 128 px) before a trial starts training
 _DRY_RUN_MAX_SIZE = 256
 _SIZES_THAT_RAN: set[tuple] = set()
+#: where ``tuner weights fetch`` keeps ImageNet encoder weights (default: the user cache)
+WEIGHTS_DIR_ENV = "TUNER_WEIGHTS_DIR"
+#: the ``encoder_weights`` a study file should plan with (``tuner run`` sets it from --set)
+ENCODER_WEIGHTS_ENV = "TUNER_ENCODER_WEIGHTS"
+#: weights files of a folder, tried in this order: ``<encoder><suffix>``
+WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt")
+FETCH_COMMAND = "tuner weights fetch"
 
 
 def model_check_key(cfg: TrainConfig) -> tuple:
@@ -153,12 +163,10 @@ class ClassicUNet(nn.Module):
 def _build_smp(cfg: TrainConfig, classes: int) -> nn.Module:
     """smp model of ``cfg.arch`` / ``cfg.encoder`` with its weights, head dropout, freezing."""
     _check_encoder_name(cfg.encoder)
-    if cfg.encoder_weights == "imagenet":
-        model = _create_imagenet(cfg, classes)
-    else:
-        model = _create_smp(cfg, classes, None)
-        if cfg.encoder_weights != "none":
-            load_encoder_weights(model.encoder, cfg.encoder_weights)
+    model = _create_smp(cfg, classes, None)
+    if cfg.encoder_weights != "none":
+        file = weights_file(cfg.encoder, cfg.encoder_weights)
+        load_encoder_weights(model.encoder, str(file), extra_ok=file != Path(cfg.encoder_weights))
     _check_image_size(cfg, model)
     if cfg.dropout > 0:
         # channel dropout on the decoder's output features, the input of the 1x1 head
@@ -205,39 +213,98 @@ def _create_smp(cfg: TrainConfig, classes: int, weights: str | bool | None) -> n
         ) from err
 
 
-def _create_imagenet(cfg: TrainConfig, classes: int) -> nn.Module:
-    """smp model whose encoder smp (hf hub) or timm downloads; offline -> TunerError.
+# -- encoder weights: files, folders and the ImageNet cache -----------------------------------
 
-    A failure is told apart by building the same model without weights: if that works,
-    the download was the problem (no network, no cached copy).
-    """
-    import segmentation_models_pytorch as smp
 
-    timm_encoder = cfg.encoder.startswith("tu-")
-    if not timm_encoder:
-        available = list(smp.encoders.encoders[cfg.encoder]["pretrained_settings"])
-        if "imagenet" not in available:
+def imagenet_dir() -> Path:
+    """The ImageNet weights cache: ``$TUNER_WEIGHTS_DIR/imagenet``, by default under
+    ``$XDG_CACHE_HOME`` (``~/.cache``) ``/tuner/weights/imagenet``."""
+    root = os.environ.get(WEIGHTS_DIR_ENV)
+    if not root:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(cache) / "tuner" / "weights"
+    return Path(root).expanduser() / "imagenet"
+
+
+def weights_file(encoder: str, setting: str) -> Path:
+    """The file that ``encoder_weights=setting`` loads into ``encoder``: the setting itself
+    (a file), ``<encoder>.safetensors|.pth|.pt`` in it (a folder), or that file in
+    :func:`imagenet_dir` (``"imagenet"``); a one-line error naming the way to get it."""
+    if setting == "imagenet":
+        found = _in_folder(imagenet_dir(), encoder)
+        if found is None:
             raise TunerError(
-                f"config field 'encoder_weights': got 'imagenet', but smp encoder "
-                f"{cfg.encoder!r} only has {', '.join(available)} weights; use 'none' or a "
-                "local file"
+                f"encoder_weights='imagenet': no cached ImageNet weights for {encoder} in "
+                f"{imagenet_dir()}; run '{FETCH_COMMAND} {encoder}' where the network is "
+                f"reachable (and copy that folder here, or point {WEIGHTS_DIR_ENV} at it)"
             )
-    try:
-        # 'tu-' encoders take True (timm's default pretrained tag) instead of a name
-        return smp.create_model(cfg.arch, encoder_name=cfg.encoder,
-                                encoder_weights=True if timm_encoder else "imagenet",
-                                in_channels=3, classes=classes)
-    except Exception as err:
-        _create_smp(cfg, classes, None)  # raises the TunerError if the pair is the problem
+        return found
+    path = Path(setting).expanduser()
+    if path.is_dir():
+        found = _in_folder(path, encoder)
+        if found is None:
+            raise TunerError(f"config field 'encoder_weights': folder {path} has no "
+                             f"{encoder}.safetensors (or .pth, .pt); expected one file per "
+                             "encoder, named after it")
+        return found
+    if not path.is_file():
         raise TunerError(
-            f"encoder_weights='imagenet': could not download weights for {cfg.encoder} "
-            "(offline?); download them once elsewhere and pass "
-            "encoder_weights=/path/to/file.pth"
-        ) from err
+            f"config field 'encoder_weights': got {setting!r}, expected 'none', 'imagenet', "
+            "the path of an existing weights file, or a folder of <encoder>.safetensors files"
+        )
+    return path
 
 
-def load_encoder_weights(encoder: nn.Module, path: str) -> None:
-    """Load the weights file ``path`` into ``encoder`` (strictly: every key must match).
+def has_encoder_weights(encoder: str, setting: str) -> bool:
+    """Whether ``encoder_weights=setting`` gives ``encoder`` pretrained weights (a file is
+    taken on trust here; whether it fits is checked when the model is built)."""
+    try:
+        return setting != "none" and weights_file(encoder, setting).is_file()
+    except TunerError:
+        return False
+
+
+def planned_encoder_weights(default: str = "imagenet") -> str:
+    """The ``encoder_weights`` a study file should plan with: ``$TUNER_ENCODER_WEIGHTS``
+    (which ``tuner run --set encoder_weights=...`` sets), else ``default``."""
+    return os.environ.get(ENCODER_WEIGHTS_ENV) or default
+
+
+def _in_folder(folder: Path, encoder: str) -> Path | None:
+    files = (folder / f"{encoder}{suffix}" for suffix in WEIGHTS_SUFFIXES)
+    return next((file for file in files if file.is_file()), None)
+
+
+def fetch_imagenet(encoder: str) -> Path:
+    """Download ``encoder``'s ImageNet weights (smp's hub copy, or timm's for ``tu-``
+    encoders) and store its state dict in :func:`imagenet_dir`; returns the file."""
+    import segmentation_models_pytorch as smp
+    from safetensors.torch import save_file
+
+    _check_encoder_name(encoder)
+    if not encoder.startswith("tu-"):
+        available = list(smp.encoders.encoders[encoder]["pretrained_settings"])
+        if "imagenet" not in available:
+            raise TunerError(f"encoder {encoder!r} has no ImageNet weights in smp (only "
+                             f"{', '.join(available) or 'none'}); use a local weights file")
+    try:
+        module = smp.encoders.get_encoder(
+            encoder, weights=True if encoder.startswith("tu-") else "imagenet")
+    except Exception as err:
+        raise TunerError(f"could not download the ImageNet weights of {encoder} "
+                         f"({_first_line(err)}); is the network reachable?") from err
+    folder = imagenet_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{encoder}.safetensors"
+    state = {k: v.contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(file.with_suffix(".part")))
+    file.with_suffix(".part").replace(file)  # whole or not at all
+    return file
+
+
+def load_encoder_weights(encoder: nn.Module, path: str, extra_ok: bool = False) -> None:
+    """Load the weights file ``path`` into ``encoder`` (strictly: every key must match;
+    ``extra_ok`` allows keys the encoder lacks, as a cache made at another depth has).
 
     Accepted: a plain state dict, a checkpoint dict holding one under ``"state_dict"``,
     as ``torch.save`` (``.pth``/``.pt``) or ``.safetensors``. Keys may carry a leading
@@ -246,18 +313,14 @@ def load_encoder_weights(encoder: nn.Module, path: str) -> None:
     that could download the weights, or is smp's own hub file (``model.safetensors``).
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise TunerError(
-            f"config field 'encoder_weights': got {path!r}, expected 'none', 'imagenet' or "
-            "the path of an existing weights file"
-        )
     state = _read_state_dict(file)
     if any(key.startswith("encoder.") for key in state):
         state = {k.removeprefix("encoder."): v for k, v in state.items()
                  if k.startswith("encoder.")}
     expected = encoder.state_dict()
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    unexpected = [] if extra_ok else [k for k in state if k not in expected]
+    state = {k: v for k, v in state.items() if k in expected}
     wrong_shape = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong_shape:
         example = (missing or unexpected or wrong_shape)[0]

@@ -1,0 +1,195 @@
+"""The study's tables as text for a reader, and as Markdown and HTML.
+
+Each ``*_shown`` function turns a frame of :mod:`tuner.reports.tables` (numbers) into a
+:class:`Shown`: text cells (``0.821 ± 0.012 (3)``, ``2.0e-04``, whole seconds), the mark of
+each cell (``best``, or ``tie``: closer to the best than the spread between repeats) and a
+legend that says what the columns and marks mean. :func:`markdown` and :func:`html` write
+one; :mod:`tuner.reports.latex` writes LaTeX. Every format marks the best cell bold and
+the ties italic.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tuner.reports import formatting as fmt
+from tuner.reports import tables
+from tuner.reports.tables import METRICS
+
+#: comparison columns for a screen (Markdown, HTML): (metric, with sd, with n)
+FULL = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", False, False),
+        ("train_loss", False, False), ("val_loss", False, False),
+        ("best_epoch", False, False), ("epochs", False, False), ("seconds", False, False))
+#: comparison columns that fit a printed page (LaTeX)
+PAGE = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", False, False),
+        ("val_loss", False, False), ("best_epoch", False, False), ("seconds", False, False))
+MARKS = "Bold: the best; italic: within the spread between repeats of the best"
+
+
+@dataclass
+class Shown:
+    """A table as text: ``cells`` (strings), ``marks`` (same shape: ``best``, ``tie`` or
+    ``""``), how many leading columns are labels (left-aligned), and the ``legend``. A grid
+    (pivot) also names the parameter ``down`` its rows and the one ``across`` its columns:
+    its first header reads ``down \\ across``, LaTeX puts ``across`` over the columns."""
+
+    cells: pd.DataFrame
+    marks: pd.DataFrame
+    n_left: int
+    legend: str
+    down: str | None = None
+    across: str | None = None
+
+
+def _unmarked(cells: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame("", index=cells.index, columns=cells.columns)
+
+
+def _params_text(frame: pd.DataFrame, params: list[str]) -> dict[str, list[str]]:
+    return {p: [fmt.param(v, p) for v in frame[p]] for p in params}
+
+
+def spread_sentence(spread: float | None) -> str:
+    """What the marks mean, with the spread they were judged by."""
+    if spread is None:
+        return ("Bold: the best. One run per configuration, so the spread between repeats "
+                "is unknown and no ties are marked.")
+    return f"{MARKS} (pooled sd {fmt.number(spread)})."
+
+
+def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) -> Shown:
+    """One row per configuration, best first: parameters, then ``columns`` (each
+    ``(metric, with sd, with n)`` of :data:`tables.METRICS`), ``pruned`` where any was.
+    The val Dice cells are marked against the pooled spread between repeats."""
+    cells = pd.DataFrame(_params_text(comparison, params), index=comparison.index)
+    titles = []
+    for name, with_sd, with_n in columns:
+        m = METRICS[name]
+        if f"{m.column}_mean" not in comparison:
+            continue
+        sds = comparison[f"{m.column}_std"] if with_sd else [None] * len(comparison)
+        ns = comparison["n"] if with_n else [None] * len(comparison)
+        cells[m.title] = [fmt.mean_sd(mean, sd, n, m.kind) for mean, sd, n in
+                          zip(comparison[f"{m.column}_mean"], sds, ns, strict=True)]
+        titles.append(m.title)
+    if columns is FULL and "pruned" in comparison and (comparison["pruned"] > 0).any():
+        cells["pruned"] = comparison["pruned"].astype(int).astype(str)
+    marks = _unmarked(cells)
+    spread = tables.pooled_std(comparison)
+    marks["val Dice"] = tables.marks(comparison[tables.RANK_BY], spread).to_numpy()
+    test = ("test Dice: the same runs' best weights on the test split, mean ± sd. "
+            if "test Dice" in titles else "")
+    legend = ("val Dice: best validation Dice of a run, mean ± sd (n: completed repeats). "
+              f"{test}train Dice, train loss, val loss: at the last epoch; best epoch, "
+              "epochs, seconds (training and validation): means over the repeats. "
+              + spread_sentence(spread))
+    return Shown(cells.reset_index(drop=True), marks.reset_index(drop=True), len(params),
+                 legend)
+
+
+def pivot_shown(comparison: pd.DataFrame, params: list[str], metric: str = "val_dice"
+                ) -> Shown:
+    """``params[0]`` down, ``params[1]`` across, ``mean ± sd (n)`` of ``metric`` in the
+    cells; the best cell and its ties marked (higher or lower is better, by metric)."""
+    m = tables.metric(metric)
+    means = tables.pivot_frame(comparison, params, f"{m.column}_mean")
+    sds = tables.pivot_frame(comparison, params, f"{m.column}_std").reindex_like(means)
+    ns = tables.pivot_frame(comparison, params, "n").reindex_like(means)
+    spread = tables.pooled_std(comparison, m.column)
+    stacked = tables.marks(means.stack(), spread, m.higher_is_better)
+    corner = f"{params[0]} \\ {params[1]}"
+    cells = pd.DataFrame({corner: [fmt.param(v, params[0]) for v in means.index]})
+    marks = pd.DataFrame({corner: [""] * len(means.index)})
+    for col in means.columns:
+        title = fmt.param(col, params[1])
+        cells[title] = [fmt.mean_sd(means.loc[r, col], sds.loc[r, col], ns.loc[r, col],
+                                    m.kind) for r in means.index]
+        marks[title] = [stacked[(r, col)] for r in means.index]
+    legend = (f"Cells: {m.title}, mean ± sd over the repeats of each configuration "
+              f"(n in brackets). " + spread_sentence(spread))
+    return Shown(cells, marks, 1, legend, *params)
+
+
+def best_value_shown(best: pd.DataFrame, params: list[str], value: str = "lr") -> Shown:
+    """The best ``value`` per combination of the other parameters (from
+    :func:`tables.best_value_frame`): a grid ``value (val Dice)`` for two others
+    (optimizer down, loss across), else one row per combination."""
+    others = [p for p in params if p != value]
+    text = [f"{fmt.param(v, value)} ({fmt.number(d)})"
+            for v, d in zip(best[value], best[tables.RANK_BY], strict=True)]
+    legend = (f"Each cell: the {value} of the configuration with the highest mean "
+              f"validation Dice among those with these {' and '.join(others)} values, "
+              "and that Dice in brackets (chosen on validation, never on test).")
+    if len(others) == 2:
+        grid = best.assign(_text=text).pivot_table(
+            index=others[0], columns=others[1], values="_text", aggfunc="first")
+        corner = f"{others[0]} \\ {others[1]}"
+        cells = grid.fillna("").reset_index()
+        cells.columns = [corner, *(fmt.param(c, others[1]) for c in grid.columns)]
+        cells[corner] = [fmt.param(v, others[0]) for v in grid.index]
+        return Shown(cells, _unmarked(cells), 1, legend, *others)
+    cells = pd.DataFrame(_params_text(best, others))
+    cells[value] = [fmt.param(v, value) for v in best[value]]
+    cells["val Dice"] = [fmt.mean_sd(m, s, n) for m, s, n in
+                         zip(best[tables.RANK_BY], best["best_val_dice_std"], best["n"],
+                             strict=True)]
+    if "test_dice_mean" in best:
+        cells["test Dice"] = [fmt.mean_sd(m, s) for m, s in
+                              zip(best["test_dice_mean"], best["test_dice_std"], strict=True)]
+    return Shown(cells, _unmarked(cells), len(others), legend)
+
+
+def cost_shown(cost: pd.DataFrame, params: list[str], target: float) -> Shown:
+    """Quality beside its cost (from :func:`tuner.reports.cost.cost_frame`): val Dice,
+    seconds per run, to its best epoch, and epochs and seconds to reach ``target``."""
+    cells = pd.DataFrame(_params_text(cost, params), index=cost.index)
+    goal = f"Dice {fmt.number(target, 'score')}"
+    cells["val Dice"] = [fmt.mean_sd(m, s, n) for m, s, n in zip(
+        cost["best_val_dice_mean"], cost["best_val_dice_std"], cost["n"], strict=True)]
+    cells["seconds"] = [fmt.number(v, "seconds") for v in cost["seconds_mean"]]
+    cells["s to best"] = [fmt.number(v, "seconds") for v in cost["seconds_to_best_mean"]]
+    cells[f"epochs to {goal}"] = [fmt.number(v, "epoch") for v in cost["epochs_to_target_mean"]]
+    cells[f"s to {goal}"] = [fmt.number(v, "seconds") for v in cost["seconds_to_target_mean"]]
+    cells["reached"] = [f"{r}/{n}" for r, n in zip(cost["reached"], cost["n"], strict=True)]
+    legend = ("seconds: training and validation time of a run; s to best: until its best "
+              f"epoch; epochs and s to {goal}: until validation Dice first reached "
+              f"{fmt.number(target)}, mean over the runs that did (reached: how many of the "
+              "completed repeats). Means over repeats.")
+    cells = cells.reset_index(drop=True)
+    return Shown(cells, _unmarked(cells), len(params), legend)
+
+
+def markdown(shown: Shown) -> str:
+    """A GitHub-flavoured pipe table (labels left, numbers right), then the legend."""
+    cells = shown.cells.copy()
+    for column in cells.columns:
+        cells[column] = [_md_mark(str(c).replace("|", "\\|"), m)
+                         for c, m in zip(cells[column], shown.marks[column], strict=True)]
+    align = ["left"] * shown.n_left + ["right"] * (cells.shape[1] - shown.n_left)
+    table = cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+    return f"{table}\n\n{shown.legend}\n"
+
+
+def _md_mark(text: str, mark: str) -> str:
+    if not text or not mark:
+        return text
+    return f"**{text}**" if mark == "best" else f"*{text}*"
+
+
+def html(shown: Shown) -> str:
+    """An HTML table (``td.best`` bold, ``td.tie`` italic) and the legend below it."""
+    head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in shown.cells.columns)
+    rows = []
+    for (_, cells), (_, marks) in zip(shown.cells.iterrows(), shown.marks.iterrows(),
+                                      strict=True):
+        tds = []
+        for i, (text, mark) in enumerate(zip(cells, marks, strict=True)):
+            tag = "th" if i < shown.n_left else "td"
+            cls = f' class="{mark}"' if mark else ""
+            tds.append(f"<{tag}{cls}>{html_lib.escape(str(text))}</{tag}>")
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f'<p class="note">{html_lib.escape(shown.legend)}</p>')

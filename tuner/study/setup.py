@@ -1,0 +1,127 @@
+"""A study's setup: everything that decides what its trials train, fixed when it is created.
+
+A study's table is only worth what its trials have in common, so the setup (the study
+file's name and content, its base, space, sampler, pruner and repeats, the ``--set`` and
+``--data`` overrides, and a fingerprint of the dataset's files) is stored with the study
+when it is created and compared on every later ``tuner run``: a different setup is a new
+study, and the first difference is named in one line. Fields that change how a run
+computes but not what it trains (:data:`tuner.config.RUN_FIELDS`: threads, device,
+precision, memory format) are left out, and so are the worker count, heartbeats and the
+dataset's path (another machine may mount the same files elsewhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from optuna.distributions import BaseDistribution, distribution_to_json
+
+from tuner.config import RUN_FIELDS
+from tuner.study.spec import StudySpec
+
+#: the setup's parts in the order they are compared: the first difference is named, so
+#: the file's content (which changes with any edit) comes after what an edit may change
+PARTS = ("study_file", "sampler", "sampler_options", "pruner", "pruner_options", "repeats",
+         "space", "fixed", "data", "study_file_sha256")
+
+
+def study_setup(spec: StudySpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-safe setup of ``spec`` run with ``overrides`` (``--set`` and ``--data``)."""
+    fixed = {k: v for k, v in {**spec.base, **overrides}.items() if k not in RUN_FIELDS}
+    dataset = fixed.pop("dataset", "synthetic")
+    return {
+        "study_file": Path(spec.source).name,
+        "study_file_sha256": _file_sha256(spec.source),
+        "sampler": spec.sampler,
+        "sampler_options": _plain(spec.sampler_options),
+        "pruner": spec.pruner,
+        "pruner_options": _plain(spec.pruner_options),
+        "repeats": spec.repeats,
+        "space": _space(spec),
+        "fixed": _plain(fixed),
+        "data": dataset_fingerprint(dataset),
+    }
+
+
+def first_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """A short phrase naming the first part in which two setups differ, or None."""
+    for part in PARTS:
+        old, new = stored.get(part), current.get(part)
+        if old == new:
+            continue
+        if part == "study_file_sha256":
+            return "study file content: the file was edited after the study was created"
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted({*old, *new}):
+                if old.get(key) != new.get(key):
+                    return f"{_label(part)} {key!r}: stored {_short(old.get(key))}, " \
+                           f"now {_short(new.get(key))}"
+        return f"{_label(part)}: stored {_short(old)}, now {_short(new)}"
+    return None
+
+
+def dataset_fingerprint(dataset: str) -> dict[str, Any]:
+    """What identifies a dataset's content: its kind, and for data on disk the relative
+    names and sizes of its files (a folder; for a list file, its content and its folder)."""
+    kind, _, arg = dataset.partition(":")
+    path = Path(arg).expanduser() if arg else None
+    if path is None or not path.exists():
+        return {"kind": kind, "argument": arg}  # synthetic, or checked (and refused) later
+    if path.is_file():  # a list of files (csv:FILE): the list, and the tree it points into
+        return {"kind": kind, "list_sha256": _file_sha256(path),
+                **_tree_fingerprint(path.parent)}
+    return {"kind": kind, **_tree_fingerprint(path)}
+
+
+def _tree_fingerprint(path: Path) -> dict[str, Any]:
+    """How many files lie under ``path``, and a hash of their relative names and sizes."""
+    digest, count = hashlib.sha256(), 0
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(root) / name
+            digest.update(f"{file.relative_to(path)}\0{file.stat().st_size}\n".encode())
+            count += 1
+    return {"files": count, "sha256": digest.hexdigest()}
+
+
+def _space(spec: StudySpec) -> Any:
+    if isinstance(spec.space, dict):
+        return {name: json.loads(distribution_to_json(dist))
+                for name, dist in spec.space.items() if isinstance(dist, BaseDistribution)}
+    try:  # a function space: its source is what decides the trials
+        return {"function": inspect.getsource(spec.space)}
+    except (OSError, TypeError):
+        return {"function": getattr(spec.space, "__qualname__", repr(spec.space))}
+
+
+def _file_sha256(path: str | Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would store it (tuples become lists, odd objects their repr)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def _label(part: str) -> str:
+    return {"study_file": "study file", "study_file_sha256": "study file content",
+            "sampler_options": "sampler options", "pruner_options": "pruner options",
+            "fixed": "fixed field", "data": "dataset"}.get(part, part)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if isinstance(value, dict) and "attributes" in value:  # a distribution: its values
+        value = value["attributes"]
+    text = "(none)" if value is None else json.dumps(value, sort_keys=True, default=repr)
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text
