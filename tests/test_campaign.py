@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import optuna
+import pytest
 from typer.testing import CliRunner
 
 from tests.tiny import TINY_SETS
@@ -50,3 +51,106 @@ def test_second_stage_fixes_the_first_stages_best(tmp_path, sqlite_url):
                                                       best.params["lr"])
     base = stage2.user_attrs["base"]
     assert (base["optimizer"], base["lr"]) == (best.params["optimizer"], best.params["lr"])
+
+
+CAMPAIGN = """
+    from tuner import Campaign, Stage, categorical
+    campaign = Campaign(name="c", stages=[
+        Stage("lr", space=dict(lr=categorical([1e-3, 3e-2])), repeats=2, pruner="none"),
+        Stage("wd", space=dict(weight_decay=categorical([0.0, 0.01])), pruner="none"),
+        Stage("loss", space=dict(loss=categorical(["bce", "dice"])), pruner="none"),
+    ])
+"""
+
+
+def test_a_campaign_runs_its_stages_and_freezes_each_winner(tmp_path, sqlite_url):
+    from tuner import records
+    from tuner.study.winner import configurations
+
+    file = write(tmp_path, "campaign", CAMPAIGN)
+    first = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS,
+                                "--n-trials", "3"])
+    assert first.exit_code == 0, first.output
+    assert "1 trial(s) left" in first.stderr and "0 of 3 stages frozen" in first.stdout
+    assert "c" not in optuna.get_all_study_names(sqlite_url)  # no record of an open stage
+    rest = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS])
+    assert rest.exit_code == 0, rest.output
+    assert "every stage frozen" in rest.stdout
+    record = optuna.load_study(study_name="c", storage=sqlite_url).user_attrs[records.CAMPAIGN]
+    assert list(record) == ["lr", "wd", "loss"]
+    lr_stage = optuna.load_study(study_name="c/lr", storage=sqlite_url)
+    assert len(lr_stage.trials) == 4  # resumed: the 3 trials of the first call kept
+    groups = configurations(lr_stage, ["lr"])
+    best = max(groups, key=lambda g: g.mean)
+    assert record["lr"]["fields"] == {"lr": best.values["lr"]} \
+        or "tie rule prefers the cheaper" in record["lr"]["rule"]
+    assert record["lr"]["n"] == 2 and len(record["lr"]["trials"]) == 2
+    for trial in optuna.load_study(study_name="c/loss", storage=sqlite_url).trials:
+        config = trial.user_attrs[records.CONFIG]
+        assert config["lr"] == record["lr"]["fields"]["lr"]
+        assert config["weight_decay"] == record["wd"]["fields"]["weight_decay"]
+    again = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS])
+    assert again.exit_code == 0 and again.stderr.count("frozen (") == 3
+    assert len(optuna.load_study(study_name="c/lr", storage=sqlite_url).trials) == 4
+    status = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, "--status"])
+    assert status.exit_code == 0 and status.stdout.count("frozen") >= 3
+
+
+def test_the_shipped_campaign_defines_every_stage(tmp_path):
+    from pathlib import Path
+
+    from tuner.study.campaign import load_campaign
+    from tuner.study.checks import check_spec
+
+    campaign = load_campaign(Path(__file__).parent.parent / "studies" / "campaign.py")
+    assert [s.name for s in campaign.stages] == ["lr", "scheduler", "regularisation", "loss",
+                                                 "augmentation"]
+    fixed = {"optimizer": "adam", "lr": 1e-3, "scheduler": "none", "weight_decay": 0.0,
+             "dropout": 0.0, "loss": "bce_dice"}
+    for stage in campaign.stages:
+        check_spec(campaign.spec(stage, fixed), dict(epochs=1, synthetic_images=24,
+                                                      image_size=32, base_channels=4))
+
+
+def _finished_study(name, rows):
+    """A study whose completed trials have the given (weight_decay, dice, seconds)."""
+    from tuner import records
+
+    study = optuna.create_study(study_name=name, direction="maximize")
+    for wd, dice, seconds in rows:
+        trial = study.ask()
+        trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
+        trial.set_user_attr(records.CONFIG, {"weight_decay": wd})
+        trial.set_user_attr(records.SECONDS, seconds)
+        study.tell(trial, dice)
+    return study
+
+
+def test_the_winner_is_the_best_mean_not_the_luckiest_trial():
+    from tuner.study.winner import choose_winner
+
+    study = _finished_study("s", [(0.0, 0.90, 10), (0.0, 0.70, 10),   # luckiest, mean 0.80
+                                  (0.01, 0.84, 10), (0.01, 0.86, 10)])  # mean 0.85
+    winner = choose_winner(study, ["weight_decay"])
+    assert winner.fields == {"weight_decay": 0.01} and winner.n == 2
+    assert winner.mean == pytest.approx(0.85)
+
+
+def test_a_tie_within_the_repeat_noise_goes_to_the_cheaper():
+    from tuner.study.winner import choose_winner
+
+    study = _finished_study("s", [(0.0, 0.850, 30), (0.0, 0.870, 30),   # mean 0.860, slow
+                                  (0.01, 0.845, 10), (0.01, 0.865, 10)])  # mean 0.855, fast
+    winner = choose_winner(study, ["weight_decay"])
+    assert winner.fields == {"weight_decay": 0.01}
+    assert "tie rule prefers the cheaper" in winner.rule
+
+
+def test_an_unfinished_study_has_no_winner():
+    from tuner.errors import TunerError
+    from tuner.study.winner import choose_winner
+
+    study = _finished_study("s", [(0.0, 0.8, 1)])
+    study.enqueue_trial({"weight_decay": 0.01})
+    with pytest.raises(TunerError, match=r"unfinished \(1 trial\(s\) waiting or running\)"):
+        choose_winner(study, ["weight_decay"])

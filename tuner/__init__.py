@@ -1,7 +1,8 @@
 """tuner: hyperparameter search for binary image segmentation, built on Optuna.
 
 A study file needs only ``from tuner import StudySpec, categorical, float_range, int_range``
-(and ``best_of`` to fix the winner of an earlier study).
+(and ``best_of`` to fix the winner of an earlier study); a campaign file ``Campaign`` and
+``Stage``.
 
 The package in four parts, over a shared vocabulary (``config``, ``records``, ``storage``,
 ``errors``, ``registry``) and the data (``data/``): ``training/`` trains one model and
@@ -27,6 +28,8 @@ _PUBLIC = {
     "float_range": "tuner.study.spec",
     "int_range": "tuner.study.spec",
     "best_of": "tuner.study.campaign",
+    "Campaign": "tuner.study.campaign",
+    "Stage": "tuner.study.campaign",
     "TrainConfig": "tuner.config",
     "TunerError": "tuner.errors",
 }
@@ -34,11 +37,11 @@ _PUBLIC = {
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from tuner.config import TrainConfig
     from tuner.errors import TunerError
-    from tuner.study.campaign import best_of
+    from tuner.study.campaign import Campaign, Stage, best_of
     from tuner.study.spec import StudySpec, categorical, float_range, int_range
 
-__all__ = ["StudySpec", "TrainConfig", "TunerError", "best_of", "categorical", "float_range",
-           "int_range"]
+__all__ = ["Campaign", "Stage", "StudySpec", "TrainConfig", "TunerError", "best_of",
+           "categorical", "float_range", "int_range"]
 __version__ = "0.1.0"
 
 

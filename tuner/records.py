@@ -74,6 +74,8 @@ SEARCHED = "searched"
 BASE = "base"
 REPEATS = "repeats"
 SETUP = "setup"
+#: of a campaign's record study (named like the campaign): ``{stage: frozen winner}``
+CAMPAIGN = "campaign"
 
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters

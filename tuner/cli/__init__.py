@@ -1,11 +1,11 @@
 """The ``tuner`` command: a thin layer over the typed functions of the package.
 
-One module per command group (``run``, ``train``, ``inspect``, ``reports``, ``dashboard``,
-``weights``);
-each handler's docstring is its help. A user mistake (:class:`~tuner.errors.TunerError`)
-ends the command with one line on stderr and exit code 2; anything else is a bug and keeps
-its traceback. Commands import Optuna, torch and plotly only when they run, so
-``tuner --help`` is quick and ``tuner train`` never loads Optuna.
+One module per command group (``run``, ``campaign``, ``train``, ``inspect``, ``reports``,
+``dashboard``, ``weights``); each handler's docstring is its help. A user mistake
+(:class:`~tuner.errors.TunerError`) ends the command with one line on stderr and exit
+code 2; anything else is a bug and keeps its traceback. Commands import Optuna, torch and
+plotly only when they run, so ``tuner --help`` is quick and ``tuner train`` never loads
+Optuna.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its update check waits
 
 import typer  # noqa: E402
 
-from tuner.cli import dashboard, inspect, reports, run, train, weights  # noqa: E402
+from tuner.cli import campaign, dashboard, inspect, reports, run, train, weights  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
 app.command("run")(run.run_command)
+app.command("campaign")(campaign.campaign_command)
 app.command("train")(train.train_command)
 app.command("studies")(inspect.studies_command)
 app.command("best")(inspect.best_command)

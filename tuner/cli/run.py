@@ -73,10 +73,12 @@ def run_command(
                          heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                          devices=_devices(devices))
     quiet_optuna()
-    _run_study(spec, options, _workers(workers))
+    outcome = execute_study(spec, options, parse_workers(workers))
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
-def _workers(text: str) -> int | None:
+def parse_workers(text: str) -> int | None:
     """``--workers``: None for auto, else a positive number."""
     if text.strip().lower() == "auto":
         return None
@@ -98,7 +100,10 @@ def _devices(text: str | None) -> list[int] | None:
         raise TunerError(f"--devices: got {text!r}, expected GPU numbers like 0,1") from None
 
 
-def _run_study(spec, options, requested_workers: int | None) -> None:
+def execute_study(spec, options, requested_workers: int | None):
+    """Prepare ``spec``'s study, run what is left of it with progress, print the summary;
+    returns the run's :class:`~tuner.study.outcome.RunOutcome` (``tuner campaign`` runs
+    each stage with it). Ctrl-C ends the command with exit 130."""
     from dataclasses import replace
 
     from tuner.data import describe_data
@@ -139,6 +144,7 @@ def _run_study(spec, options, requested_workers: int | None) -> None:
                      "command again to resume")
         raise typer.Exit(130) from None
     outcome = run_outcome(study, before)
+    outcome.left = remaining_work(study, spec)
     if outcome.ran:  # the note names the best configuration so far; nothing ran: unchanged
         save_study_note(study, spec, options.overrides)
     console.print(best_trials_table(study))
@@ -153,4 +159,4 @@ def _run_study(spec, options, requested_workers: int | None) -> None:
     if outcome.failed:
         errors.print(f"tuner: {outcome.failure_line(study.study_name)}", markup=False,
                      highlight=False)
-        raise typer.Exit(1)
+    return outcome

@@ -44,7 +44,14 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
     try:
-        spec = load_spec(spec_path)
+        if options.stage is None:
+            spec = load_spec(spec_path)
+        else:  # a campaign stage: its spec comes from the campaign file and its record
+            from tuner.storage import open_storage
+            from tuner.study.campaign import stage_spec
+
+            spec = stage_spec(spec_path, options.stage,
+                              open_storage(storage_url(options.storage)))
         run_worker(spec, options, max_trials=max_trials)
     except TunerError as exc:
         print(f"tuner worker: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ class RunOutcome:
     failed: list[FrozenTrial] = field(default_factory=list)  # not recovered by a retry
     recovered: int = 0  # failed with a dead worker, then retried to the end
     study_complete: int = 0  # completed trials of the whole study, this run's and before
+    left: int = 0  # trials of the study still to run after this run (set by the caller)
 
     @property
     def ran(self) -> int:

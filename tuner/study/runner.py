@@ -24,7 +24,7 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
 from tuner.study import interrupt, trial_queue
-from tuner.study.checks import check_spec
+from tuner.study.checks import check_spec, searched_fields
 from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 from tuner.study.notes import save_study_note
 from tuner.study.objective import Objective
@@ -52,6 +52,7 @@ class RunOptions:
     devices: list[int] | None = None  # GPUs for local workers; None: every visible one
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
+    stage: str | None = None  # a campaign stage: spawned workers rebuild its spec by name
 
 
 # -- the study ------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ def _describe_new_study(study: optuna.Study, spec: StudySpec, options: RunOption
     study.set_user_attr(records.SETUP, setup)
     study.set_user_attr(records.QUESTION, spec.question)
     study.set_user_attr(records.STUDY_FILE, spec.source)
-    study.set_user_attr(records.SEARCHED, spec.searched_names())
+    study.set_user_attr(records.SEARCHED, sorted(searched_fields(spec)))
     study.set_user_attr(records.BASE, {**spec.base, **options.overrides})
     study.set_user_attr(records.REPEATS, spec.repeats)
     save_study_note(study, spec, options.overrides)

@@ -158,28 +158,36 @@ def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
 
 def load_spec(path: str | Path) -> StudySpec:
     """Import the study file at ``path`` and return its ``study``; one-line errors."""
+    study = load_definition(path, "study file", "study", StudySpec)
+    study.source = str(path)
+    return study
+
+
+def load_definition(path: str | Path, kind: str, attribute: str, expected: type) -> Any:
+    """Import the Python file at ``path`` (never ``exec`` into our globals) and return its
+    ``attribute``, an instance of ``expected``; every mistake is one line naming the
+    file. ``kind`` ("study file", "campaign file") names it in messages."""
     path = Path(path)
+    wanted = f"{attribute} = {expected.__name__}(...)"
     if not path.is_file():
-        raise TunerError(f"study file {str(path)!r} not found; expected a .py file that "
-                         "defines study = StudySpec(...)")
-    module_name = f"tuner_study_{path.stem}"
+        raise TunerError(f"{kind} {str(path)!r} not found; expected a .py file that defines "
+                         f"{wanted}")
+    module_name = f"tuner_{attribute}_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise TunerError(f"study file {str(path)!r}: not a Python file")
+        raise TunerError(f"{kind} {str(path)!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise TunerError(f"study file {str(path)!r}: syntax error at line {exc.lineno}: "
+        raise TunerError(f"{kind} {str(path)!r}: syntax error at line {exc.lineno}: "
                          f"{exc.msg}") from None
     except TunerError as exc:
-        raise TunerError(f"study file {str(path)!r}: {exc}") from None
+        raise TunerError(f"{kind} {str(path)!r}: {exc}") from None
     except Exception as exc:
-        raise TunerError(f"study file {str(path)!r}: {type(exc).__name__}: {exc}") from None
-    study = getattr(module, "study", None)
-    if not isinstance(study, StudySpec):
-        raise TunerError(f"study file {str(path)!r}: defines no study; expected "
-                         "study = StudySpec(...)")
-    study.source = str(path)
-    return study
+        raise TunerError(f"{kind} {str(path)!r}: {type(exc).__name__}: {exc}") from None
+    found = getattr(module, attribute, None)
+    if not isinstance(found, expected):
+        raise TunerError(f"{kind} {str(path)!r}: defines no {attribute}; expected {wanted}")
+    return found

@@ -1,0 +1,129 @@
+"""``tuner campaign``: run a campaign's stages in order, freezing each stage's winner."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tuner.cli.common import (
+    DataOption,
+    SetOption,
+    StorageOption,
+    console,
+    errors,
+    overrides_of,
+    quiet_optuna,
+    user_errors,
+)
+from tuner.cli.run import WORKERS_ENV, execute_study, parse_workers
+from tuner.storage import STORAGE_ENV, redact, storage_url
+
+
+@user_errors
+def campaign_command(
+    campaign_file: Annotated[Path, typer.Argument(help="A campaign file, e.g. "
+                                                       "studies/campaign.py")],
+    storage: StorageOption = None,
+    data: DataOption = None,
+    sets: SetOption = None,
+    n_trials: Annotated[int | None, typer.Option(
+        "--n-trials", min=1, help="Run at most this many trials per stage now (default: "
+        "every stage to its end)")] = None,
+    workers: Annotated[str, typer.Option(
+        "--workers", envvar=WORKERS_ENV, show_envvar=True,
+        help="Worker processes on this machine: 'auto' or a number")] = "auto",
+    save_weights: Annotated[bool, typer.Option(
+        "--save-weights", help="Store each finished trial's best weights")] = False,
+    status: Annotated[bool, typer.Option(
+        "--status", help="Only show each stage's state and frozen winner (the lineage)")
+    ] = False,
+) -> None:
+    """Run a campaign's stages in order: each stage is the study CAMPAIGN/STAGE, fixing the
+    frozen winners of the stages before; rerun the same command to resume."""
+    from tuner.storage import open_storage
+    from tuner.study.campaign import load_campaign, read_record
+
+    if storage:
+        os.environ[STORAGE_ENV] = storage
+    overrides = overrides_of(sets, data)
+    requested = parse_workers(workers)
+    quiet_optuna()
+    campaign = load_campaign(campaign_file)
+    url = storage_url(storage)
+    if status:
+        console.print(lineage_table(campaign, read_record(open_storage(url, create=False),
+                                                          campaign)))
+        return
+    record = run_campaign(campaign, url, overrides, n_trials, requested, save_weights)
+    console.print(lineage_table(campaign, record))
+    done = len(record) == len(campaign.stages)
+    console.print(f"campaign {campaign.name!r} in {redact(url)}: "
+                  + ("every stage frozen" if done else f"{len(record)} of "
+                     f"{len(campaign.stages)} stages frozen; rerun the same command to go on"))
+
+
+def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
+                 requested_workers: int | None, save_weights: bool) -> dict:
+    """Run the stages in order until one is unfinished; returns the record."""
+    from tuner.storage import open_storage
+    from tuner.study.campaign import fixed_by, freeze_winner, read_record
+    from tuner.study.checks import searched_fields
+    from tuner.study.runner import RunOptions
+    from tuner.study.winner import choose_winner
+
+    storage = open_storage(url)
+    record = read_record(storage, campaign)
+    for stage in campaign.stages:
+        if stage.name in record:
+            errors.print(f"stage {stage.name!r}: frozen ({_fields(record[stage.name])})")
+            continue
+        spec = campaign.spec(stage, fixed_by(campaign, record, stage))
+        options = RunOptions(storage=url, n_trials=n_trials, overrides=overrides,
+                             save_weights=save_weights, stage=stage.name)
+        errors.print(f"stage {stage.name!r} of campaign {campaign.name!r}")
+        outcome = execute_study(spec, options, requested_workers)
+        if outcome.failed:
+            raise typer.Exit(1)
+        if outcome.left:
+            errors.print(f"stage {stage.name!r}: {outcome.left} trial(s) left; its winner "
+                         "is chosen when it is complete")
+            return record
+        study = _load(storage, spec.name)
+        winner = choose_winner(study, sorted(searched_fields(spec))).as_record()
+        record = freeze_winner(storage, campaign, stage, winner)
+        errors.print(f"stage {stage.name!r}: winner frozen: {winner['rule']}")
+    return record
+
+
+def lineage_table(campaign, record: dict) -> Table:
+    """Stage, study, state, what it fixes for later stages, its score and trials."""
+    table = Table(title=f"campaign {campaign.name!r}: each stage fixes the winners above it")
+    for column in ("stage", "study", "state", "fixes", "val Dice", "n", "trials"):
+        table.add_column(column)
+    for stage in campaign.stages:
+        winner = record.get(stage.name)
+        if winner is None:
+            table.add_row(stage.name, campaign.study_name(stage), "to run", "", "", "", "")
+            continue
+        table.add_row(stage.name, campaign.study_name(stage), "frozen", _fields(winner),
+                      f"{winner['mean']:.3f} ± {winner['sd']:.3f}", str(winner["n"]),
+                      ", ".join(map(str, winner["trials"])))
+    return table
+
+
+def _fields(winner: dict) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in winner["fields"].items())
+
+
+def _short(value) -> str:
+    return f"{value:.2e}" if isinstance(value, float) and 0 < abs(value) < 1e-2 else str(value)
+
+
+def _load(storage, name: str):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage)
