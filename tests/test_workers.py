@@ -117,3 +117,42 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_ur
     assert resumed.returncode == 0, output
     complete = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.COMPLETE]
     assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2, 0.3]
+
+
+def spawned_workers(parent: int) -> list[int]:
+    """Pids of the worker processes that ``parent`` spawned (not its resource tracker)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and "spawn_main" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, sqlite_url,
+                                                                     study_name):
+    """--workers 2, the spawned worker is SIGKILLed mid-trial: this process waits out the
+    grace period, takes the retried trial over, and the run ends with exit 0 and a warning."""
+    study_file = write_grid(tmp_path, study_name, 2)
+    run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=150",
+                "--workers", "2", "--heartbeat-interval", "1", "--grace-period", "3")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        running = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.RUNNING
+                   and t.user_attrs.get("curves")] if Path(sqlite_url[10:]).exists() else []
+        children = spawned_workers(run.pid)
+        if len(running) == 2 and children:
+            break
+        time.sleep(0.3)
+    os.kill(children[0], signal.SIGKILL)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert "warning: worker 2 was killed (SIGKILL)" in output
+    states = sorted(t.state.name for t in trials_of(sqlite_url, study_name))
+    assert states == ["COMPLETE", "COMPLETE", "FAIL"], output
