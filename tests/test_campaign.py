@@ -154,3 +154,18 @@ def test_an_unfinished_study_has_no_winner():
     study.enqueue_trial({"weight_decay": 0.01})
     with pytest.raises(TunerError, match=r"unfinished \(1 trial\(s\) waiting or running\)"):
         choose_winner(study, ["weight_decay"])
+
+
+def test_the_report_of_a_campaign_shows_its_lineage_and_each_stage(tmp_path, sqlite_url):
+    file = write(tmp_path, "campaign", CAMPAIGN.replace('"wd", space=dict(weight_decay=categ'
+                                                        'orical([0.0, 0.01]))', '"wd", '
+                                                        'space=dict(weight_decay=categorical'
+                                                        '([0.0]))'))
+    assert runner.invoke(app, ["campaign", file, "--storage", sqlite_url,
+                               *TINY_SETS]).exit_code == 0
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", "c", "--storage", sqlite_url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "Campaign c: lineage" in page and "weight_decay = 0.0" in page
+    assert all(f"c/{stage}" in page for stage in ("lr", "wd", "loss"))

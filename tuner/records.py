@@ -76,6 +76,8 @@ REPEATS = "repeats"
 SETUP = "setup"
 #: of a campaign's record study (named like the campaign): ``{stage: frozen winner}``
 CAMPAIGN = "campaign"
+#: of a campaign's record study: the winning configuration's scores on the test images
+CAMPAIGN_FINAL = "campaign_final"
 
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters

@@ -23,6 +23,7 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.reports import display, export, gallery, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
+from tuner.reports.campaign_report import expand_campaigns
 from tuner.reports.formatting import label as text_label
 from tuner.reports.formatting import mean_sd, number, param
 from tuner.storage import storage_url as resolve_url
@@ -52,7 +53,9 @@ def write_report(storage_url: str | None, study_names: list[str], out: Path,
     ``metric`` and ``target`` as in :func:`study_section`."""
     if not study_names:
         raise TunerError("tuner report: no study named; give one or more study names")
-    sections = [study_section(storage_url, name, metric, target) for name in study_names]
+    studies, lineages = expand_campaigns(storage_url, study_names)  # a campaign: its stages
+    sections = [*lineages, *(study_section(storage_url, name, metric, target)
+                             for name in studies)]
     title = "tuner report: " + ", ".join(study_names)
     page = "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

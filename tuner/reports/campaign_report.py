@@ -1,0 +1,79 @@
+"""A campaign in the HTML report: its lineage (what each stage fixed, on what evidence)
+and, in order, one section per stage study.
+
+``tuner report CAMPAIGN`` names the campaign's record study (named like the campaign:
+:mod:`tuner.study.campaign`); it expands to the lineage table and the stage studies
+``CAMPAIGN/<stage>``, frozen ones first in the order they were frozen.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import optuna
+
+from tuner import records
+from tuner.reports.formatting import param
+from tuner.storage import open_storage
+
+
+def expand_campaigns(url: str | None, names: list[str]) -> tuple[list[str], list[str]]:
+    """``names`` with each campaign replaced by its stage studies, and the lineage sections
+    (HTML) of the campaigns among them."""
+    storage = open_storage(url, create=False)
+    existing = optuna.get_all_study_names(storage)
+    studies, lineages = [], []
+    for name in names:
+        record = _record(storage, name) if name in existing else None
+        if record is None:
+            studies.append(name)
+            continue
+        stages = [f"{name}/{stage}" for stage in record]
+        stages += sorted(n for n in existing if n.startswith(f"{name}/") and n not in stages)
+        studies += [s for s in stages if s in existing]
+        final = optuna.load_study(study_name=name, storage=storage).user_attrs.get(
+            records.CAMPAIGN_FINAL)
+        lineages.append(lineage_html(name, record, final))
+    return studies, lineages
+
+
+def _record(storage, name: str) -> dict[str, Any] | None:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return study.user_attrs.get(records.CAMPAIGN)
+
+
+def lineage_html(name: str, record: dict[str, Any], final: dict[str, Any] | None) -> str:
+    """The lineage table of campaign ``name`` (and its final test scores, when stored)."""
+    rows = []
+    for stage, winner in record.items():
+        fixed = ", ".join(f"{k} = {param(v, k)}" for k, v in winner["fields"].items())
+        rows.append(
+            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
+                stage, fixed, f"{winner['mean']:.3f} ± {winner['sd']:.3f}", winner["n"],
+                ", ".join(map(str, winner["trials"])), winner["rule"])) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("stage", "fixes", "val Dice (mean ± sd)", "n",
+                                              "trials", "why"))
+    parts = [f"<h2>Campaign {html.escape(name)}: lineage</h2>",
+             "<p class='note'>Each stage trained with the winners of the stages above it; a "
+             "winner is the best mean validation Dice over its repeats, frozen when its stage "
+             "completed.</p>",
+             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"]
+    if final:
+        parts.append(final_html(final))
+    return "\n".join(parts)
+
+
+def final_html(final: dict[str, Any]) -> str:
+    """The winning configuration's scores on the held-out test images."""
+    metrics = final.get("metrics", {})
+    cells = "".join(f"<td>{metrics[k]:.3f}</td>" for k in metrics)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in metrics)
+    spread = final.get("per_image_dice", {})
+    words = (f"per-image Dice: median {spread['median']:.3f}, 10th percentile "
+             f"{spread['p10']:.3f}, worst {spread['min']:.3f} ({spread['images']} images)"
+             if spread else "")
+    return (f"<h3>Final test scores (trial {final.get('trial')}, "
+            f"{html.escape(str(final.get('split', 'test')))} split)</h3>"
+            f"<table><thead><tr>{head}</tr></thead><tbody><tr>{cells}</tr></tbody></table>"
+            f"<p>{html.escape(words)}</p>")
