@@ -1,11 +1,11 @@
 """The ``tuner`` command: a thin layer over the typed functions of the package.
 
-One module per command group (``run``, ``campaign``, ``train``, ``inspect``, ``reports``,
-``dashboard``, ``weights``); each handler's docstring is its help. A user mistake
-(:class:`~tuner.errors.TunerError`) ends the command with one line on stderr and exit
-code 2; anything else is a bug and keeps its traceback. Commands import Optuna, torch and
-plotly only when they run, so ``tuner --help`` is quick and ``tuner train`` never loads
-Optuna.
+One module per command group (``run``, ``campaign``, ``train``, ``inspect``,
+``evaluate``, ``reports``, ``dashboard``, ``weights``); each handler's docstring is its
+help. A user mistake (:class:`~tuner.errors.TunerError`) ends the command with one line on
+stderr and exit code 2; anything else is a bug and keeps its traceback. Commands import
+Optuna, torch and plotly only when they run, so ``tuner --help`` is quick and ``tuner
+train`` never loads Optuna.
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # its update check waits
 
 import typer  # noqa: E402
 
-from tuner.cli import campaign, dashboard, inspect, reports, run, train, weights  # noqa: E402
+from tuner.cli import (  # noqa: E402
+    campaign,
+    dashboard,
+    evaluate,
+    inspect,
+    reports,
+    run,
+    train,
+    weights,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
@@ -26,7 +35,8 @@ app.command("campaign")(campaign.campaign_command)
 app.command("train")(train.train_command)
 app.command("studies")(inspect.studies_command)
 app.command("best")(inspect.best_command)
-app.command("evaluate")(inspect.evaluate_command)
+app.command("evaluate")(evaluate.evaluate_command)
+app.command("predict")(evaluate.predict_command)
 app.command("fields")(train.fields_command)
 app.command("export")(reports.export_command)
 app.command("report")(reports.report_command)

@@ -1,15 +1,14 @@
-"""``tuner studies``, ``tuner best`` and ``tuner evaluate``: reading what studies stored."""
+"""``tuner studies`` and ``tuner best``: reading what studies stored."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tuner.cli.common import DataOption, StorageOption, console, quiet_optuna, user_errors
+from tuner.cli.common import StorageOption, console, quiet_optuna, user_errors
 from tuner.errors import TunerError
 from tuner.storage import load_existing_study, open_storage
 
@@ -73,27 +72,3 @@ def _write_rows(rows: list[dict], fmt: str) -> None:
     import pandas as pd
 
     sys.stdout.write(pd.DataFrame(rows).to_csv(index=False))
-
-
-@user_errors
-def evaluate_command(
-    study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
-    storage: StorageOption = None,
-    trial: Annotated[int | None, typer.Option(
-        "--trial", help="Trial number (default: the best completed trial)")] = None,
-    data: DataOption = None,
-    split: Annotated[str, typer.Option("--split", help="test | val | train")] = "test",
-    gallery: Annotated[Path | None, typer.Option(
-        "--gallery", help="Also write a prediction gallery PNG here")] = None,
-) -> None:
-    """Score a trial's saved best weights (tuner run --save-weights) on a split of its
-    dataset, or of another one with --data."""
-    quiet_optuna()
-    from tuner.reports.evaluation import evaluate_trial
-
-    result = evaluate_trial(storage, study, trial, data, split, gallery)
-    scores = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-    console.print(f"trial {result.trial}, {result.split} split ({result.images} images): "
-                  f"{scores}")
-    if gallery is not None:
-        console.print(f"gallery: {gallery}")

@@ -1,45 +1,87 @@
-"""Evaluate a stored trial later: its saved best weights on a split of any dataset.
+"""Evaluate a stored trial later: which trial, its model (saved weights, or a retrain), and
+its scores on a split of any dataset, overall and image by image.
+
+:func:`pick_trial` takes a trial by number or the best trial of the study's winning
+configuration, chosen by the campaign's rule (:mod:`tuner.study.winner`, the one owner of
+that rule; the only place where reports read from ``tuner.study``).
 
 ``tuner run --save-weights`` uploads each finished trial's best weights as an Optuna
-artifact (``tuner.records.WEIGHTS_ARTIFACT``). :func:`evaluate_trial` rebuilds the model
-from the trial's resolved config, loads those weights and scores them on the test split
-(or another split, or another dataset with ``dataset=``), with the metrics of training.
+artifact (``tuner.records.WEIGHTS_ARTIFACT``). :func:`trial_model` rebuilds the model from
+the trial's resolved config and loads them; where none were saved it retrains the same
+config with the same seed (``tuner.training.fit``) and says so in one line.
+:func:`evaluate_trial` scores that model on the fixed test split (or another split, or
+every image of another dataset) with the metrics of training, plus the per-image table,
+the threshold curve and overlays of the best and the worst images
+(:mod:`tuner.reports.per_image`); :mod:`tuner.reports.evaluation_files` writes them.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import torch
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+from PIL import Image
+from torch import nn
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.data import build_splits, make_normalizer
+from tuner.data import Split, build_splits, load_pool, make_normalizer
 from tuner.errors import TunerError
 from tuner.reports.gallery import gallery_indices, render_gallery
+from tuner.reports.per_image import extremes, per_image_frame, score_images
 from tuner.storage import artifact_store, load_existing_study, storage_url
-from tuner.training import predict_probabilities, score
-from tuner.training.device import resolve_runtime
-from tuner.training.models import build_model
+from tuner.training import Runtime, build_model, fit, predict_probabilities, resolve_runtime
+from tuner.training.scoring import Normalize
 
-#: the splits a stored trial can be scored on (``--split``)
-SCORED_SPLITS = ("test", "val", "train")
+#: the splits a stored trial can be scored on (``--split``); ``all``: the whole pool
+SCORED_SPLITS = ("test", "val", "train", "all")
+#: file types a gallery can be written as (PIL picks the format from the suffix)
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: images in each of the best and worst overlays
+SHOWN = 4
+
+
+@dataclass
+class TrialModel:
+    """A stored trial's model, ready to predict: ``note`` says how it was obtained when
+    that was not from saved weights (one line), else ''."""
+
+    trial: FrozenTrial
+    cfg: TrainConfig
+    model: nn.Module
+    runtime: Runtime
+    normalize: Normalize
+    note: str = ""
+
+    @property
+    def weights(self) -> str:
+        return "retrained" if self.note else "saved"
 
 
 @dataclass
 class Evaluation:
+    """A trial's scores on ``split`` of ``dataset`` (``images`` of them), and why it was
+    the one evaluated (``chosen``); ``per_image`` and ``thresholds`` are the tables of
+    :mod:`tuner.reports.per_image`; ``pictures``: ``best``, ``worst`` and ``gallery``."""
+
     trial: int
     split: str
     images: int
     metrics: dict[str, float]
-
-
-#: file types a gallery can be written as (PIL picks the format from the suffix)
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+    chosen: str = ""
+    note: str = ""
+    weights: str = "saved"
+    dataset: str = ""
+    threshold: float = 0.5
+    per_image: pd.DataFrame = field(default_factory=pd.DataFrame)
+    thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pictures: dict[str, Image.Image] = field(default_factory=dict)
 
 
 def check_picture_path(path: Path, option: str) -> None:
@@ -52,26 +94,66 @@ def check_picture_path(path: Path, option: str) -> None:
                          f"{', '.join(PICTURE_SUFFIXES)}")
 
 
-def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
-    """Trial ``number``, or the best completed trial."""
+def pick_trial(study: optuna.Study, number: int | None = None,
+               best: bool = False) -> tuple[FrozenTrial, str]:
+    """The trial to evaluate, and one line on why it was chosen: ``number``, which must be
+    complete, or else (``best``, the default) :func:`winning_trial`."""
+    if number is not None and best:
+        raise TunerError("--trial and --best: got both, expected one of them")
     if number is None:
-        best = records.ranked_trials(study, top=1)
-        if not best:
-            raise TunerError(f"study {study.study_name!r}: no completed trial to evaluate")
-        return best[0]
+        return winning_trial(study)
     for trial in study.get_trials(deepcopy=False):
         if trial.number == number:
-            return trial
-    raise TunerError(f"study {study.study_name!r}: no trial {number}")
+            if trial.state != TrialState.COMPLETE:
+                raise TunerError(f"--trial {number}: the trial is {trial.state.name.lower()}"
+                                 "; expected a completed trial (see tuner best)")
+            return trial, f"trial {number} (val Dice {trial.value:.4f})"
+    raise TunerError(f"--trial {number}: study {study.study_name!r} has no such trial")
 
 
-def load_weights(study: optuna.Study, trial: FrozenTrial, url: str) -> dict[str, torch.Tensor]:
-    """The trial's saved state dict; a clear error when it was run without --save-weights."""
+def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
+    """The best trial (by validation Dice) of the study's winning configuration, the one a
+    campaign freezes (:mod:`tuner.study.winner`: the best mean validation Dice over its
+    repeats, not the luckiest single trial; ties within the repeat noise go to the
+    cheaper), and the rule in words. A study still running has no winner yet."""
+    from tuner.study.winner import choose_winner, unfinished_trials
+
+    name = study.study_name
+    waiting = unfinished_trials(study)
+    if waiting:
+        raise TunerError(f"--best: study {name!r} has {waiting} trial(s) waiting or running;"
+                         " its winner is chosen when it is finished (or pick one: --trial N)")
+    done = records.ranked_trials(study)
+    if not done:
+        raise TunerError(f"study {name!r}: no completed trial to evaluate; run it first "
+                         "(tuner run STUDY_FILE)")
+    searched = list(study.user_attrs.get(records.SEARCHED) or sorted(
+        {param for trial in done for param in records.trial_params(trial)}))
+    if not searched:
+        return done[0], (f"trial {done[0].number}, the best of the {len(done)} trials of "
+                         "the study's one configuration")
+    winner = choose_winner(study, searched)
+    trial = next(t for t in done if t.number in winner.trials)  # done is ranked: the best
+    return trial, (f"trial {trial.number}, the best of the {winner.n} trial(s) of the "
+                   f"winning configuration ({winner.rule})")
+
+
+def stored_config(trial: FrozenTrial) -> TrainConfig:
+    """The resolved config the trial trained with (``tuner.records.CONFIG``)."""
+    stored = trial.user_attrs.get(records.CONFIG)
+    if not stored:
+        raise TunerError(f"trial {trial.number} has no stored config; expected a trial "
+                         "run by tuner run")
+    return TrainConfig.from_dict(dict(stored), f"trial {trial.number} config")
+
+
+def saved_weights(study: optuna.Study, trial: FrozenTrial,
+                  url: str) -> dict[str, torch.Tensor] | None:
+    """The trial's saved state dict, or None when it was run without --save-weights."""
     metas = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
     saved = [m for m in metas if m.filename == records.WEIGHTS_ARTIFACT]
     if not saved:
-        raise TunerError(f"trial {trial.number} of study {study.study_name!r} has no saved "
-                         "weights; run the study with --save-weights")
+        return None
     try:
         with artifact_store(url).open_reader(saved[-1].artifact_id) as reader:
             data = reader.read()
@@ -82,38 +164,96 @@ def load_weights(study: optuna.Study, trial: FrozenTrial, url: str) -> dict[str,
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
-def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = None,
-                   dataset: str | None = None, split: str = "test",
-                   gallery: Path | None = None) -> Evaluation:
-    """Scores of a trial's best weights on ``split`` of its dataset (or of ``dataset``)."""
-    if split not in SCORED_SPLITS:
-        raise TunerError(f"--split: got {split!r}, expected one of {', '.join(SCORED_SPLITS)}")
-    if gallery is not None:
-        check_picture_path(gallery, "--gallery")
+def trial_normalizer(cfg: TrainConfig) -> Normalize:
+    """The normalisation the trial trained with: ``zscore`` needs its training split's
+    statistics (its dataset is decoded); ``imagenet`` and ``none`` need no data."""
+    train = build_splits(cfg).train if cfg.normalize == "zscore" else None
+    return make_normalizer(cfg, train)  # type: ignore[arg-type]  # read only for zscore
+
+
+def trial_model(study: optuna.Study, trial: FrozenTrial, url: str | None,
+                retrain: bool = True) -> TrialModel:
+    """The trial's model: its saved best weights, or (``retrain``) the same config trained
+    again with the same seed; without weights and ``retrain`` False, a TunerError."""
     url = storage_url(url)
-    study = load_existing_study(url, study_name)
-    trial = pick_trial(study, trial_number)
-    state = load_weights(study, trial, url)
-    stored = dict(trial.user_attrs[records.CONFIG])
-    stored["encoder_weights"] = "none"  # the saved state dict holds every weight
-    if dataset:
-        stored["dataset"] = dataset
-    cfg = TrainConfig.from_dict(stored, f"trial {trial.number} config")
+    cfg = stored_config(trial)
+    state = saved_weights(study, trial, url)
+    if state is None:
+        if not retrain:
+            raise TunerError(f"trial {trial.number} of study {study.study_name!r} has no "
+                             "saved weights; run the study with --save-weights (or score it "
+                             "with tuner evaluate, which retrains it)")
+        result = fit(cfg)
+        note = (f"trial {trial.number} has no saved weights: retrained its config with "
+                f"seed {cfg.seed} ({result.epochs_run} epochs, best val Dice "
+                f"{result.best_val_dice:.4f}; stored {trial.value:.4f})")
+        return TrialModel(trial, cfg, result.model, result.runtime, result.normalize, note)
+    cfg = cfg.replace(f"trial {trial.number} config", encoder_weights="none")  # all saved
     model = build_model(cfg)
     model.load_state_dict(state)
     runtime = resolve_runtime(cfg)
-    model = model.to(runtime.device)
-    splits = build_splits(cfg)
-    chosen = getattr(splits, split)
+    return TrialModel(trial, cfg, model.to(runtime.device), runtime, trial_normalizer(cfg))
+
+
+def scored_split(cfg: TrainConfig, split: str) -> Split:
+    """``split`` of ``cfg.dataset`` (``all``: every image of its pool), not empty."""
+    if split == "all":
+        pool = load_pool(cfg)
+        chosen = pool.take(np.arange(len(pool)))
+    else:
+        chosen = getattr(build_splits(cfg), split)
     if not len(chosen):
         raise TunerError(f"--split {split}: the {split} split of {cfg.dataset} is empty")
-    normalize = make_normalizer(cfg, splits.train)
-    metrics = score(model, chosen, cfg, runtime, normalize)
-    if gallery is not None:
-        shown = gallery_indices(chosen.masks)
-        probs = predict_probabilities(model, chosen.images[shown], runtime, normalize)
-        title = f"trial {trial.number}, {split}: Dice {metrics['dice']:.3f}"
-        gallery.parent.mkdir(parents=True, exist_ok=True)
-        render_gallery(chosen.images[shown], chosen.masks[shown], probs, cfg.threshold,
-                       title).save(gallery)
-    return Evaluation(trial=trial.number, split=split, images=len(chosen), metrics=metrics)
+    return chosen
+
+
+def check_split(split: str | None, dataset: str | None) -> str:
+    """``--split``, defaulting to ``test`` (``all`` with ``--data``)."""
+    if split is None:
+        return "all" if dataset else "test"
+    if split not in SCORED_SPLITS:
+        raise TunerError(f"--split: got {split!r}, expected one of {', '.join(SCORED_SPLITS)}")
+    return split
+
+
+def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = None,
+                   dataset: str | None = None, split: str | None = None,
+                   best: bool = False) -> Evaluation:
+    """Scores of a trial's model on ``split`` of its dataset (or of ``dataset``: all of it
+    unless ``split`` says otherwise). The trial is ``trial_number``, else (``best``, the
+    default) the best trial of the winning configuration (:func:`winning_trial`)."""
+    split = check_split(split, dataset)
+    url = storage_url(url)
+    study = load_existing_study(url, study_name)
+    trial, chosen = pick_trial(study, trial_number, best)
+    loaded = trial_model(study, trial, url)
+    cfg = loaded.cfg.replace("--data", dataset=dataset) if dataset else loaded.cfg
+    images = scored_split(cfg, split)
+    result = score_images(loaded.model, images, cfg, loaded.runtime, loaded.normalize)
+    frame = per_image_frame(result)
+    return Evaluation(
+        trial=trial.number, split=split, images=len(images), metrics=result.metrics,
+        chosen=chosen, note=loaded.note, weights=loaded.weights, dataset=cfg.dataset,
+        threshold=cfg.threshold, per_image=frame, thresholds=result.curve,
+        pictures=overlays(loaded, images, frame,
+                          f"trial {trial.number}, {split}: Dice {result.metrics['dice']:.3f}"))
+
+
+def overlays(loaded: TrialModel, images: Split, frame: pd.DataFrame,
+             title: str) -> dict[str, Image.Image]:
+    """``best`` and ``worst``: the :data:`SHOWN` best and worst images by Dice;
+    ``gallery``: a spread of foreground fractions (as in training's galleries). Each
+    picture is headed by ``title``."""
+    best, worst = extremes(frame, SHOWN)
+    chosen = {"best": (best, "best"), "worst": (worst, "worst"),
+              "gallery": (gallery_indices(images.masks), "")}
+    pictures = {}
+    for name, (index, which) in chosen.items():
+        probs = predict_probabilities(loaded.model, images.images[index], loaded.runtime,
+                                      loaded.normalize)
+        dice = frame["dice"].iloc[index]
+        heading = (f"{title}; {which} {len(index)}: {dice.min():.3f}-{dice.max():.3f}"
+                   if which else title)
+        pictures[name] = render_gallery(images.images[index], images.masks[index], probs,
+                                        loaded.cfg.threshold, heading)
+    return pictures
