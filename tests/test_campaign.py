@@ -89,6 +89,11 @@ def test_a_campaign_runs_its_stages_and_freezes_each_winner(tmp_path, sqlite_url
         config = trial.user_attrs[records.CONFIG]
         assert config["lr"] == record["lr"]["fields"]["lr"]
         assert config["weight_decay"] == record["wd"]["fields"]["weight_decay"]
+    assert "final test scores of c/loss" in rest.stdout
+    final = optuna.load_study(study_name="c", storage=sqlite_url).user_attrs[
+        records.CAMPAIGN_FINAL]
+    assert final["study"] == "c/loss" and set(final["metrics"]) >= {"dice", "iou"}
+    assert (tmp_path / "exports" / "c" / "evaluation" / "test" / "per_image.csv").is_file()
     again = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS])
     assert again.exit_code == 0 and again.stderr.count("frozen (") == 3
     assert len(optuna.load_study(study_name="c/lr", storage=sqlite_url).trials) == 4
@@ -168,4 +173,5 @@ def test_the_report_of_a_campaign_shows_its_lineage_and_each_stage(tmp_path, sql
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     assert "Campaign c: lineage" in page and "weight_decay = 0.0" in page
+    assert "Final test scores" in page and "per-image Dice: mean" in page
     assert all(f"c/{stage}" in page for stage in ("lr", "wd", "loss"))

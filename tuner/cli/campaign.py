@@ -61,6 +61,8 @@ def campaign_command(
     record = run_campaign(campaign, url, overrides, n_trials, requested, save_weights)
     console.print(lineage_table(campaign, record))
     done = len(record) == len(campaign.stages)
+    if done:
+        final_test_scores(campaign, url)
     console.print(f"campaign {campaign.name!r} in {redact(url)}: "
                   + ("every stage frozen" if done else f"{len(record)} of "
                      f"{len(campaign.stages)} stages frozen; rerun the same command to go on"))
@@ -97,6 +99,36 @@ def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
         record = freeze_winner(storage, campaign, stage, winner)
         errors.print(f"stage {stage.name!r}: winner frozen: {winner['rule']}")
     return record
+
+
+def final_test_scores(campaign, url: str) -> dict:
+    """The end of a campaign: the last stage's winning configuration scored on the held-out
+    test split, once; stored in the campaign's record and written as files under
+    ``exports/<campaign>/evaluation/test/``."""
+    import optuna
+
+    from tuner import records
+    from tuner.reports.evaluation import evaluate_trial
+    from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
+    from tuner.storage import open_storage
+
+    holder = optuna.load_study(study_name=campaign.name, storage=open_storage(url))
+    final = holder.user_attrs.get(records.CAMPAIGN_FINAL)
+    if final is None:
+        last = campaign.study_name(campaign.stages[-1])
+        result = evaluate_trial(url, last, best=True)
+        errors.print(f"final test scores: {result.chosen}" + (f"; {result.note}"
+                                                               if result.note else ""))
+        folder = default_folder(url, campaign.name, result.split)
+        write_evaluation(result, last, folder)
+        final = {"study": last, "trial": result.trial, "split": result.split,
+                 "metrics": result.metrics, "per_image_dice": spread(result.per_image),
+                 "files": str(folder)}
+        holder.set_user_attr(records.CAMPAIGN_FINAL, final)
+    scores = "  ".join(f"{k} {v:.3f}" for k, v in final["metrics"].items())
+    console.print(f"final test scores of {final['study']} trial {final['trial']}: {scores} "
+                  f"({final['files']})")
+    return final
 
 
 def lineage_table(campaign, record: dict) -> Table:

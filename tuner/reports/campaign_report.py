@@ -70,8 +70,9 @@ def final_html(final: dict[str, Any]) -> str:
     cells = "".join(f"<td>{metrics[k]:.3f}</td>" for k in metrics)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in metrics)
     spread = final.get("per_image_dice", {})
-    words = (f"per-image Dice: median {spread['median']:.3f}, 10th percentile "
-             f"{spread['p10']:.3f}, worst {spread['min']:.3f} ({spread['images']} images)"
+    words = (f"per-image Dice: mean {spread['image_dice_mean']:.3f} ± "
+             f"{spread['image_dice_sd']:.3f}, median {spread['image_dice_median']:.3f}, "
+             f"worst {spread['image_dice_min']:.3f}, best {spread['image_dice_max']:.3f}"
              if spread else "")
     return (f"<h3>Final test scores (trial {final.get('trial')}, "
             f"{html.escape(str(final.get('split', 'test')))} split)</h3>"
