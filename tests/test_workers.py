@@ -142,14 +142,18 @@ def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, s
     study_file = write_grid(tmp_path, study_name, 2)
     run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=150",
                 "--workers", "2", "--heartbeat-interval", "1", "--grace-period", "3")
-    deadline = time.monotonic() + 120
+    deadline, children = time.monotonic() + 180, []
     while time.monotonic() < deadline:
-        running = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.RUNNING
-                   and t.user_attrs.get("curves")] if Path(sqlite_url[10:]).exists() else []
+        try:
+            running = [t for t in trials_of(sqlite_url, study_name)
+                       if t.state == TrialState.RUNNING and t.user_attrs.get("curves")]
+        except KeyError:  # the study is not created yet
+            running = []
         children = spawned_workers(run.pid)
         if len(running) == 2 and children:
             break
         time.sleep(0.3)
+    assert children, "the spawned worker never started a trial"
     os.kill(children[0], signal.SIGKILL)
     output = finish(run)
     assert run.returncode == 0, output
