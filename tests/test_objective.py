@@ -41,6 +41,9 @@ def test_a_trial_records_the_whole_contract(any_storage_url, study_name):
     assert all(len(v) == TINY["epochs"] for v in attrs[records.CURVES].values())
     assert attrs[records.EPOCHS_RUN] == TINY["epochs"]
     assert attrs[records.STOP_REASON] == "epochs"
+    assert attrs[records.RUNTIME]["device"] == "cpu"
+    assert attrs[records.RUNTIME]["precision"] in ("fp32", "bf16")
+    assert attrs[records.RUNTIME]["precision_reason"]  # why, in words
     assert attrs[records.REPEAT] == 0 and attrs[records.SEED] == config["seed"]
     val_dice = attrs[records.CURVES]["val_dice"]
     assert value == attrs[records.BEST_VAL_DICE] == max(val_dice)

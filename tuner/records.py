@@ -16,7 +16,8 @@ User attributes of a trial:
 - :data:`REPEAT` (0, 1, ...) and :data:`SEED` (the training seed used by this repeat);
 - :data:`TEST`: ``{metric: value}`` on the test split with the best weights (finished
   trials of studies with a test split);
-- :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures.
+- :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures;
+- :data:`RUNTIME`: device, precision and why it was chosen, memory format.
 
 User attributes of the study, written once when it is created: :data:`QUESTION`,
 :data:`STUDY_FILE`, :data:`SEARCHED` (parameter names), :data:`BASE` (fixed fields),
@@ -63,6 +64,8 @@ REPEAT = "repeat"
 SEED = "seed"
 TEST = "test"
 STOP_REASON = "stop_reason"
+#: how the trial computed: device, precision, why that precision, memory format
+RUNTIME = "runtime"
 FAIL_REASON = "fail_reason"
 #: why a finished run stopped: all epochs, early stopping, or a loss that was no number
 STOP_REASONS = ("epochs", "early_stop", "diverged")

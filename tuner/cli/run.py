@@ -114,12 +114,15 @@ def execute_study(spec, options, requested_workers: int | None):
     from tuner.study.progress import StudyProgress
     from tuner.study.pruners import pruner_cannot_act
     from tuner.study.runner import prepare_study, remaining_work
+    from tuner.training import resolve_runtime
 
     url = storage_url(options.storage)
     errors.print(f"checking study {spec.name!r} from {spec.source} ...")
     study = prepare_study(spec, options)
-    errors.print(describe_data(spec.config({}, options.overrides)), markup=False,
-                 highlight=False)
+    base = spec.config({}, options.overrides)
+    errors.print(describe_data(base), markup=False, highlight=False)
+    errors.print(f"runtime: {resolve_runtime(base.replace(threads=0)).describe()}",
+                 markup=False, highlight=False)
     todo = remaining_work(study, spec)
     if options.n_trials is not None:
         todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)

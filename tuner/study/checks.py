@@ -23,6 +23,7 @@ from tuner.errors import TunerError
 from tuner.study.pruners import build_pruner
 from tuner.study.samplers import build_sampler
 from tuner.study.spec import StudySpec
+from tuner.training.device import check_runtime
 from tuner.training.models import build_model, model_check_key
 
 RANDOM_DRAWS = 300  # random draws of a sampled space, validated as configs
@@ -79,20 +80,6 @@ def _check_data_models_and_runtime(configs: list[TrainConfig]) -> None:
             if key not in seen:
                 seen.add(key)
                 check(cfg)
-
-
-def check_runtime(cfg: TrainConfig) -> None:
-    """``device`` and ``precision`` that this machine can honour (no GPU, fp16 on a CPU)."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if cfg.device == "cuda" and not cuda:
-        raise TunerError("config field 'device': got 'cuda', but no CUDA device is visible; "
-                         "expected 'auto' or 'cpu' on this machine")
-    on_cuda = cfg.device == "cuda" or (cfg.device == "auto" and cuda)
-    if cfg.precision == "fp16" and not on_cuda:
-        raise TunerError("config field 'precision': got 'fp16', which needs CUDA; "
-                         "expected bf16, fp32 or auto on the CPU")
 
 
 def _config(spec: StudySpec, params: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:

@@ -67,6 +67,8 @@ class Objective:
 
         def on_epoch(report: EpochReport) -> None:
             interrupt.raise_if_requested()
+            if report.epoch == 1:  # how this trial computes, and why (precision=auto)
+                trial.set_user_attr(records.RUNTIME, report.runtime.as_record())
             for name in records.CURVE_NAMES:
                 history[name].append(finite_or_none(report.metrics[name]))
             trial.set_user_attr(records.CURVES, history)

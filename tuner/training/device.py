@@ -1,9 +1,10 @@
 """Where and how a run computes: device, mixed precision, threads, memory format.
 
-``device=auto`` picks CUDA when present. ``precision=auto`` uses bf16 autocast where the
-hardware computes bf16 natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX: measured
-here 1.5-2.9x faster than fp32 at equal Dice, see bench/RESULTS.md) and fp32 elsewhere.
-fp16 is CUDA-only and uses a gradient scaler.
+``device=auto`` picks CUDA when present. ``precision=auto`` is decided by
+:mod:`tuner.training.precision` (bf16 only where the hardware computes it natively, or
+where a short calibration finds it faster; fp16 with a gradient scaler on CUDA GPUs
+without bf16), and the :class:`Runtime` keeps the reason, so a run can say and store why
+it computes as it does. fp16 is CUDA-only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
+from tuner.training.precision import DTYPES, choose_precision, cpu_bf16_support, cpu_capabilities
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class Runtime:
     device: torch.device
     autocast_dtype: torch.dtype | None  # None: plain fp32
     channels_last: bool
+    precision_reason: str = ""  # why autocast_dtype was chosen, in words
+
+    @property
+    def precision(self) -> str:
+        """``fp32``, ``bf16`` or ``fp16``: the precision name of ``autocast_dtype``."""
+        return next(name for name, dtype in DTYPES.items() if dtype == self.autocast_dtype)
 
     @property
     def needs_grad_scaler(self) -> bool:
@@ -43,39 +51,47 @@ class Runtime:
         return x
 
     def describe(self) -> str:
-        dtype = "fp32" if self.autocast_dtype is None else str(self.autocast_dtype).split(".")[1]
+        """One line for people: ``cpu bf16, channels_last (auto: this CPU computes ...)``."""
         layout = ", channels_last" if self.channels_last else ""
-        return f"{self.device.type} {dtype}{layout}"
+        why = f" ({self.precision_reason})" if self.precision_reason else ""
+        return f"{self.device.type} {self.precision}{layout}{why}"
+
+    def as_record(self) -> dict[str, str | bool]:
+        """What to store with a trial: device, precision, the reason, the memory format."""
+        return {"device": self.device.type, "precision": self.precision,
+                "precision_reason": self.precision_reason,
+                "channels_last": self.channels_last}
 
 
 def cpu_has_bf16() -> bool:
-    """True when oneDNN computes bf16 natively on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+    """True when this CPU has bf16 instructions (AMX, AVX512-BF16, ARM BF16); whether bf16
+    is also the faster choice for a model is :func:`resolve_runtime`'s to say."""
+    return cpu_bf16_support(cpu_capabilities())[0] != "none"
+
+
+def check_runtime(cfg: TrainConfig) -> torch.device:
+    """The device of ``cfg`` on this machine; a one-line TunerError where ``device`` or
+    ``precision`` cannot be honoured here (no GPU, fp16 on a CPU). Cheap: the pre-run
+    checks call it for every device and precision a study can ask for."""
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise TunerError("config field 'device': got 'cuda', but no CUDA device is visible; "
+                         "expected 'auto' or 'cpu' on this machine")
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.precision == "fp16" and not use_cuda:
+        raise TunerError("config field 'precision': got 'fp16', which needs CUDA; "
+                         "expected bf16, fp32 or auto on the CPU")
+    return torch.device("cuda" if use_cuda else "cpu")
 
 
 def resolve_runtime(cfg: TrainConfig) -> Runtime:
     """Turn the ``device``, ``precision``, ``threads`` and ``channels_last`` fields into a
     :class:`Runtime`; sets torch's thread count for this process when ``threads`` > 0."""
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise TunerError("config field 'device': got 'cuda', but no CUDA device is visible; "
-                         "expected 'auto' or 'cpu' on this machine")
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    device = torch.device("cuda" if use_cuda else "cpu")
+    device = check_runtime(cfg)
+    use_cuda = device.type == "cuda"
     if cfg.threads > 0 and torch.get_num_threads() != cfg.threads:
         torch.set_num_threads(cfg.threads)
     if use_cuda:
-        has_bf16 = torch.cuda.is_bf16_supported()
         torch.backends.cudnn.benchmark = True  # fixed image sizes: pick the fastest kernels
-    else:
-        has_bf16 = cpu_has_bf16()
-    precision = cfg.precision
-    if precision == "auto":
-        precision = "bf16" if has_bf16 else "fp32"
-    if precision == "fp16" and not use_cuda:
-        raise TunerError("config field 'precision': got 'fp16', which needs CUDA; "
-                         "expected bf16, fp32 or auto on the CPU")
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return Runtime(device=device, autocast_dtype=dtype, channels_last=cfg.channels_last)
+    choice = choose_precision(cfg, device)
+    return Runtime(device=device, autocast_dtype=choice.dtype, channels_last=cfg.channels_last,
+                   precision_reason=choice.reason)
