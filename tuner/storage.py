@@ -153,6 +153,16 @@ def _check_sqlite_file(db_file: Path, shown: str, create: bool) -> None:
                              "a place tuner can write (check its permissions)")
 
 
+def sqlite_file_of(storage: object) -> Path | None:
+    """The SQLite file behind an Optuna storage (an RDBStorage, or Optuna's cache around
+    one), or None for other databases and storages."""
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is None:
+        return None
+    return _sqlite_path(engine.url.render_as_string(hide_password=False))
+
+
 @contextlib.contextmanager
 def sqlite_lock(db_file: Path | None) -> Iterator[None]:
     """An exclusive lock on ``<db>.lock`` beside a SQLite file (no-op without a file)."""

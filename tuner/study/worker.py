@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
+from tuner.storage import sqlite_file_of, sqlite_lock
 from tuner.study import interrupt
 from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
 
@@ -34,15 +35,22 @@ FAILURES_IN_A_ROW = 3
 
 
 def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
-    """Take the oldest WAITING trial for this worker, or None when the queue is empty."""
+    """Take the oldest WAITING trial for this worker, or None when the queue is empty.
+
+    Optuna's WAITING -> RUNNING update reads the state with SELECT ... FOR UPDATE, a row
+    lock on PostgreSQL; SQLite has no row locks and its driver starts no transaction on a
+    SELECT, so two workers could both read WAITING and both claim one trial (seen with two
+    threads under load). On SQLite the claim therefore runs under the database's lock file.
+    """
     storage = study._storage
-    for frozen in storage.get_all_trials(study._study_id, deepcopy=False,
-                                         states=(TrialState.WAITING,)):
-        try:
-            if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                return optuna.Trial(study, frozen._trial_id)
-        except UpdateFinishedTrialError:
-            continue  # another worker took and finished it meanwhile
+    with sqlite_lock(sqlite_file_of(storage)):
+        for frozen in storage.get_all_trials(study._study_id, deepcopy=False,
+                                             states=(TrialState.WAITING,)):
+            try:
+                if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                    return optuna.Trial(study, frozen._trial_id)
+            except UpdateFinishedTrialError:
+                continue  # another worker took and finished it meanwhile
     return None
 
 
