@@ -3,7 +3,8 @@
 Runs ``tuner run studies/weight_decay.py`` exactly as a user does (a fresh process, the
 built-in synthetic data, a fresh SQLite storage) for each variant in turn, alternating the
 variants over ``--rounds`` so that machine noise hits all alike. A variant is a number of
-workers (``--workers 1,2``) times a source tree (this checkout, and with ``--before PATH``
+workers (``--workers 1,2``; ``default`` passes no ``--workers``, so that the tree's own
+default decides) times a source tree (this checkout, and with ``--before PATH``
 an older copy, e.g. ``git archive HEAD | tar -x -C /tmp/before``, run from its own folder
 with its own study file). ``--set`` and ``--env`` apply to every run: ``--env
 ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`` makes oneDNN emulate bf16 as on a CPU without
@@ -11,8 +12,9 @@ AVX512-BF16/AMX (measured 2.6x slower than fp32 here, like the real thing).
 
 Reports, per run, wall seconds, trials per hour, complete / pruned trials, the best
 validation Dice, the question's answer (the worst cell, e.g. weight decay 0.1 at 20 % of
-the data) and the precision each trial computed in (from ``tuner train``'s one-line
-runtime, run once per variant); and, once, the CPU: model name, the /proc/cpuinfo flags
+the data) and the precisions the trials computed in (stored with each trial; a tree
+before that attribute shows none), and per tree the runtime line of a one-epoch
+``tuner train``; and, once, the CPU: model name, the /proc/cpuinfo flags
 that decide bf16, torch's capability dict (its bf16 keys) and the oneDNN cap if any.
 
     .venv/bin/python bench/main_command.py [--rounds 1] [--workers 1,2] [--before PATH]
@@ -65,12 +67,13 @@ def precision_line(tree: Path, sets: list[str], extra: dict[str, str]) -> str:
     return line[line.find("(") + 1:].rsplit(",", 1)[0] if "(" in line else line
 
 
-def run_once(study_file: str, workers: int, tree: Path, sets: list[str],
+def run_once(study_file: str, workers: str, tree: Path, sets: list[str],
              extra: dict[str, str], folder: Path) -> dict:
     tag = "now" if tree == ROOT else "before"
     url = f"sqlite:///{folder / f'{tag}_w{workers}_{time.monotonic_ns()}.db'}"
-    args = [*tree_command(tree), "run", study_file, "--storage", url,
-            "--workers", str(workers)]
+    args = [*tree_command(tree), "run", study_file, "--storage", url]
+    if workers != "default":
+        args += ["--workers", workers]
     for assignment in sets:
         args += ["--set", assignment]
     start = time.perf_counter()
@@ -91,14 +94,17 @@ def run_once(study_file: str, workers: int, tree: Path, sets: list[str],
                 pruned=len(pruned), per_hour=3600 * len(trials) / wall, best=best.value,
                 best_params=best.params, worst=dict(worst), worst_dice=dice[worst],
                 epochs=sum(t.user_attrs.get(records.EPOCHS_RUN, 0) for t in trials),
-                trial_seconds=sum(t.user_attrs.get(records.SECONDS, 0.0) for t in trials))
+                trial_seconds=sum(t.user_attrs.get(records.SECONDS, 0.0) for t in trials),
+                precisions=sorted({t.user_attrs.get(records.RUNTIME, {}).get("precision", "?")
+                                   for t in trials}))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--study", default="studies/weight_decay.py")
-    parser.add_argument("--workers", default="1,2", help="worker counts to compare, e.g. 1,2")
+    parser.add_argument("--workers", default="default,1",
+                        help="worker counts to compare, e.g. 1,2 or default,1")
     parser.add_argument("--before", type=Path, help="an older source tree to compare with")
     parser.add_argument("--set", dest="sets", action="append", default=[],
                         help="a config override for every run, e.g. precision=fp32")
@@ -114,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"now": ROOT, **({"before": args.before.resolve()} if args.before else {})}
     for name, tree in trees.items():
         print(f"{name}: precision {precision_line(tree, args.sets, extra)}", flush=True)
-    walls: dict[tuple[str, int], list[float]] = {}
+    walls: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                for workers in (int(w) for w in args.workers.split(",")):
+                for workers in args.workers.split(","):
                     row = run_once(args.study, workers, tree, args.sets, extra, folder)
                     walls.setdefault((name, workers), []).append(row["wall"])
                     print(f"{name} workers {workers}: {row['wall']:.0f} s wall, "
@@ -128,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{row['pruned']} pruned, {row['epochs']} epochs), "
                           f"{row['per_hour']:.0f} trials/h, best val Dice {row['best']:.4f} "
                           f"at {row['best_params']}, worst {row['worst_dice']:.3f} at "
-                          f"{row['worst']}, sum of trial seconds {row['trial_seconds']:.0f}",
+                          f"{row['worst']}, sum of trial seconds {row['trial_seconds']:.0f}, "
+                          f"precision {'/'.join(row['precisions'])}",
                           flush=True)
     for (name, workers), values in walls.items():
         print(f"median {name} workers {workers}: {statistics.median(values):.0f} s "

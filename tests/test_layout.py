@@ -81,3 +81,22 @@ def test_modules_stay_small_and_say_what_they_own():
         assert len(text.splitlines()) <= 400, path
         doc = ast.get_docstring(ast.parse(text))
         assert doc and doc.strip(), f"{path} opens with no sentence on what it owns"
+
+
+def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
+    import gc
+
+    from tuner.cli.common import heavy_imports
+
+    assert gc.isenabled()
+    with heavy_imports():
+        assert not gc.isenabled()
+        created = [[] for _ in range(1000)]  # what an import leaves behind
+    assert gc.isenabled() and gc.get_freeze_count() >= len(created)
+    gc.disable()
+    try:
+        with heavy_imports():
+            pass
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -10,6 +10,7 @@ train`` never loads Optuna.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -46,7 +47,12 @@ app.add_typer(weights.app, name="weights")
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="tuner")
+    try:
+        app(prog_name="tuner")
+    finally:
+        # Torch, smp and Optuna leave millions of objects that the interpreter's last
+        # collection would walk for 1.3 s (measured) before the process may exit.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from tuner.cli.common import (
     StorageOption,
     console,
     errors,
+    heavy_imports,
     overrides_of,
     quiet_optuna,
     user_errors,
@@ -71,11 +72,12 @@ def campaign_command(
 def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
                  requested_workers: int | None, save_weights: bool) -> dict:
     """Run the stages in order until one is unfinished; returns the record."""
-    from tuner.storage import open_storage
-    from tuner.study.campaign import fixed_by, freeze_winner, read_record
-    from tuner.study.checks import searched_fields
-    from tuner.study.runner import RunOptions
-    from tuner.study.winner import choose_winner
+    with heavy_imports():
+        from tuner.storage import open_storage
+        from tuner.study.campaign import fixed_by, freeze_winner, read_record
+        from tuner.study.checks import searched_fields
+        from tuner.study.runner import RunOptions
+        from tuner.study.winner import choose_winner
 
     storage = open_storage(url)
     record = read_record(storage, campaign)

@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from tuner.cli.common import DataOption, StorageOption, console, errors, quiet_optuna, user_errors
+from tuner.cli.common import (
+    DataOption,
+    StorageOption,
+    console,
+    errors,
+    heavy_imports,
+    quiet_optuna,
+    user_errors,
+)
 
 TrialOption = Annotated[int | None, typer.Option(
     "--trial", help="Trial number (default: --best)", show_default=False)]
@@ -43,9 +51,10 @@ def evaluate_command(
     another one with --data: overall and per-image scores, Dice by threshold, plots and
     the best and worst images (docs/exports.md)."""
     quiet_optuna()
-    from tuner.reports import evaluation_files as files
-    from tuner.reports.evaluation import check_picture_path, check_split, evaluate_trial
-    from tuner.storage import storage_url
+    with heavy_imports():
+        from tuner.reports import evaluation_files as files
+        from tuner.reports.evaluation import check_picture_path, check_split, evaluate_trial
+        from tuner.storage import storage_url
 
     if gallery is not None:
         check_picture_path(gallery, "--gallery")

@@ -14,6 +14,7 @@ from tuner.cli.common import (
     StorageOption,
     console,
     errors,
+    heavy_imports,
     overrides_of,
     quiet_optuna,
     user_errors,
@@ -57,9 +58,10 @@ def run_command(
         "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best."""
-    from tuner.study.runner import RunOptions
-    from tuner.study.spec import load_spec
-    from tuner.training.models import ENCODER_WEIGHTS_ENV
+    with heavy_imports():
+        from tuner.study.runner import RunOptions
+        from tuner.study.spec import load_spec
+        from tuner.training.models import ENCODER_WEIGHTS_ENV
 
     if storage:  # study files that call best_of() read the same storage
         os.environ[STORAGE_ENV] = storage

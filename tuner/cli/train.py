@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tuner.cli.common import DataOption, SetOption, console, errors, overrides_of, user_errors
+from tuner.cli.common import (
+    DataOption,
+    SetOption,
+    console,
+    errors,
+    heavy_imports,
+    overrides_of,
+    user_errors,
+)
 from tuner.config import TrainConfig, describe_fields
 
 
@@ -22,8 +30,9 @@ def train_command(
     data: DataOption = None,
 ) -> None:
     """One plain training run (no study): per-epoch metrics, then the test scores."""
-    from tuner.data import build_splits, describe_data
-    from tuner.training import fit, score
+    with heavy_imports():
+        from tuner.data import build_splits, describe_data
+        from tuner.training import fit, score
 
     cfg = TrainConfig.from_dict(overrides_of([*(assignments or []), *(sets or [])], data))
     splits = build_splits(cfg)

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from tuner.data.augment import AUGMENTATIONS, make_pipeline
 from tuner.data.batches import Normalizer, TrainBatches, eval_batches, make_normalizer
-from tuner.data.datasets import DATASETS, clear_pool_cache, load_pool, pool_key
+from tuner.data.datasets import (
+    DATASETS,
+    adopt_pools,
+    cached_pools,
+    clear_pool_cache,
+    load_pool,
+    pool_key,
+)
 from tuner.data.pool import Pool, Split, Splits
 from tuner.data.split import build_splits, split_indices, split_key
 from tuner.data.summary import describe_data, describe_pool
 
 __all__ = [
     "AUGMENTATIONS", "DATASETS", "Normalizer", "Pool", "Split", "Splits", "TrainBatches",
-    "build_splits", "clear_pool_cache", "describe_data", "describe_pool", "eval_batches",
-    "load_pool", "make_normalizer", "make_pipeline", "pool_key", "split_indices", "split_key",
+    "adopt_pools", "build_splits", "cached_pools", "clear_pool_cache", "describe_data",
+    "describe_pool", "eval_batches", "load_pool", "make_normalizer", "make_pipeline",
+    "pool_key", "split_indices", "split_key",
 ]  # fmt: skip

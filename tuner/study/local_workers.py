@@ -2,12 +2,14 @@
 
 The parent has already paid for the imports and decoded the data, so it trains too; the
 ``--workers N`` - 1 others are spawned processes that load the same study file and run the
-same worker loop against the same storage. Torch threads are shared out between them, GPUs
+same worker loop against the same storage. They get the parent's decoded data pools with
+their arguments, so no dataset is decoded twice. Torch threads are shared out between them, GPUs
 handed out round robin, and the parent shows every worker's trials until all are done.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -20,6 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from tuner.data import adopt_pools, cached_pools
 from tuner.errors import TunerError
 from tuner.storage import artifact_store, storage_url
 from tuner.study import interrupt
@@ -32,8 +35,9 @@ from tuner.study.worker import FAILURES_IN_A_ROW
 
 
 def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
-                    threads: int, gpu: int | None, stop) -> None:
-    """Entry point of a spawned worker process: exit code 2 on a user mistake."""
+                    threads: int, gpu: int | None, stop, pools: dict) -> None:
+    """Entry point of a spawned worker process: exit code 2 on a user mistake. ``pools``
+    are the data pools the parent decoded already (see :func:`tuner.data.cached_pools`)."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     if gpu is not None:  # before CUDA initialises: this worker sees only its GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -43,6 +47,7 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
+    adopt_pools(pools)
     try:
         if options.stage is None:
             spec = load_spec(spec_path)
@@ -58,6 +63,8 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        gc.freeze()  # exit without a last collection over torch's objects (~1.3 s)
 
 
 def physical_cores() -> int:
@@ -155,11 +162,12 @@ def start_workers(spec: StudySpec, options: RunOptions,
     # Children start with Ctrl-C ignored (a disposition they inherit), so that a Ctrl-C
     # while they import torch does not end in a traceback; run_worker installs the handler.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pools = cached_pools()  # decoded once, here: a worker needs no second decode
     try:
         for budget, gpu in plan:
             process = context.Process(target=_worker_process,
                                       args=(spec.source, options, budget,
-                                            options.overrides["threads"], gpu, stop))
+                                            options.overrides["threads"], gpu, stop, pools))
             process.start()
             processes.append(process)
     finally:
