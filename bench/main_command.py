@@ -12,10 +12,11 @@ AVX512-BF16/AMX (measured 2.6x slower than fp32 here, like the real thing).
 
 Reports, per run, wall seconds, trials per hour, complete / pruned trials, the best
 validation Dice, the question's answer (the worst cell, e.g. weight decay 0.1 at 20 % of
-the data) and the precisions the trials computed in (stored with each trial; a tree
-before that attribute shows none), and per tree the runtime line of a one-epoch
-``tuner train``; and, once, the CPU: model name, the /proc/cpuinfo flags
-that decide bf16, torch's capability dict (its bf16 keys) and the oneDNN cap if any.
+the data), the precisions the trials computed in (stored with each trial; a tree
+before that attribute shows none) and where the time outside training went (to the first
+trial, to a second worker's first trial, after the last trial); per tree the runtime
+line of a one-epoch ``tuner train``; and, once, the CPU: model name, the /proc/cpuinfo
+flags that decide bf16, torch's capability dict (its bf16 keys) and the oneDNN cap if any.
 
     .venv/bin/python bench/main_command.py [--rounds 1] [--workers 1,2] [--before PATH]
         [--study studies/weight_decay.py] [--set precision=fp32] [--env KEY=VALUE]
@@ -76,10 +77,10 @@ def run_once(study_file: str, workers: str, tree: Path, sets: list[str],
         args += ["--workers", workers]
     for assignment in sets:
         args += ["--set", assignment]
-    start = time.perf_counter()
+    start, started_at = time.perf_counter(), time.time()
     done = subprocess.run(args, cwd=tree, env=run_env(tree, extra), capture_output=True,
                           text=True)
-    wall = time.perf_counter() - start
+    wall, ended_at = time.perf_counter() - start, time.time()
     if done.returncode != 0:
         raise SystemExit(f"tuner run failed ({done.returncode}):\n{done.stderr[-2000:]}")
     (summary,) = optuna.get_all_study_summaries(url)
@@ -96,7 +97,23 @@ def run_once(study_file: str, workers: str, tree: Path, sets: list[str],
                 epochs=sum(t.user_attrs.get(records.EPOCHS_RUN, 0) for t in trials),
                 trial_seconds=sum(t.user_attrs.get(records.SECONDS, 0.0) for t in trials),
                 precisions=sorted({t.user_attrs.get(records.RUNTIME, {}).get("precision", "?")
-                                   for t in trials}))
+                                   for t in trials}),
+                **timeline(trials, started_at, ended_at))
+
+
+def timeline(trials: list, started_at: float, ended_at: float) -> dict:
+    """Where the wall time outside training went: seconds from the command's start to its
+    first trial (imports, checks, data), from that trial's start to the moment a second
+    trial ran beside it (a spawned worker's start; None with one worker), and from the
+    last trial's end to the command's end (summary, exit)."""
+    spans = sorted((t.datetime_start.timestamp(), t.datetime_complete.timestamp())
+                   for t in trials if t.datetime_start and t.datetime_complete)
+    first = spans[0][0]
+    overlap = next((begin for index, (begin, _end) in enumerate(spans)
+                    if any(begin < end for _start, end in spans[:index])), None)
+    return dict(to_first_trial=first - started_at,
+                to_second_worker=None if overlap is None else overlap - first,
+                after_last_trial=ended_at - max(e for _, e in spans))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,13 +146,18 @@ def main(argv: list[str] | None = None) -> int:
                 for workers in args.workers.split(","):
                     row = run_once(args.study, workers, tree, args.sets, extra, folder)
                     walls.setdefault((name, workers), []).append(row["wall"])
+                    second = ("(none)" if row["to_second_worker"] is None
+                              else f"{row['to_second_worker']:.1f}")
                     print(f"{name} workers {workers}: {row['wall']:.0f} s wall, "
                           f"{row['trials']} trials ({row['complete']} complete, "
                           f"{row['pruned']} pruned, {row['epochs']} epochs), "
                           f"{row['per_hour']:.0f} trials/h, best val Dice {row['best']:.4f} "
                           f"at {row['best_params']}, worst {row['worst_dice']:.3f} at "
                           f"{row['worst']}, sum of trial seconds {row['trial_seconds']:.0f}, "
-                          f"precision {'/'.join(row['precisions'])}",
+                          f"precision {'/'.join(row['precisions'])}; first trial after "
+                          f"{row['to_first_trial']:.1f} s, a second worker's trial "
+                          f"{second} s later, exit {row['after_last_trial']:.1f} s after the "
+                          "last trial",
                           flush=True)
     for (name, workers), values in walls.items():
         print(f"median {name} workers {workers}: {statistics.median(values):.0f} s "

@@ -85,6 +85,33 @@ def test_failed_grid_point_runs_again_on_rerun(tmp_path, sqlite_url):
     assert len({(t.params["weight_decay"], t.params["train_fraction"]) for t in done}) == 4
 
 
+def test_a_mistake_found_while_trials_ran_fails_its_trial_and_exits_1(
+        tmp_path, sqlite_url, monkeypatch):
+    """Exit 2 promises that nothing ran; a mistake that shows only in a trial (here: the
+    data went missing after the checks) fails that trial, keeps the finished ones and
+    exits 1 with its one line."""
+    import tuner.study.objective as objective_module
+    from tuner.errors import TunerError
+
+    study_file = write_study(tmp_path, GRID.format(repeats=1))
+    real, calls = objective_module.build_splits, []
+
+    def splits_then_gone(cfg):
+        calls.append(cfg)
+        if len(calls) > 1:
+            raise TunerError("dataset 'folder:/data/gone': the folder is missing")
+        return real(cfg)
+
+    monkeypatch.setattr(objective_module, "build_splits", splits_then_gone)
+    result = run(study_file, "--storage", sqlite_url, *TINY_SETS)
+    assert result.exit_code == 1, result.output
+    assert "tuner: error: dataset 'folder:/data/gone': the folder is missing" in result.output
+    assert "Traceback" not in result.output
+    states = [t.state for t in trials(sqlite_url, "grid")]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING,
+                      TrialState.WAITING]
+
+
 def test_repeats_are_paired_by_seed(tmp_path, sqlite_url):
     study_file = write_study(tmp_path, """
         from tuner import StudySpec, categorical

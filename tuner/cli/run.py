@@ -148,6 +148,9 @@ def execute_study(spec, options, requested_workers: int | None):
         errors.print("interrupted: the running trial is marked failed; run the same "
                      "command again to resume")
         raise typer.Exit(130) from None
+    except TunerError as exc:  # found while trials ran: not "before anything ran" (exit 2)
+        errors.print(f"tuner: error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
     outcome = run_outcome(study, before)
     outcome.left = remaining_work(study, spec)
     if outcome.ran:  # the note names the best configuration so far; nothing ran: unchanged

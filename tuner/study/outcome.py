@@ -5,7 +5,9 @@ so the run's outcome is counted there, not in one process: the trials that were 
 finished when the run began and are finished now. A trial that failed because its worker
 died and whose retry then finished (Optuna's retry callback links them) was recovered: it
 is worth a warning, not a failure. Exit codes: 0 every trial the run ran finished
-(complete or pruned), 1 some failed, 2 a user mistake before anything ran, 130 Ctrl-C.
+(complete or pruned), 1 some failed (a mistake found only while trials ran, such as a
+file gone mid-run, fails its trial, ends the run with its one-line error, and counts
+here), 2 a user mistake before anything ran, 130 Ctrl-C.
 """
 
 from __future__ import annotations
