@@ -11,6 +11,6 @@ study = StudySpec(
         train_fraction=categorical([0.2, 0.4, 0.6, 0.8]),
     ),
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

@@ -47,6 +47,6 @@ study = StudySpec(
         freeze_encoder=categorical([False, True] if PRETRAINED else [False]),
     ),
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

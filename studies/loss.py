@@ -12,6 +12,6 @@ study = StudySpec(
         optimizer=categorical(["adam", "rmsprop", "sgd"]),
     ),
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.2, n_warmup_steps=8),
 )

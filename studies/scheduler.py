@@ -42,6 +42,6 @@ study = StudySpec(
     base=dict(loss="bce_dice", momentum=0.9, epochs=15, step_size=5, gamma=0.5),
     space=space,  # a grid over both choices: 5 optimizers x 6 schedulers, each once
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

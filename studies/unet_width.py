@@ -25,6 +25,6 @@ study = StudySpec(
         dropout=categorical([0.0, 0.5]),
     ),
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

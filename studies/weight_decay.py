@@ -1,8 +1,8 @@
 """Which weight decay, at which amount of training data?
 
 The weight-decay stage of a tuning report: three decays at four train fractions, Adam with
-a plateau schedule, every cell trained once on the same validation images. The threshold
-pruner stops only hopeless runs (validation Dice still near the all-foreground baseline of
+a plateau schedule, every cell trained once on the same validation images. The pruner
+stops only hopeless runs (best validation Dice still near the all-foreground baseline of
 about 0.2 after 8 of 15 epochs), so the table compares full runs.
 
 The UNet is the classic one at base width 8 with Adam at 2e-3, so that the whole grid
@@ -24,6 +24,6 @@ study = StudySpec(
         train_fraction=categorical([0.2, 0.4, 0.6, 0.8]),
     ),
     sampler="grid",
-    pruner="threshold",
+    pruner="hopeless",
     pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

@@ -6,6 +6,7 @@ from the study file with :func:`build_pruner`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -41,6 +42,33 @@ def _threshold(lower: float = 0.1, **options: Any) -> optuna.pruners.BasePruner:
     return optuna.pruners.ThresholdPruner(lower=lower, **options)
 
 
+class HopelessPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose *best* validation Dice so far is below ``lower`` once it has
+    trained ``n_warmup_steps`` epochs: it never learned.
+
+    Written by hand because Optuna's ThresholdPruner judges the latest value only: a run
+    that learned and then dipped for an epoch (seen with weight decay 0.1 at a high
+    learning rate: 0.51, then 0.23 five epochs later) would be pruned as if it had never
+    learned, and a comparison grid would lose that cell. No Optuna pruner compares the best
+    value so far with a fixed floor.
+    """
+
+    def __init__(self, lower: float = 0.1, n_warmup_steps: int = 0) -> None:
+        if not 0 <= n_warmup_steps:
+            raise ValueError(f"n_warmup_steps must be >= 0, got {n_warmup_steps}")
+        self.lower, self.n_warmup_steps = float(lower), int(n_warmup_steps)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self.n_warmup_steps:
+            return False
+        values = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
+        return not values or max(values) < self.lower
+
+
+PRUNERS.add("hopeless", HopelessPruner)
+
+
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """The pruner the study file names, with its options."""
     return PRUNERS.build(spec.pruner, dict(spec.pruner_options), REQUIRES)
@@ -50,6 +78,7 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
 _FIRST_STEP = {
     "median": ("n_warmup_steps", 0), "percentile": ("n_warmup_steps", 0),
     "threshold": ("n_warmup_steps", 0), "patient": ("n_warmup_steps", 0),
+    "hopeless": ("n_warmup_steps", 0),
     "successive_halving": ("min_resource", 1), "hyperband": ("min_resource", 1),
     "wilcoxon": ("n_startup_steps", 2),
 }
