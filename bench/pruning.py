@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a config override for every trial, e.g. epochs=15")
     parser.add_argument("--variant", action="append", default=[],
                         help="another pruner to try: NAME=PRUNER:key=value,...")
-    parser.add_argument("--skip-shipped", action="store_true",
-                        help="leave out the study file's own pruner (measured before)")
+    parser.add_argument("--skip", default="",
+                        help="variants to leave out, e.g. shipped,none (measured in another "
+                        "run; without 'none' no ratios are printed)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     for text in args.variant:
         name, pruner, options = parse_variant(text)
         variants[name] = (pruner, options)
-    if args.skip_shipped:
-        del variants["shipped"]
+    for name in filter(None, args.skip.split(",")):
+        variants.pop(name, None)
     print(cpu_report())
     print(f"study {spec.name}: {n_trials} trials per run, sampler {spec.sampler}, "
           f"overrides {overrides}; shipped pruner {spec.pruner} {dict(spec.pruner_options)}")
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['epochs']} epochs, {row['wall']:.0f} s, best val Dice "
                       f"{row['best']:.4f} (trial {row['best_number']}) at {row['best_params']}",
                       flush=True)
-    summarize(rows)
+    if "none" in rows:
+        summarize(rows)
     print(f"load now {os.getloadavg()[0]:.1f}")
     return 0
 
