@@ -51,10 +51,10 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
-    with contextlib.suppress(EOFError, OSError):  # none sent: this worker decodes its own
-        adopt_pools(pools.recv())
-    pools.close()
     try:
+        with contextlib.suppress(EOFError, OSError):  # none came: this worker decodes its own
+            adopt_pools(pools.recv())
+        pools.close()
         if options.stage is None:
             spec = load_spec(spec_path)
         else:  # a campaign stage: its spec comes from the campaign file and its record

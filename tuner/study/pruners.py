@@ -54,7 +54,7 @@ class HopelessPruner(optuna.pruners.BasePruner):
     """
 
     def __init__(self, lower: float = 0.1, n_warmup_steps: int = 0) -> None:
-        if not 0 <= n_warmup_steps:
+        if n_warmup_steps < 0:
             raise ValueError(f"n_warmup_steps must be >= 0, got {n_warmup_steps}")
         self.lower, self.n_warmup_steps = float(lower), int(n_warmup_steps)
 
