@@ -30,8 +30,8 @@ from tuner.config import TrainConfig  # noqa: E402
 from tuner.data import build_splits  # noqa: E402
 from tuner.study.runner import RunOptions, prepare_study, run_worker  # noqa: E402
 from tuner.study.spec import load_spec  # noqa: E402
-from tuner.training.device import cpu_has_bf16  # noqa: E402
 from tuner.training.models import ClassicUNet  # noqa: E402
+from tuner.training.precision import choose_precision  # noqa: E402
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -48,7 +48,7 @@ def bare_run(cfg: TrainConfig) -> tuple[float, float]:
     x_val = ((splits.val.images - IMAGENET_MEAN) / IMAGENET_STD)
     y_train, y_val = splits.train.masks, splits.val.masks
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    dtype = torch.bfloat16 if cpu_has_bf16() else None
+    dtype = choose_precision(cfg, torch.device("cpu")).dtype  # as tuner's side picks
     best = 0.0
     for _ in range(cfg.epochs):
         model.train()

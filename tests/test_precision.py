@@ -106,7 +106,7 @@ def test_explicit_precision_wins_on_the_cpu(cpu, asked):
 
 def test_fp16_on_the_cpu_is_a_user_error():
     with pytest.raises(TunerError, match="'precision': got 'fp16', which needs CUDA"):
-        precision.choose_precision(TrainConfig(precision="fp16"), CPU)
+        resolve_runtime(TrainConfig(precision="fp16", device="cpu"))
 
 
 @pytest.mark.parametrize(("capability", "expected"),

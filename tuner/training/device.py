@@ -16,7 +16,7 @@ import torch
 
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.training.precision import DTYPES, choose_precision, cpu_bf16_support, cpu_capabilities
+from tuner.training.precision import DTYPES, choose_precision
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,6 @@ class Runtime:
         return {"device": self.device.type, "precision": self.precision,
                 "precision_reason": self.precision_reason,
                 "channels_last": self.channels_last}
-
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU has bf16 instructions (AMX, AVX512-BF16, ARM BF16); whether bf16
-    is also the faster choice for a model is :func:`resolve_runtime`'s to say."""
-    return cpu_bf16_support(cpu_capabilities())[0] != "none"
 
 
 def check_runtime(cfg: TrainConfig) -> torch.device:

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 
 from tuner.config import TrainConfig
-from tuner.errors import TunerError
 
 #: autocast dtype per precision name (None: plain fp32, no autocast)
 DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
@@ -63,13 +62,11 @@ class PrecisionChoice:
 def choose_precision(cfg: TrainConfig, device: torch.device) -> PrecisionChoice:
     """The precision a run of ``cfg`` on ``device`` computes in, with the reason.
 
-    An explicit ``precision`` wins (fp16 only on CUDA); ``auto`` decides per device as the
+    An explicit ``precision`` wins (that fp16 needs CUDA is checked once, by
+    :func:`tuner.training.device.check_runtime`); ``auto`` decides per device as the
     module says. May run a calibration on a CPU, once per process and model shape.
     """
     if cfg.precision != "auto":
-        if cfg.precision == "fp16" and device.type != "cuda":
-            raise TunerError("config field 'precision': got 'fp16', which needs CUDA; "
-                             "expected bf16, fp32 or auto on the CPU")
         return PrecisionChoice(cfg.precision, f"precision={cfg.precision} was asked for")
     if device.type == "cuda":
         return _cuda_choice(device)
