@@ -91,8 +91,7 @@ def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
     assert gc.isenabled()
     with heavy_imports():
         assert not gc.isenabled()
-        created = [[] for _ in range(1000)]  # what an import leaves behind
-    assert gc.isenabled() and gc.get_freeze_count() >= len(created)
+    assert gc.isenabled()
     gc.disable()
     try:
         with heavy_imports():
@@ -100,3 +99,36 @@ def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+def test_heavy_imports_freeze_once_and_never_freeze_garbage(monkeypatch):
+    """Commands run again and again in one process (tests, notebooks) must not pin what
+    earlier runs dropped: a frozen storage keeps its database connections open for good."""
+    import gc
+    import weakref
+
+    from tuner.cli import common
+
+    class Holder:  # stands for a storage in a reference cycle (as Optuna's are)
+        pass
+
+    def dropped_cycle():
+        holder = Holder()
+        holder.me = holder
+        return weakref.ref(holder)
+
+    monkeypatch.setattr(common, "_imports_frozen", False)
+    garbage_before = dropped_cycle()
+    with common.heavy_imports():
+        created = [[] for _ in range(1000)]  # what the first imports leave behind
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(created)
+    assert garbage_before() is None  # collected before the freeze, not pinned by it
+
+    garbage_between = dropped_cycle()
+    with common.heavy_imports():  # a second command in the same process
+        pass
+    assert gc.get_freeze_count() == frozen  # nothing more frozen
+    gc.collect()
+    assert garbage_between() is None
+    gc.unfreeze()  # hand the test process its objects back

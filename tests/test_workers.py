@@ -44,7 +44,12 @@ def finish(process: subprocess.Popen, timeout: float = 240) -> str:
 
 
 def trials_of(url: str, name: str):
-    return optuna.load_study(study_name=name, storage=url).get_trials()
+    """The study's trials, read over a connection that is closed again (polled often)."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials()
+    finally:
+        storage.engine.dispose()
 
 
 def wait_for_running(url: str, name: str, timeout: float = 120) -> None:

@@ -49,18 +49,31 @@ def quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+_imports_frozen = False  # heavy_imports froze the objects of the first imports
+
+
 @contextmanager
 def heavy_imports() -> Iterator[None]:
     """Import torch, smp, albumentations and Optuna with the cyclic garbage collector
     paused: their thousands of modules would set it off again and again for nothing
     (measured: 1 s of a 7 s start). What they created is frozen, so that later
-    collections during training do not walk it either."""
+    collections during training do not walk it either.
+
+    Only the first use in a process freezes, after collecting what is already garbage:
+    a frozen object is never collected again, so freezing on every command run inside one
+    process (tests, notebooks) would keep each earlier storage and its open database
+    connections for good (CI ran PostgreSQL out of connections that way)."""
+    global _imports_frozen
     enabled = gc.isenabled()
+    if not _imports_frozen:
+        gc.collect()  # cheap here: before the imports, little is loaded
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if not _imports_frozen:
+            gc.freeze()
+            _imports_frozen = True
         if enabled:
             gc.enable()
 
