@@ -20,8 +20,9 @@ from tuner.cli.common import (
     quiet_optuna,
     user_errors,
 )
-from tuner.cli.run import WORKERS_ENV, execute_study, parse_workers
+from tuner.cli.run import WORKERS_ENV, execute_study, parse_workers, standby_workers
 from tuner.storage import STORAGE_ENV, redact, storage_url
+from tuner.study import standby
 
 
 @user_errors
@@ -45,28 +46,29 @@ def campaign_command(
 ) -> None:
     """Run a campaign's stages in order: each stage is the study CAMPAIGN/STAGE, fixing the
     frozen winners of the stages before; rerun the same command to resume."""
-    from tuner.storage import open_storage
-    from tuner.study.campaign import load_campaign, read_record
-
-    if storage:
-        os.environ[STORAGE_ENV] = storage
-    overrides = overrides_of(sets, data)
     requested = parse_workers(workers)
-    quiet_optuna()
-    campaign = load_campaign(campaign_file)
-    url = storage_url(storage)
-    if status:
-        console.print(lineage_table(campaign, read_record(open_storage(url, create=False),
-                                                          campaign)))
-        return
-    record = run_campaign(campaign, url, overrides, n_trials, requested, save_weights)
-    console.print(lineage_table(campaign, record))
-    done = len(record) == len(campaign.stages)
-    if done:
-        final_test_scores(campaign, url)
-    console.print(f"campaign {campaign.name!r} in {redact(url)}: "
-                  + ("every stage frozen" if done else f"{len(record)} of "
-                     f"{len(campaign.stages)} stages frozen; rerun the same command to go on"))
+    with standby_workers(0 if status else standby.standby_count(requested, n_trials)):
+        from tuner.storage import open_storage
+        from tuner.study.campaign import load_campaign, read_record
+
+        if storage:
+            os.environ[STORAGE_ENV] = storage
+        overrides = overrides_of(sets, data)
+        quiet_optuna()
+        campaign = load_campaign(campaign_file)
+        url = storage_url(storage)
+        if status:
+            console.print(lineage_table(campaign, read_record(open_storage(url, create=False),
+                                                              campaign)))
+            return
+        record = run_campaign(campaign, url, overrides, n_trials, requested, save_weights)
+        console.print(lineage_table(campaign, record))
+        done = len(record) == len(campaign.stages)
+        if done:
+            final_test_scores(campaign, url)
+        console.print(f"campaign {campaign.name!r} in {redact(url)}: "
+                      + ("every stage frozen" if done else f"{len(record)} of "
+                         f"{len(campaign.stages)} stages frozen; rerun the same command to go on"))
 
 
 def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,7 @@ from tuner.cli.common import (
 )
 from tuner.errors import TunerError
 from tuner.storage import STORAGE_ENV, redact, storage_url
+from tuner.study import standby
 from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 WORKERS_ENV = "TUNER_WORKERS"
@@ -58,26 +61,40 @@ def run_command(
         "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best."""
-    with heavy_imports():
-        from tuner.study.runner import RunOptions
-        from tuner.study.spec import load_spec
-        from tuner.training.models import ENCODER_WEIGHTS_ENV
+    requested_workers = parse_workers(workers)
+    with standby_workers(standby.standby_count(requested_workers, n_trials)):
+        with heavy_imports():
+            from tuner.study.runner import RunOptions
+            from tuner.study.spec import load_spec
+            from tuner.training.models import ENCODER_WEIGHTS_ENV
 
-    if storage:  # study files that call best_of() read the same storage
-        os.environ[STORAGE_ENV] = storage
-    overrides = overrides_of(sets, data)
-    if "encoder_weights" in overrides:  # the encoder study asks which weights there are
-        os.environ[ENCODER_WEIGHTS_ENV] = overrides["encoder_weights"]
-    spec = load_spec(study_file)
-    options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
-                         timeout=timeout, overrides=overrides,
-                         save_weights=save_weights, galleries=galleries,
-                         heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                         devices=_devices(devices))
-    quiet_optuna()
-    outcome = execute_study(spec, options, parse_workers(workers))
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+        if storage:  # study files that call best_of() read the same storage
+            os.environ[STORAGE_ENV] = storage
+        overrides = overrides_of(sets, data)
+        if "encoder_weights" in overrides:  # the encoder study asks which weights there are
+            os.environ[ENCODER_WEIGHTS_ENV] = overrides["encoder_weights"]
+        spec = load_spec(study_file)
+        options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
+                             timeout=timeout, overrides=overrides,
+                             save_weights=save_weights, galleries=galleries,
+                             heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                             devices=_devices(devices))
+        quiet_optuna()
+        outcome = execute_study(spec, options, requested_workers)
+        if outcome.exit_code:
+            raise typer.Exit(outcome.exit_code)
+
+
+@contextmanager
+def standby_workers(count: int) -> Iterator[None]:
+    """Spawn ``count`` workers beside this process before it imports torch, so that their
+    imports run beside its own (:mod:`tuner.study.standby`); those that were not needed end
+    with the command."""
+    standby.start(count)
+    try:
+        yield
+    finally:
+        standby.dismiss()
 
 
 def parse_workers(text: str) -> int | None:
@@ -110,7 +127,7 @@ def execute_study(spec, options, requested_workers: int | None):
 
     from tuner.data import describe_data
     from tuner.reports.console import best_trials_table
-    from tuner.study.local_workers import choose_workers, run_local
+    from tuner.study.local_workers import choose_workers, run_local, threads_per_worker
     from tuner.study.notes import save_study_note
     from tuner.study.outcome import finished_numbers, run_outcome
     from tuner.study.progress import StudyProgress
@@ -123,13 +140,14 @@ def execute_study(spec, options, requested_workers: int | None):
     study = prepare_study(spec, options)
     base = spec.config({}, options.overrides)
     errors.print(describe_data(base), markup=False, highlight=False)
-    errors.print(f"runtime: {resolve_runtime(base.replace(threads=0)).describe()}",
-                 markup=False, highlight=False)
     todo = remaining_work(study, spec)
     if options.n_trials is not None:
         todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)
     workers, why = choose_workers(requested_workers, todo, options.devices)
     options = replace(options, workers=workers)
+    threads = base.threads or (threads_per_worker(workers) if workers > 1 else 0)
+    errors.print(f"runtime: {resolve_runtime(base.replace(threads=threads)).describe()}",
+                 markup=False, highlight=False)  # decided as each worker will (threads)
     cannot_prune = pruner_cannot_act(spec, spec.config({}, options.overrides).epochs)
     if cannot_prune and todo:
         errors.print(f"note: {cannot_prune}")

@@ -1,11 +1,12 @@
 """Several workers on this machine: this process is the first, the others are spawned.
 
 The parent has already paid for the imports and decoded the data, so it trains too; the
-``--workers N`` - 1 others are spawned processes that load the same study file and run the
-same worker loop against the same storage. They get the parent's decoded data pools
-through a pipe, so no dataset is decoded twice. Torch threads are shared out between
-them, GPUs handed out round robin, and the parent shows every worker's trials until all
-are done.
+``--workers N`` - 1 others are spawned processes (on a CPU, standbys that the command
+started before its own imports: :mod:`tuner.study.standby`) that load the same study file
+and run the same worker loop against the same storage. Each gets its assignment and the
+parent's decoded data pools through a pipe, so no dataset is decoded twice. Torch threads
+are shared out between them, GPUs handed out round robin, and the parent shows every
+worker's trials until all are done.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import sys
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -29,41 +29,52 @@ from optuna.trial import TrialState
 from tuner.data import adopt_pools, cached_pools
 from tuner.errors import TunerError
 from tuner.storage import artifact_store, storage_url
-from tuner.study import interrupt
+from tuner.study import interrupt, standby
 from tuner.study.objective import Objective
 from tuner.study.outcome import finished_numbers
 from tuner.study.progress import StudyProgress
 from tuner.study.runner import RunOptions, run_worker
 from tuner.study.spec import StudySpec, load_spec
+from tuner.study.standby import physical_cores
 from tuner.study.worker import FAILURES_IN_A_ROW
 
 
-def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
-                    threads: int, gpu: int | None, stop, pools: Connection) -> None:
-    """Entry point of a spawned worker process: exit code 2 on a user mistake. ``pools``
-    brings the data pools the parent decoded already (:func:`send_pools`)."""
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    if gpu is not None:  # before CUDA initialises: this worker sees only its GPU
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+@dataclass(frozen=True)
+class Assignment:
+    """What a spawned worker is to do: the study file (or campaign file, for a stage), the
+    run's options, its trial budget, torch threads and GPU."""
+
+    spec_path: str
+    options: RunOptions
+    max_trials: int | None
+    threads: int
+    gpu: int | None
+
+
+def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
+    """A spawned worker's work (:mod:`tuner.study.standby` calls it once the assignment
+    came): exit code 2 on a user mistake. ``pools`` then brings the data pools the parent
+    decoded already (:func:`send_pools`)."""
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(assignment.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
+    options = assignment.options
     try:
         with contextlib.suppress(EOFError, OSError):  # none came: this worker decodes its own
             adopt_pools(pools.recv())
         pools.close()
         if options.stage is None:
-            spec = load_spec(spec_path)
+            spec = load_spec(assignment.spec_path)
         else:  # a campaign stage: its spec comes from the campaign file and its record
             from tuner.storage import open_storage
             from tuner.study.campaign import stage_spec
 
-            spec = stage_spec(spec_path, options.stage,
+            spec = stage_spec(assignment.spec_path, options.stage,
                               open_storage(storage_url(options.storage)))
-        run_worker(spec, options, max_trials=max_trials)
+        run_worker(spec, options, max_trials=assignment.max_trials)
     except TunerError as exc:
         print(f"tuner worker: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -71,21 +82,6 @@ def _worker_process(spec_path: str, options: RunOptions, max_trials: int | None,
         sys.exit(130)
     finally:
         gc.freeze()  # exit without a last collection over torch's objects (~1.3 s)
-
-
-def physical_cores() -> int:
-    """Physical cores this process may use (hyper-threads of one core count once)."""
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in allowed:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
-                       topology.joinpath("core_id").read_text().strip()))
-        except OSError:  # no topology (not Linux, a container without /sys): count CPUs
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
 
 
 def choose_workers(requested: int | None, work_left: int,
@@ -158,29 +154,19 @@ def with_worker_threads(options: RunOptions) -> RunOptions:
 
 
 def start_workers(spec: StudySpec, options: RunOptions,
-                  plan: list[tuple[int | None, int | None]]
-                  ) -> tuple[list[multiprocessing.Process], Any]:
-    """Spawn one worker process per ``plan`` entry, sharing the study; also returns the
-    event that asks them to stop."""
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    processes = []
-    # Children start with Ctrl-C ignored (a disposition they inherit), so that a Ctrl-C
-    # while they import torch does not end in a traceback; run_worker installs the handler.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        for budget, gpu in plan:
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=_worker_process,
-                                      args=(spec.source, options, budget,
-                                            options.overrides["threads"], gpu, stop, receiver))
-            process.start()
-            receiver.close()
-            send_pools(sender)
-            processes.append(process)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return processes, stop
+                  plan: list[tuple[int | None, int | None]]) -> list[standby.Standby]:
+    """One worker per ``plan`` entry, sharing the study: a standby spawned as the command
+    started where one waits (CPU), else a new process; then the standbys left over are
+    dismissed."""
+    workers = []
+    for budget, gpu in plan:
+        worker = standby.take() if gpu is None else standby.spawn(gpu)
+        worker.pipe.send(Assignment(spec.source, options, budget,
+                                    options.overrides["threads"], gpu))
+        send_pools(worker.pipe)
+        workers.append(worker)
+    standby.dismiss()
+    return workers
 
 
 def send_pools(sender: Connection) -> None:
@@ -212,7 +198,8 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
     url = storage_url(options.storage)
     options = with_worker_threads(options) if options.workers > 1 else options
     (budget, gpu), others = plan[0], plan[1:]
-    processes, stop = start_workers(spec, options, others)
+    workers = start_workers(spec, options, others)
+    processes = [worker.process for worker in workers]
     known = finished_numbers(study)
     if options.devices and gpu is not None:  # before this process initialises CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -237,7 +224,7 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
                                 objective=objective, wait_for_stale=True,
                                 claim_only=True)  # the dead worker's trial, retried
     except KeyboardInterrupt:
-        _stop(processes, stop)
+        _stop(workers)
         raise
     if result.stop_reason == "failing":
         notices.append(f"worker 1 stopped after {FAILURES_IN_A_ROW} failed trials in a row "
@@ -251,11 +238,13 @@ def _unfinished(study: optuna.Study) -> bool:
                                  states=(TrialState.WAITING, TrialState.RUNNING)))
 
 
-def _stop(processes: list[multiprocessing.Process], stop) -> None:
+def _stop(workers: list[standby.Standby]) -> None:
     """After Ctrl-C: a terminal sent it to the workers too; if not (a signal to this
     process only, or a worker still starting), pass it on, then give them time to mark
     their trials failed."""
-    stop.set()
+    processes = [worker.process for worker in workers]
+    for worker in workers:
+        worker.stop.set()
     for process in processes:
         process.join(timeout=2)
         if process.is_alive():
