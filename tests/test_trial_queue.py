@@ -8,7 +8,12 @@ from optuna.trial import TrialState
 from tuner import StudySpec, categorical, records
 from tuner.records import repeat_of, trial_params
 from tuner.storage import open_storage
-from tuner.study.trial_queue import enqueue_grid, enqueue_repeats, missing_grid_trials
+from tuner.study.trial_queue import (
+    enqueue_grid,
+    enqueue_repeats,
+    expected_work,
+    missing_grid_trials,
+)
 from tuner.study.worker import claim_waiting_trial
 
 GRID = StudySpec(name="g", sampler="grid", repeats=2,
@@ -69,3 +74,26 @@ def test_repeats_of_a_sampled_configuration_follow_its_first_run(any_storage_url
     assert all(t.user_attrs[records.REPEAT] in (1, 2) for t in waiting)
     enqueue_repeats(study, waiting[0], repeats=3)  # a repeat does not enqueue repeats
     assert len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) == 2
+
+
+def test_the_biggest_cells_are_trained_first_so_workers_finish_together(sqlite_url,
+                                                                       study_name):
+    """Longest first within each repeat: the last trials to start are the shortest."""
+    grid = StudySpec(name="g", sampler="grid", repeats=2, space=dict(
+        weight_decay=categorical([0.1, 0.01]), train_fraction=categorical([0.2, 0.8])))
+    study = make_study(sqlite_url, study_name)
+    enqueue_grid(study, grid)
+    claimed = []
+    while (trial := claim_waiting_trial(study)) is not None:
+        frozen = study.trials[trial.number]
+        point = trial_params(frozen)
+        claimed.append((point["train_fraction"], point["weight_decay"], repeat_of(frozen)))
+    assert claimed == [(0.8, 0.1, 0), (0.8, 0.01, 0), (0.2, 0.1, 0), (0.2, 0.01, 0),
+                       (0.8, 0.1, 1), (0.8, 0.01, 1), (0.2, 0.1, 1), (0.2, 0.01, 1)]
+
+
+def test_expected_work_scales_with_the_fields_that_set_a_trials_work():
+    assert expected_work({"train_fraction": 0.8}) == 4 * expected_work({"train_fraction": 0.2})
+    assert expected_work({"image_size": 128}) == 4 * expected_work({"image_size": 64})
+    assert expected_work({"base_channels": 16, "epochs": 10}) == 16 ** 2 * 10
+    assert expected_work({"loss": "dice", "lr": 1e-3}) == 1.0  # costs alike: file order
