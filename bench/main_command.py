@@ -104,16 +104,22 @@ def run_once(study_file: str, workers: str, tree: Path, sets: list[str],
 def timeline(trials: list, started_at: float, ended_at: float) -> dict:
     """Where the wall time outside training went: seconds from the command's start to its
     first trial (imports, checks, data), from that trial's start to the moment a second
-    trial ran beside it (a spawned worker's start; None with one worker), and from the
-    last trial's end to the command's end (summary, exit)."""
+    trial ran beside it (a spawned worker's start; None with one worker), the time the
+    last trial ran alone at the end (the other workers idle; None with one worker), and
+    from the last trial's end to the command's end (summary, exit)."""
     spans = sorted((t.datetime_start.timestamp(), t.datetime_complete.timestamp())
                    for t in trials if t.datetime_start and t.datetime_complete)
     first = spans[0][0]
     overlap = next((begin for index, (begin, _end) in enumerate(spans)
                     if any(begin < end for _start, end in spans[:index])), None)
+    by_end = sorted(spans, key=lambda span: span[1])
+    alone = None
+    if overlap is not None and len(by_end) > 1:
+        (last_start, last_end), previous_end = by_end[-1], by_end[-2][1]
+        alone = last_end - max(last_start, previous_end)
     return dict(to_first_trial=first - started_at,
                 to_second_worker=None if overlap is None else overlap - first,
-                after_last_trial=ended_at - max(e for _, e in spans))
+                last_trial_alone=alone, after_last_trial=ended_at - by_end[-1][1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                     walls.setdefault((name, workers), []).append(row["wall"])
                     second = ("(none)" if row["to_second_worker"] is None
                               else f"{row['to_second_worker']:.1f}")
+                    alone = ("" if row["last_trial_alone"] is None else
+                             f", the last trial {row['last_trial_alone']:.1f} s alone")
                     print(f"{name} workers {workers}: {row['wall']:.0f} s wall, "
                           f"{row['trials']} trials ({row['complete']} complete, "
                           f"{row['pruned']} pruned, {row['epochs']} epochs), "
@@ -156,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"{row['worst']}, sum of trial seconds {row['trial_seconds']:.0f}, "
                           f"precision {'/'.join(row['precisions'])}; first trial after "
                           f"{row['to_first_trial']:.1f} s, a second worker's trial "
-                          f"{second} s later, exit {row['after_last_trial']:.1f} s after the "
-                          "last trial",
+                          f"{second} s later{alone}, exit {row['after_last_trial']:.1f} s "
+                          "after the last trial",
                           flush=True)
     for (name, workers), values in walls.items():
         print(f"median {name} workers {workers}: {statistics.median(values):.0f} s "

@@ -43,3 +43,17 @@ def test_standbys_nobody_needed_end_with_the_command():
     standby.dismiss()
     assert not waiting.process.is_alive()
     assert standby._waiting == []
+
+
+def test_a_standby_that_died_is_replaced_by_a_new_process():
+    dead = standby.spawn()
+    dead.process.terminate()
+    dead.process.join(timeout=10)
+    standby._waiting.append(dead)
+    fresh = standby.take()
+    try:
+        assert fresh is not dead and fresh.process.is_alive()
+        assert standby._waiting == []
+    finally:
+        standby._waiting.append(fresh)
+        standby.dismiss()

@@ -95,7 +95,12 @@ def start(count: int) -> None:
 
 def take() -> Standby:
     """A waiting standby (its imports under way or done), else a new process."""
-    return _waiting.pop(0) if _waiting else spawn()
+    while _waiting:
+        standby = _waiting.pop(0)
+        if standby.process.is_alive():
+            return standby
+        standby.pipe.close()  # it died while importing: its error is on stderr already
+    return spawn()
 
 
 def dismiss() -> None:
