@@ -18,10 +18,9 @@ import os
 import signal
 import sys
 import threading
-import time
 import warnings
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 
 import optuna
 from optuna.trial import TrialState
@@ -260,9 +259,10 @@ def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,
     """Show the other workers' trials until they exit. A worker's user error ends the run
     (exit 2); a worker that died or crashed becomes a warning: the storage says whether
     its trials were lost (the run's outcome counts them)."""
-    while any(p.is_alive() for p in processes):
+    while running := [p for p in processes if p.is_alive()]:
         progress.poll(study, known)
-        time.sleep(1.0)
+        # a second between polls, but not a moment longer than the last worker lives
+        wait([p.sentinel for p in running], timeout=1.0)
     progress.poll(study, known)
     codes = [p.exitcode for p in processes]
     if any(code == 2 for code in codes):
