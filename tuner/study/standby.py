@@ -58,7 +58,7 @@ def has_nvidia_devices() -> bool:
 def standby_count(requested: int | None, n_trials: int | None) -> int:
     """Workers to start before the imports, beside this process (which is worker 1):
     ``--workers N`` - 1, or for auto one per physical core but this one, never more than
-    ``--n-trials`` needs (the study may still need fewer: the rest are dismissed). None
+    ``--n-trials`` needs (the study may still need fewer: the rest are dismissed). Zero
     where GPUs are: each worker must see only its GPU from its start (set before torch is
     imported), and which one is known only once this process has imported torch."""
     if has_nvidia_devices():
