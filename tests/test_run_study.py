@@ -204,3 +204,26 @@ def test_best_lists_trials_as_table_json_and_csv(tmp_path, sqlite_url):
     assert [r["value"] for r in json.loads(as_json.stdout)] == pytest.approx(values[:2])
     table = runner.invoke(app, ["best", "grid", "--storage", sqlite_url])
     assert table.exit_code == 0 and "best trials of 'grid'" in table.stdout
+
+
+def test_the_runtime_line_is_decided_at_each_workers_thread_count(tmp_path, sqlite_url,
+                                                                 monkeypatch):
+    """Two workers train on one thread each here, and precision=auto may choose otherwise
+    at one thread than at two: the line says what the workers will compute in."""
+    import tuner.training
+    from tuner.study import local_workers
+
+    decided_at = []
+    real = tuner.training.resolve_runtime
+
+    def recording(cfg):
+        decided_at.append(cfg.threads)
+        return real(cfg.replace(threads=0))  # leave this test process's threads alone
+
+    monkeypatch.setattr(tuner.training, "resolve_runtime", recording)
+    monkeypatch.setattr(local_workers, "choose_workers", lambda *args: (2, "as asked"))
+    monkeypatch.setattr(local_workers, "run_local", lambda *args: [])  # train nothing
+    result = run(write_study(tmp_path, GRID.format(repeats=1)), "--storage", sqlite_url,
+                 *TINY_SETS)
+    assert "runtime: cpu" in result.output
+    assert decided_at == [local_workers.threads_per_worker(2)]

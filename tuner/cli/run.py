@@ -127,7 +127,7 @@ def execute_study(spec, options, requested_workers: int | None):
 
     from tuner.data import describe_data
     from tuner.reports.console import best_trials_table
-    from tuner.study.local_workers import choose_workers, run_local, threads_per_worker
+    from tuner.study.local_workers import choose_workers, run_local, with_worker_threads
     from tuner.study.notes import save_study_note
     from tuner.study.outcome import finished_numbers, run_outcome
     from tuner.study.progress import StudyProgress
@@ -145,9 +145,10 @@ def execute_study(spec, options, requested_workers: int | None):
         todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)
     workers, why = choose_workers(requested_workers, todo, options.devices)
     options = replace(options, workers=workers)
-    threads = base.threads or (threads_per_worker(workers) if workers > 1 else 0)
-    errors.print(f"runtime: {resolve_runtime(base.replace(threads=threads)).describe()}",
-                 markup=False, highlight=False)  # decided as each worker will (threads)
+    per_worker = spec.config({}, with_worker_threads(options).overrides) if workers > 1 \
+        else base  # decided at the thread count each worker will train with
+    errors.print(f"runtime: {resolve_runtime(per_worker).describe()}", markup=False,
+                 highlight=False)
     cannot_prune = pruner_cannot_act(spec, spec.config({}, options.overrides).epochs)
     if cannot_prune and todo:
         errors.print(f"note: {cannot_prune}")

@@ -41,13 +41,12 @@ from tuner.study.worker import FAILURES_IN_A_ROW
 @dataclass(frozen=True)
 class Assignment:
     """What a spawned worker is to do: the study file (or campaign file, for a stage), the
-    run's options, its trial budget, torch threads and GPU."""
+    run's options (its torch threads among the overrides) and its trial budget. Its GPU it
+    was given when it was spawned (:func:`tuner.study.standby.spawn`)."""
 
     spec_path: str
     options: RunOptions
     max_trials: int | None
-    threads: int
-    gpu: int | None
 
 
 def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
@@ -56,7 +55,7 @@ def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
     decoded already (:func:`send_pools`)."""
     import torch
 
-    torch.set_num_threads(assignment.threads)
+    torch.set_num_threads(assignment.options.overrides["threads"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     interrupt.install(stop)
@@ -160,8 +159,7 @@ def start_workers(spec: StudySpec, options: RunOptions,
     workers = []
     for budget, gpu in plan:
         worker = standby.take() if gpu is None else standby.spawn(gpu)
-        worker.pipe.send(Assignment(spec.source, options, budget,
-                                    options.overrides["threads"], gpu))
+        worker.pipe.send(Assignment(spec.source, options, budget))
         send_pools(worker.pipe)
         workers.append(worker)
     standby.dismiss()
