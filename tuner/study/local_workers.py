@@ -41,8 +41,8 @@ from tuner.study.worker import FAILURES_IN_A_ROW
 @dataclass(frozen=True)
 class Assignment:
     """What a spawned worker is to do: the study file (or campaign file, for a stage), the
-    run's options (its torch threads among the overrides) and its trial budget. Its GPU it
-    was given when it was spawned (:func:`tuner.study.standby.spawn`)."""
+    run's options (its torch threads among the overrides) and its trial budget. Its GPU
+    was set when it was spawned (:func:`tuner.study.standby.spawn`)."""
 
     spec_path: str
     options: RunOptions
