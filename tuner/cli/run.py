@@ -149,7 +149,7 @@ def execute_study(spec, options, requested_workers: int | None):
         else base  # decided at the thread count each worker will train with
     errors.print(f"runtime: {resolve_runtime(per_worker).describe()}", markup=False,
                  highlight=False)
-    cannot_prune = pruner_cannot_act(spec, spec.config({}, options.overrides).epochs)
+    cannot_prune = pruner_cannot_act(spec, base.epochs)
     if cannot_prune and todo:
         errors.print(f"note: {cannot_prune}")
     errors.print(f"study {study.study_name!r} in {redact(url)}: {todo} trial(s) to run"

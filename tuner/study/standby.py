@@ -63,9 +63,8 @@ def standby_count(requested: int | None, n_trials: int | None) -> int:
     imported), and which one is known only once this process has imported torch."""
     if has_nvidia_devices():
         return 0
-    if requested is None:
-        requested = physical_cores()
-    count = min(requested, physical_cores()) - 1
+    cores = physical_cores()
+    count = min(cores if requested is None else requested, cores) - 1
     if n_trials is not None:
         count = min(count, n_trials - 1)
     return max(0, count)
