@@ -47,13 +47,13 @@ def campaign_command(
     """Run a campaign's stages in order: each stage is the study CAMPAIGN/STAGE, fixing the
     frozen winners of the stages before; rerun the same command to resume."""
     requested = parse_workers(workers)
+    overrides = overrides_of(sets, data)  # a mistyped --set costs no worker
     with standby_workers(0 if status else standby.standby_count(requested, n_trials)):
         from tuner.storage import open_storage
         from tuner.study.campaign import load_campaign, read_record
 
         if storage:
             os.environ[STORAGE_ENV] = storage
-        overrides = overrides_of(sets, data)
         quiet_optuna()
         campaign = load_campaign(campaign_file)
         url = storage_url(storage)

@@ -62,6 +62,7 @@ def run_command(
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best."""
     requested_workers = parse_workers(workers)
+    overrides = overrides_of(sets, data)  # a mistyped --set costs no import and no worker
     with standby_workers(standby.standby_count(requested_workers, n_trials)):
         with heavy_imports():
             from tuner.study.runner import RunOptions
@@ -70,7 +71,6 @@ def run_command(
 
         if storage:  # study files that call best_of() read the same storage
             os.environ[STORAGE_ENV] = storage
-        overrides = overrides_of(sets, data)
         if "encoder_weights" in overrides:  # the encoder study asks which weights there are
             os.environ[ENCODER_WEIGHTS_ENV] = overrides["encoder_weights"]
         spec = load_spec(study_file)
