@@ -12,5 +12,4 @@ study = StudySpec(
     ),
     sampler="grid",
     pruner="hopeless",
-    pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

@@ -13,5 +13,4 @@ study = StudySpec(
     ),
     sampler="grid",
     pruner="hopeless",
-    pruner_options=dict(lower=0.2, n_warmup_steps=8),
 )

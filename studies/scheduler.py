@@ -43,5 +43,4 @@ study = StudySpec(
     space=space,  # a grid over both choices: 5 optimizers x 6 schedulers, each once
     sampler="grid",
     pruner="hopeless",
-    pruner_options=dict(lower=0.25, n_warmup_steps=8),
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import textwrap
 
 import optuna
-import pytest
 from typer.testing import CliRunner
 
 from tests.tiny import TINY_SETS
@@ -65,25 +64,17 @@ CAMPAIGN = """
 
 def test_a_campaign_runs_its_stages_and_freezes_each_winner(tmp_path, sqlite_url):
     from tuner import records
-    from tuner.study.winner import configurations
+    from tuner.results.winner import choose_winner
 
     file = write(tmp_path, "campaign", CAMPAIGN)
-    first = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS,
-                                "--n-trials", "3"])
-    assert first.exit_code == 0, first.output
-    assert "1 trial(s) left" in first.stderr and "0 of 3 stages frozen" in first.stdout
-    assert "c" not in optuna.get_all_study_names(sqlite_url)  # no record of an open stage
     rest = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS])
     assert rest.exit_code == 0, rest.output
     assert "every stage frozen" in rest.stdout
     record = optuna.load_study(study_name="c", storage=sqlite_url).user_attrs[records.CAMPAIGN]
     assert list(record) == ["lr", "wd", "loss"]
     lr_stage = optuna.load_study(study_name="c/lr", storage=sqlite_url)
-    assert len(lr_stage.trials) == 4  # resumed: the 3 trials of the first call kept
-    groups = configurations(lr_stage, ["lr"])
-    best = max(groups, key=lambda g: g.mean)
-    assert record["lr"]["fields"] == {"lr": best.values["lr"]} \
-        or "tie rule prefers the cheaper" in record["lr"]["rule"]
+    assert len(lr_stage.trials) == 4  # 2 points x 2 repeats
+    assert record["lr"]["fields"] == choose_winner(lr_stage, ["lr"]).fields
     assert record["lr"]["n"] == 2 and len(record["lr"]["trials"]) == 2
     for trial in optuna.load_study(study_name="c/loss", storage=sqlite_url).trials:
         config = trial.user_attrs[records.CONFIG]
@@ -117,48 +108,25 @@ def test_the_shipped_campaign_defines_every_stage(tmp_path):
                                                       image_size=32, base_channels=4))
 
 
-def _finished_study(name, rows):
-    """A study whose completed trials have the given (weight_decay, dice, seconds)."""
-    from tuner import records
-
-    study = optuna.create_study(study_name=name, direction="maximize")
-    for wd, dice, seconds in rows:
-        trial = study.ask()
-        trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
-        trial.set_user_attr(records.CONFIG, {"weight_decay": wd})
-        trial.set_user_attr(records.SECONDS, seconds)
-        study.tell(trial, dice)
-    return study
+SAMPLED = """
+    from tuner import Campaign, Stage, categorical, float_range
+    campaign = Campaign(name="s", stages=[
+        Stage("lr", space=dict(lr=float_range(1e-4, 1e-2, log=True)), sampler="random",
+              n_trials=6, pruner="none"),
+        Stage("loss", space=dict(loss=categorical(["bce", "dice"])), pruner="none"),
+    ])
+"""
 
 
-def test_the_winner_is_the_best_mean_not_the_luckiest_trial():
-    from tuner.study.winner import choose_winner
-
-    study = _finished_study("s", [(0.0, 0.90, 10), (0.0, 0.70, 10),   # luckiest, mean 0.80
-                                  (0.01, 0.84, 10), (0.01, 0.86, 10)])  # mean 0.85
-    winner = choose_winner(study, ["weight_decay"])
-    assert winner.fields == {"weight_decay": 0.01} and winner.n == 2
-    assert winner.mean == pytest.approx(0.85)
-
-
-def test_a_tie_within_the_repeat_noise_goes_to_the_cheaper():
-    from tuner.study.winner import choose_winner
-
-    study = _finished_study("s", [(0.0, 0.850, 30), (0.0, 0.870, 30),   # mean 0.860, slow
-                                  (0.01, 0.845, 10), (0.01, 0.865, 10)])  # mean 0.855, fast
-    winner = choose_winner(study, ["weight_decay"])
-    assert winner.fields == {"weight_decay": 0.01}
-    assert "tie rule prefers the cheaper" in winner.rule
-
-
-def test_an_unfinished_study_has_no_winner():
-    from tuner.errors import TunerError
-    from tuner.study.winner import choose_winner
-
-    study = _finished_study("s", [(0.0, 0.8, 1)])
-    study.enqueue_trial({"weight_decay": 0.01})
-    with pytest.raises(TunerError, match=r"unfinished \(1 trial\(s\) waiting or running\)"):
-        choose_winner(study, ["weight_decay"])
+def test_n_trials_gives_every_sampled_stage_that_many_and_runs_them_all(tmp_path, sqlite_url):
+    file = write(tmp_path, "sampled", SAMPLED)
+    result = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS,
+                                 "--n-trials", "2"])
+    assert result.exit_code == 0, result.output
+    assert "every stage frozen" in result.stdout  # one command, not one per batch of trials
+    assert "--n-trials 2: every sampled stage runs 2 trials in all" in result.stderr
+    assert len(optuna.load_study(study_name="s/lr", storage=sqlite_url).trials) == 2
+    assert len(optuna.load_study(study_name="s/loss", storage=sqlite_url).trials) == 2  # grid
 
 
 def test_the_report_of_a_campaign_shows_its_lineage_and_each_stage(tmp_path, sqlite_url):

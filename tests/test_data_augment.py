@@ -24,7 +24,7 @@ def batch(n: int = 6, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
 
 def test_registry_matches_the_config_choices():
     assert AUGMENTATIONS.names() == list(AUGMENTS)
-    with pytest.raises(TunerError, match="unknown augmentation 'twirl'.*flip, rotate"):
+    with pytest.raises(TunerError, match="unknown augmentation .twirl.*flip, vflip, flips, rotate"):
         make_pipeline("twirl", 32, 0)
 
 
@@ -57,9 +57,13 @@ def test_masks_stay_binary_images_in_range_and_move_with_images(name):
         assert agree.mean() > 0.97
 
 
-def test_flip_only_flips():
+@pytest.mark.parametrize(("name", "drawn"), [("flip", {0, 1}), ("vflip", {0, 2}),
+                                             ("flips", {0, 1, 2, 3})])
+def test_flips_only_flip_and_flip_is_horizontal(name, drawn):
+    """``flip`` mirrors left-right only (an upside-down chest X-ray or pet is no plausible
+    image); ``vflip`` up-down only; ``flips`` both, for images without an up."""
     images, masks = batch(n=40)
-    out_images, out_masks = augment_batch(make_pipeline("flip", 32, 0), images, masks)
+    out_images, out_masks = augment_batch(make_pipeline(name, 32, 0), images, masks)
     kinds = set()
     for i in range(40):
         for kind, f in enumerate((lambda a: a, np.fliplr, np.flipud,
@@ -70,7 +74,7 @@ def test_flip_only_flips():
                 break
         else:
             raise AssertionError(f"sample {i} is not a flip of its input")
-    assert kinds == {0, 1, 2, 3}  # each flip combination drawn (p = 1/2 each)
+    assert kinds == drawn  # each allowed combination drawn (p = 1/2 each)
 
 
 def test_strong_changes_intensities_combine_does_not():

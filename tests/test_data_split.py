@@ -34,8 +34,9 @@ def fresh_cache():
 
 def test_split_shapes_ranges_and_counts():
     splits = build_splits(SMALL)
-    # 40 images: 8 validation, 8 test, 24 in the train pool of which 0.8 -> 19 (19.2)
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (19, 8, 8)
+    # 40 images: 8 validation, 8 test, and all 24 of the train pool (train_fraction 1.0)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (24, 8, 8)
+    assert len(build_splits(SMALL.replace(train_fraction=0.8)).train) == 19  # 19.2
     for part in (splits.train, splits.val, splits.test):
         assert part.images.shape[1:] == (3, 32, 32) and part.images.dtype == torch.float32
         assert part.masks.shape[1:] == (1, 32, 32) and part.masks.dtype == torch.float32
@@ -123,7 +124,7 @@ def test_split_indices_hand_counts():
 def test_zero_test_fraction_gives_an_empty_test_split():
     splits = build_splits(SMALL.replace(test_fraction=0.0))
     assert len(splits.test) == 0 and splits.test.images.shape == (0, 3, 32, 32)
-    assert len(splits.val) == 8 and len(splits.train) == 26  # 32 * 0.8 = 25.6 -> 26
+    assert len(splits.val) == 8 and len(splits.train) == 32
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -146,8 +147,7 @@ def test_folder_dataset_and_its_errors(tmp_path):
         Image.fromarray(mask).save(tmp_path / "masks" / f"{i}.png")
     cfg = TrainConfig(dataset=f"folder:{tmp_path}", image_size=16)
     splits = build_splits(cfg)
-    assert (len(splits.train), len(splits.val), len(splits.test)) == (5, 2, 2)
-    # 6 * 0.8 = 4.8 -> 5
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (6, 2, 2)
     assert splits.val.masks.shape == (2, 1, 16, 16) and splits.val.masks.mean() == 0.5
     first = splits.val.names[0]
     assert torch.allclose(splits.val.images[0], torch.full((3, 16, 16), 20 * int(first) / 255))

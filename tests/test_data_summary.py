@@ -31,4 +31,4 @@ def test_synthetic_defaults_say_nothing_skipped_and_no_copies():
     cfg = TrainConfig(synthetic_images=20, image_size=32)
     line = describe_data(cfg)
     assert line.startswith("data synthetic: 20 images used; nothing skipped; 0 empty masks; ")
-    assert line.endswith("train 10, val 4, test 4") and "augmented" not in line
+    assert line.endswith("train 12, val 4, test 4") and "augmented" not in line

@@ -130,7 +130,7 @@ def test_pivot_cells_carry_sd_and_n_and_mark_best_and_ties(study, sqlite_url, tm
     assert pivot[3] == ["0.1", "0.507 ± 0.006 (2)", "0.576 ± 0.006 (2)"]  # no ties here
     for row in pivot[2:]:
         assert all(re.search(r"\d ± \d\.\d{3} \(\d\)", cell) for cell in row[1:])
-    assert "pooled sd 0.007" in (out / "pivot.md").read_text()
+    assert "within the repeat noise of the best mean (noise 0.010" in (out / "pivot.md").read_text()
     parsed = parse_tabular((out / "pivot.tex").read_text())
     assert parsed["over"] == r"train\_fraction" and parsed["spec"] == "lrr"
     assert parsed["rows"][0] == ["0.01", r"0.635 $\pm$ 0.007 (2)",

@@ -51,6 +51,10 @@ def test_a_trial_records_the_whole_contract(any_storage_url, study_name):
     assert done.intermediate_values == {k + 1: d for k, d in enumerate(val_dice)}
     assert set(attrs[records.TEST]) == set(records.METRICS)
     assert attrs[records.SECONDS] > 0 and records.PRUNED_AT not in attrs
+    assert attrs[records.WORK] > 0  # forward GFLOP per image x images trained
+    assert 0 < attrs[records.TRIVIAL_DICE] < 1  # the validation split's all-foreground Dice
+    assert attrs[records.NORMALIZATION]["kind"] == "zscore"  # auto, without pretrained weights
+    assert len(attrs[records.NORMALIZATION]["mean"]) == 3
     artifacts = {m.filename for m in optuna.artifacts.get_all_artifact_meta(
         done, storage=study._storage)}
     galleries = {name for name in artifacts if name.startswith(records.GALLERY_PREFIX)}
@@ -79,8 +83,9 @@ def test_a_pruned_trial_keeps_its_epochs_and_says_where(any_storage_url, study_n
         Objective(spec, galleries=False)(trial)
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     attrs = study.trials[0].user_attrs
-    assert attrs[records.PRUNED_AT] == 1 and attrs[records.EPOCHS_RUN] == 1
-    assert len(attrs[records.CURVES]["val_dice"]) == 1
+    assert attrs[records.PRUNED_AT] == 2 and attrs[records.EPOCHS_RUN] == 2  # half of 3, up
+    assert len(attrs[records.CURVES]["val_dice"]) == 2
+    assert "< floor 1.010 (lower) after 2 of 3 epochs" in attrs[records.PRUNE_REASON]
     assert records.TEST not in attrs  # no test pass for a run that was stopped
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import typer
@@ -64,7 +63,7 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
     assert "which weight decay at which train fraction?" in page
     assert "Best configuration: weight_decay=0.01, train_fraction=0.8" in page
     assert '<td class="best">0.715 ± 0.007 (2)</td>' in page  # comparison and pivot
-    assert page.count('<td class="best">') == 2 and "pooled sd 0.007" in page
+    assert page.count('<td class="best">') == 2 and "(noise 0.010:" in page
     assert "<h3>Cost</h3>" in page and "s to Dice 0.67" in page  # 95 % of 0.715
     assert not list((tmp_path / "r").glob(".*partial*"))
 
@@ -89,39 +88,41 @@ def test_report_errors_are_one_line(url, tmp_path):
         report.write_report(url, ["second"], blocker / "x.html")
 
 
-def _comparison(means, stds, ns) -> pd.DataFrame:
-    return pd.DataFrame({"lr": [0.1, 0.01, 0.001, 0.0001][: len(means)], "n": ns,
-                         "best_val_dice_mean": means, "best_val_dice_std": stds,
-                         "best_epoch_mean": 5.0})
+def _ranking(*scores: list[float]):
+    """The winner rule's ranking of configurations lr=0.1, 0.01, ... with these runs."""
+    from tuner.results.winner import Configuration, rank
+
+    return rank([Configuration({"lr": lr}, list(runs), list(range(len(runs))))
+                 for lr, runs in zip([0.1, 0.01, 0.001, 0.0001], scores, strict=False)])
 
 
-def test_noise_sentences_compare_differences_with_the_repeat_spread():
-    table = _comparison([0.80, 0.79, 0.70, 0.69], [0.02, 0.02, 0.02, 0.02], [3, 3, 3, 3])
-    sentences = report.noise_sentences(table, ["lr"])
-    assert sentences[0].endswith(": 0.020.")
-    assert sentences[1] == ("Within that spread of the best, so not distinguishable from it: "
-                            "lr=1.0e-02 (-0.010).")
-    assert sentences[2] == ("Neighbours in the ranking that differ by less than the spread: "
-                            "lr=1.0e-03 vs lr=1.0e-04 (0.010).")
+def test_noise_sentences_compare_differences_with_the_repeat_noise():
+    ranking = _ranking([0.78, 0.80, 0.82], [0.77, 0.79, 0.81], [0.68, 0.70, 0.72],
+                       [0.67, 0.69, 0.71])
+    sentences = report.noise_sentences(ranking)
+    assert sentences[0].startswith("Repeat noise of best validation Dice") \
+        and sentences[0].endswith(": 0.024.")  # sd 0.02, scaled to sigma for n = 3
+    assert sentences[1] == ("Within the noise of the best mean, so not distinguishable from "
+                            "it: lr=1.0e-02 (-0.010).")
 
 
 def test_noise_sentences_clear_winner_and_no_repeats():
-    table = _comparison([0.80, 0.70], [0.01, np.nan], [2, 1])
-    sentences = report.noise_sentences(table, ["lr"])
-    assert sentences[0].endswith(": 0.010.")
-    assert "ahead of the runner-up (lr=1.0e-02) by 0.100, more than the spread" in sentences[1]
-    once = report.noise_sentences(_comparison([0.8, 0.7], [np.nan] * 2, [1, 1]), ["lr"])
+    sentences = report.noise_sentences(_ranking([0.79, 0.81], [0.70]))
+    assert "ahead of the runner-up (lr=1.0e-02) by 0.100, more than the noise" in sentences[1]
+    once = report.noise_sentences(_ranking([0.8], [0.7]))
     assert once[0].startswith("Each configuration ran once")
-    assert report.noise_sentences(_comparison([0.8], [0.1], [2]), ["lr"])[0].startswith(
-        "Only one configuration")
+    assert report.noise_sentences(_ranking([0.7, 0.9]))[0].startswith("Only one configuration")
 
 
 def test_best_in_words():
-    table = _comparison([0.8123, 0.7], [0.0101, 0.01], [3, 3])
-    assert report.best_in_words(table, ["lr"]) == (
+    comparison = pd.DataFrame({"lr": [0.1, 0.01], "best_val_dice_mark": ["best", ""],
+                               "best_epoch_mean": [5.0, 4.0]})
+    ranking = _ranking([0.8023, 0.8123, 0.8223], [0.7, 0.7, 0.7])
+    assert report.best_in_words(ranking, comparison) == (
         "Best configuration: lr=1.0e-01, with best validation Dice 0.812 ± 0.010 (mean ± sd "
         "over 3 repeats), reached at epoch 5 on average.")
-    assert "(one run)" in report.best_in_words(table.assign(n=1), ["lr"])
+    assert "(one run)" in report.best_in_words(_ranking([0.8], [0.7]), comparison)
+    assert report.best_in_words(None, comparison).startswith("No configuration completed")
 
 
 def test_report_command_default_path_and_exit_code(url, shared, tmp_path, monkeypatch):

@@ -41,15 +41,18 @@ def test_parameter_values():
     assert fmt.label({}) == "all trials"
 
 
-def _comparison(means, stds, ns) -> pd.DataFrame:
+def _comparison(means, stds, ns, marks, noise) -> pd.DataFrame:
+    """A comparison frame as :func:`tables.comparison_frame` makes it, marks included (the
+    rule that sets them is tests/test_winner.py's subject)."""
     return pd.DataFrame({"lr": [1e-1, 1e-2, 1e-3][: len(means)], "n": ns, "pruned": 0,
                          "best_val_dice_mean": means, "best_val_dice_std": stds,
+                         "best_val_dice_mark": marks, "best_val_dice_noise": noise,
                          "seconds_mean": 12.4, "seconds_std": 1.0})
 
 
-def test_comparison_marks_ties_within_the_pooled_spread():
-    shown = display.comparison_shown(_comparison([0.80, 0.79, 0.70], [0.02] * 3, [3] * 3),
-                                     ["lr"])
+def test_comparison_shows_the_winner_rules_marks_and_its_noise():
+    shown = display.comparison_shown(_comparison([0.80, 0.79, 0.70], [0.02] * 3, [3] * 3,
+                                                 ["best", "tie", ""], 0.02), ["lr"])
     assert list(shown.cells.columns) == ["lr", "val Dice", "seconds"]
     assert list(shown.cells["val Dice"]) == ["0.800 ± 0.020 (3)", "0.790 ± 0.020 (3)",
                                              "0.700 ± 0.020 (3)"]
@@ -57,13 +60,14 @@ def test_comparison_marks_ties_within_the_pooled_spread():
     assert list(shown.cells["seconds"]) == ["12", "12", "12"]  # whole, without sd
     text = display.markdown(shown)
     assert "**0.800 ± 0.020 (3)**" in text and "*0.790 ± 0.020 (3)*" in text
-    assert text.rstrip().endswith("(pooled sd 0.020).")
+    assert "italic: within the repeat noise of the best mean (noise 0.020" in text
     page = display.html(shown)
     assert '<td class="best">0.800 ± 0.020 (3)</td>' in page and 'class="tie"' in page
 
 
 def test_one_run_each_marks_only_the_best_and_says_why():
-    shown = display.comparison_shown(_comparison([0.8, 0.79], [np.nan] * 2, [1, 1]), ["lr"])
+    shown = display.comparison_shown(_comparison([0.8, 0.79], [np.nan] * 2, [1, 1],
+                                                 ["best", ""], None), ["lr"])
     assert list(shown.marks["val Dice"]) == ["best", ""]
     assert "no ties are marked" in shown.legend
 

@@ -128,12 +128,12 @@ def test_pruning_really_prunes(tmp_path, sqlite_url):
     study_file = write_study(tmp_path, """
         from tuner import StudySpec, categorical
         study = StudySpec(name="prune", sampler="grid", pruner="threshold",
-                          pruner_options=dict(lower=0.999),
+                          pruner_options=dict(lower=0.999, n_warmup_steps=1),
                           space=dict(lr=categorical([1e-3, 1e-2])))
     """)
     result = run(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=5")
     assert result.exit_code == 0, result.output
-    assert "pruned at epoch 1" in result.output
+    assert "pruned at epoch 1 (threshold: val Dice " in result.output
     for trial in trials(sqlite_url, "prune"):
         assert trial.state == TrialState.PRUNED
         assert trial.user_attrs[records.PRUNED_AT] == 1
@@ -158,6 +158,35 @@ def test_sampled_study_stops_at_its_n_trials_and_repeats(tmp_path, sqlite_url):
     assert run(study_file, "--storage", sqlite_url, "--n-trials", "1",
                *TINY_SETS).exit_code == 0
     assert len(trials(sqlite_url, "tpe")) >= 5
+
+
+def test_a_sampled_configuration_the_study_holds_is_not_trained_again(tmp_path, sqlite_url):
+    """Two configurations, six sampled trials: the draws beyond them are duplicates,
+    recorded as such (PRUNED, untrained), and no table counts one as a repeat."""
+    study_file = write_study(tmp_path, """
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="small", sampler="random", pruner="none", n_trials=6,
+                          space=dict(loss=categorical(["bce", "dice"])))
+    """)
+    result = run(study_file, "--storage", sqlite_url, *TINY_SETS, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    done = trials(sqlite_url, "small")
+    complete = [t for t in done if t.state == TrialState.COMPLETE]
+    duplicates = [t for t in done if records.DUPLICATE_OF in t.user_attrs]
+    assert len(done) == 6 and len(complete) + len(duplicates) == 6
+    assert sorted(t.params["loss"] for t in complete) == ["bce", "dice"]
+    by_number = {t.number: t for t in done}
+    for trial in duplicates:
+        assert trial.state == TrialState.PRUNED and records.EPOCHS_RUN not in trial.user_attrs
+        assert by_number[trial.user_attrs[records.DUPLICATE_OF]].params == trial.params
+    assert f"{len(duplicates)} sampled configuration(s) were ones the study held" in \
+        result.output
+    assert "skipped: duplicate of trial" in result.output
+    from tuner.reports import tables
+
+    study = optuna.load_study(study_name="small", storage=sqlite_url)
+    comparison = tables.comparison_frame(tables.trials_frame(study), ["loss"])
+    assert list(comparison["n"]) == [1, 1] and list(comparison["pruned"]) == [0, 0]
 
 
 @pytest.mark.parametrize("study_file", STUDIES, ids=[p.stem for p in STUDIES])

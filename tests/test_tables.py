@@ -187,7 +187,8 @@ def test_pivot_puts_first_param_down_and_marks_the_best(fake_study):
     assert list(pivot.index) == [0.01, 0.1] and list(pivot.columns) == [0.4, 0.8]
     expected = np.mean([score(0.01, 0.4, r) for r in (0, 1)])
     assert pivot.loc[0.01, 0.4] == pytest.approx(expected)
-    assert tables.best_cell(pivot) == (0.01, 0.8)
+    marks = tables.pivot_frame(table, params, "best_val_dice_mark")
+    assert marks.loc[0.01, 0.8] == "best" and marks.loc[0.1, 0.4] == ""
     with pytest.raises(ValueError):
         tables.pivot_frame(table, params[:1])
 
@@ -220,12 +221,16 @@ def test_comparison_has_test_dice_and_time_to_the_best_epoch(fake_study):
     assert best["seconds_to_best_mean"] == pytest.approx(sum(per_epoch))  # best at epoch 4
 
 
-def test_marks_best_ties_within_the_spread_and_direction():
-    values = pd.Series([0.80, 0.79, 0.70, np.nan, 0.80 - 1e-9])
-    assert list(tables.marks(values, 0.02)) == ["best", "tie", "", "", "tie"]
-    assert list(tables.marks(values, None)) == ["best", "", "", "", ""]
-    losses = pd.Series([0.30, 0.31, 0.50])
-    assert list(tables.marks(losses, 0.02, higher_is_better=False)) == ["best", "tie", ""]
+def test_a_second_complete_trial_of_one_repeat_is_no_second_repeat(tmp_path):
+    """A duplicate (or a trial that a retry also finished) never counts as a repeat."""
+    study = build_study(f"sqlite:///{tmp_path / 'd.db'}", "dup", tmp_path, repeats=1,
+                        galleries=False)
+    _run_fake_trial(study, None, None, 0.01, 0.8, 0, EPOCHS)  # the same point, repeat 0
+    table = tables.comparison_frame(tables.trials_frame(study), ["weight_decay",
+                                                                 "train_fraction"])
+    best = table.iloc[0]
+    assert (best["weight_decay"], best["train_fraction"], best["n"]) == (0.01, 0.8, 1)
+    assert pd.isna(best["best_val_dice_std"])  # one run: no spread, never "± 0.000"
 
 
 def test_metric_names_are_checked():
@@ -240,9 +245,3 @@ def test_config_summary_separates_searched_from_fixed(fake_study):
     assert varied == {"train_fraction": [0.4, 0.8], "weight_decay": [0.01, 0.1],
                       "seed": [0, 1, 2]}
     assert fixed == {"image_size": 32, "base_channels": 4, "epochs": EPOCHS, "loss": "dice"}
-
-
-def test_pooled_std_is_root_mean_variance():
-    table = pd.DataFrame({"n": [2, 3, 1], "best_val_dice_std": [0.3, 0.4, np.nan]})
-    assert tables.pooled_std(table) == pytest.approx(math.sqrt((0.09 + 0.16) / 2))
-    assert tables.pooled_std(table.assign(n=1)) is None

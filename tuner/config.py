@@ -29,10 +29,10 @@ LOSSES = (
     "bce", "dice", "bce_dice", "inv_dice_bce", "switching",
     "iou", "focal", "tversky", "ce2",
 )  # fmt: skip
-AUGMENTS = ("none", "flip", "rotate", "combine", "strong")
+AUGMENTS = ("none", "flip", "vflip", "flips", "rotate", "combine", "strong")
 #: dataset kinds that take a path, ``KIND:PATH`` (``tuner.data.datasets`` loads them)
 DATASET_KINDS = ("folder", "oxford-pet", "isic", "csv")
-NORMALIZE = ("imagenet", "zscore", "none")
+NORMALIZE = ("auto", "zscore", "imagenet", "none")
 
 
 def knob(default: Any, help: str, *, choices: tuple | None = None,
@@ -52,7 +52,9 @@ class TrainConfig:
     dataset: str = knob("synthetic", "'synthetic' (built in), or data on disk: "
                         "'folder:PATH' (PATH/images/* and PATH/masks/* paired by file stem), "
                         "'oxford-pet:PATH', 'isic:PATH' or 'csv:FILE' (docs/datasets.md)")
-    synthetic_images: int = knob(240, "images in the synthetic pool", low=12, high=100_000)
+    synthetic_images: int = knob(256, "images in the synthetic pool (256: 10 optimizer "
+                                 "steps per epoch at the default split and batch size)",
+                                 low=12, high=100_000)
     image_size: int = knob(64, "images are resized to image_size x image_size pixels; "
                            "a multiple of 32 keeps every architecture happy", low=16, high=4096)
     val_fraction: float = knob(0.2, "share of the pool held out for validation "
@@ -60,8 +62,8 @@ class TrainConfig:
                                low_open=True, high_open=True)
     test_fraction: float = knob(0.2, "share of the pool held out for the final test",
                                 low=0, high=1, high_open=True)
-    train_fraction: float = knob(0.8, "share of the train part actually trained on "
-                                 "(0.8: the split the reports used)", low=0, high=1,
+    train_fraction: float = knob(1.0, "share of the train part actually trained on "
+                                 "(1.0: all of it; the split studies vary it)", low=0, high=1,
                                  low_open=True)
     split_seed: int = knob(0, "seed of the train/validation/test split; keep it fixed "
                            "within a study so that scores are comparable", low=0)
@@ -82,9 +84,14 @@ class TrainConfig:
     max_image_pixels: int = knob(100_000_000, "larger images are refused (PIL's "
                                  "decompression-bomb guard); raise it for trusted files",
                                  low=1)
-    normalize: str = knob("imagenet", "input normalisation", choices=NORMALIZE)
+    normalize: str = knob("auto", "input normalisation: 'zscore' with the training images' "
+                          "own channel statistics, 'imagenet' statistics (what pretrained "
+                          "encoders saw), 'none'; 'auto': imagenet with pretrained encoder "
+                          "weights, else zscore", choices=NORMALIZE)
     augment: str = knob("flip", "augmentation of the train images each epoch "
-                        "(albumentations)", choices=AUGMENTS)
+                        "(albumentations): 'flip' horizontal flips (safe for X-rays, pets, "
+                        "street scenes), 'vflip' vertical, 'flips' both (top-down images: "
+                        "microscopy, dermoscopy, aerial)", choices=AUGMENTS)
     n_aug: int = knob(0, "augmented copies of the train set added once per trial",
                       low=0, high=100)
     seed: int = knob(0, "seed of weights, shuffling and augmentation (repeats change it)",
@@ -146,7 +153,9 @@ class TrainConfig:
                           choices=("auto", "fp32", "bf16", "fp16"))
     device: str = knob("auto", "'auto' picks CUDA when present", choices=("auto", "cpu", "cuda"))
     threads: int = knob(0, "torch threads of this worker (0: leave torch's default)", low=0)
-    channels_last: bool = knob(True, "channels_last memory format (1.6x on this CPU)")
+    channels_last: bool = knob(True, "channels_last memory format (1.15-1.2x fp32 images/s "
+                               "with the classic UNet on this project's CPUs: "
+                               "bench/RESULTS.md, CPU levers)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

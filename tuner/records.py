@@ -17,12 +17,23 @@ User attributes of a trial:
 - :data:`TEST`: ``{metric: value}`` on the test split with the best weights (finished
   trials of studies with a test split);
 - :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures;
-- :data:`RUNTIME`: device, precision and why it was chosen, memory format.
+  :data:`PRUNE_REASON` on pruned trials (the value, the threshold and the rule in words);
+- :data:`RUNTIME`: device, precision and why it was chosen, memory format;
+- :data:`WORK`: training work so far, forward GFLOP per image x images trained (what the
+  winner rule calls cheaper; wall seconds measure the machine's load as much);
+- :data:`NORMALIZATION`: ``{"kind", "mean", "std"}`` of the input normalisation the trial
+  trained with (``zscore`` statistics come from its train split; ``tuner evaluate`` and
+  ``tuner predict`` reuse them without the training data);
+- :data:`TRIVIAL_DICE`: the validation Dice of predicting every pixel foreground (what
+  relative pruning thresholds and the data caveats compare with);
+- :data:`DUPLICATE_OF`: on a sampled trial whose configuration (parameters and repeat) the
+  study held already: that trial's number; it was not trained (state PRUNED).
 
 User attributes of the study, written once when it is created: :data:`QUESTION`,
 :data:`STUDY_FILE`, :data:`SEARCHED` (parameter names), :data:`BASE` (fixed fields),
-:data:`REPEATS`, and :data:`SETUP` (what decides its trials, compared on every later run:
-tuner/study/setup.py). optuna-dashboard notes
+:data:`REPEATS`, :data:`SETUP` (what decides its trials, compared on every later run:
+tuner/study/setup.py) and :data:`CAVEATS` (where its data cannot carry a conclusion, in
+words: tuner/data/caveats.py). optuna-dashboard notes
 (Markdown) on the study and on each trial say the same in words (tuner/study/notes.py).
 
 Artifacts: galleries named ``{GALLERY_PREFIX}{epoch:03d}.png``, weights
@@ -67,6 +78,11 @@ STOP_REASON = "stop_reason"
 #: how the trial computed: device, precision, why that precision, memory format
 RUNTIME = "runtime"
 FAIL_REASON = "fail_reason"
+PRUNE_REASON = "prune_reason"
+WORK = "work_gflop"
+TRIVIAL_DICE = "trivial_val_dice"
+NORMALIZATION = "normalization"
+DUPLICATE_OF = "duplicate_of"
 #: why a finished run stopped: all epochs, early stopping, or a loss that was no number
 STOP_REASONS = ("epochs", "early_stop", "diverged")
 
@@ -77,6 +93,7 @@ SEARCHED = "searched"
 BASE = "base"
 REPEATS = "repeats"
 SETUP = "setup"
+CAVEATS = "data_caveats"
 #: of a campaign's record study (named like the campaign): ``{stage: frozen winner}``
 CAMPAIGN = "campaign"
 #: of a campaign's record study: the winning configuration's scores on the test images

@@ -21,6 +21,7 @@ from tuner.cli.common import (
     user_errors,
 )
 from tuner.cli.run import WORKERS_ENV, execute_study, parse_workers, standby_workers
+from tuner.reports.formatting import winner_score
 from tuner.storage import STORAGE_ENV, redact, storage_url
 from tuner.study import standby
 
@@ -33,8 +34,9 @@ def campaign_command(
     data: DataOption = None,
     sets: SetOption = None,
     n_trials: Annotated[int | None, typer.Option(
-        "--n-trials", min=1, help="Run at most this many trials per stage now (default: "
-        "every stage to its end)")] = None,
+        "--n-trials", min=1, help="Trials of every sampled stage, in all (default: each "
+        "stage's own n_trials); grid stages run their grid. Every stage runs in this one "
+        "command")] = None,
     workers: Annotated[str, typer.Option(
         "--workers", envvar=WORKERS_ENV, show_envvar=True,
         help="Worker processes on this machine: 'auto' or a number")] = "auto",
@@ -61,8 +63,11 @@ def campaign_command(
             console.print(lineage_table(campaign, read_record(open_storage(url, create=False),
                                                               campaign)))
             return
+        if n_trials is not None:
+            errors.print(f"--n-trials {n_trials}: every sampled stage runs {n_trials} trials "
+                         "in all (its own n_trials set aside); grid stages run their grid")
         record = run_campaign(campaign, url, overrides, n_trials, requested, save_weights)
-        console.print(lineage_table(campaign, record))
+        console.print(lineage_table(campaign, record, n_trials))
         done = len(record) == len(campaign.stages)
         if done:
             final_test_scores(campaign, url)
@@ -75,11 +80,11 @@ def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
                  requested_workers: int | None, save_weights: bool) -> dict:
     """Run the stages in order until one is unfinished; returns the record."""
     with heavy_imports():
+        from tuner.results.winner import choose_winner
         from tuner.storage import open_storage
         from tuner.study.campaign import fixed_by, freeze_winner, read_record
         from tuner.study.checks import searched_fields
         from tuner.study.runner import RunOptions
-        from tuner.study.winner import choose_winner
 
     storage = open_storage(url)
     record = read_record(storage, campaign)
@@ -87,9 +92,9 @@ def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
         if stage.name in record:
             errors.print(f"stage {stage.name!r}: frozen ({_fields(record[stage.name])})")
             continue
-        spec = campaign.spec(stage, fixed_by(campaign, record, stage))
-        options = RunOptions(storage=url, n_trials=n_trials, overrides=overrides,
-                             save_weights=save_weights, stage=stage.name)
+        spec = campaign.spec(stage, fixed_by(campaign, record, stage), n_trials)
+        options = RunOptions(storage=url, overrides=overrides, save_weights=save_weights,
+                             stage=stage.name, stage_n_trials=n_trials)
         errors.print(f"stage {stage.name!r} of campaign {campaign.name!r}")
         outcome = execute_study(spec, options, requested_workers)
         if outcome.failed:
@@ -135,20 +140,30 @@ def final_test_scores(campaign, url: str) -> dict:
     return final
 
 
-def lineage_table(campaign, record: dict) -> Table:
-    """Stage, study, state, what it fixes for later stages, its score and trials."""
+def lineage_table(campaign, record: dict, n_trials: int | None = None) -> Table:
+    """Stage, study, its budget, state, what it fixes for later stages, its score and the
+    winner's trials; ``n_trials``: ``--n-trials``, the budget of every sampled stage."""
     table = Table(title=f"campaign {campaign.name!r}: each stage fixes the winners above it")
-    for column in ("stage", "study", "state", "fixes", "val Dice", "n", "trials"):
+    for column in ("stage", "study", "budget", "state", "fixes", "val Dice", "n", "trials"):
         table.add_column(column)
     for stage in campaign.stages:
         winner = record.get(stage.name)
+        cells = [stage.name, campaign.study_name(stage), _budget(campaign, stage, n_trials)]
         if winner is None:
-            table.add_row(stage.name, campaign.study_name(stage), "to run", "", "", "", "")
+            table.add_row(*cells, "to run", "", "", "", "")
             continue
-        table.add_row(stage.name, campaign.study_name(stage), "frozen", _fields(winner),
-                      f"{winner['mean']:.3f} ± {winner['sd']:.3f}", str(winner["n"]),
-                      ", ".join(map(str, winner["trials"])))
+        table.add_row(*cells, "frozen", _fields(winner), winner_score(winner),
+                      str(winner["n"]), ", ".join(map(str, winner["trials"])))
     return table
+
+
+def _budget(campaign, stage, n_trials: int | None) -> str:
+    """``grid 5 x 2 repeats`` or ``25 trials (tpe)``: what the stage runs to be complete."""
+    spec = campaign.spec(stage, {}, n_trials)
+    if spec.is_grid:
+        points = len(spec.grid_points())
+        return f"grid {points}" + (f" x {spec.repeats} repeats" if spec.repeats > 1 else "")
+    return f"{spec.default_n_trials()} trials ({spec.sampler})"
 
 
 def _fields(winner: dict) -> str:

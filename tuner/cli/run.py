@@ -125,8 +125,10 @@ def execute_study(spec, options, requested_workers: int | None):
     each stage with it). Ctrl-C ends the command with exit 130."""
     from dataclasses import replace
 
+    from tuner import records
     from tuner.data import describe_data
     from tuner.reports.console import best_trials_table
+    from tuner.results.caveats import weak_result
     from tuner.study.local_workers import choose_workers, run_local, with_worker_threads
     from tuner.study.notes import save_study_note
     from tuner.study.outcome import finished_numbers, run_outcome
@@ -140,6 +142,8 @@ def execute_study(spec, options, requested_workers: int | None):
     study = prepare_study(spec, options)
     base = spec.config({}, options.overrides)
     errors.print(describe_data(base), markup=False, highlight=False)
+    for caveat in study.user_attrs.get(records.CAVEATS) or []:
+        errors.print(f"caution: {caveat}", markup=False, highlight=False)
     todo = remaining_work(study, spec)
     if options.n_trials is not None:
         todo = options.n_trials if not spec.is_grid else min(todo, options.n_trials)
@@ -177,6 +181,13 @@ def execute_study(spec, options, requested_workers: int | None):
     console.print(best_trials_table(study))
     for notice in notices:
         errors.print(f"warning: {notice}")
+    if outcome.duplicates:
+        errors.print(f"note: {outcome.duplicates} sampled configuration(s) were ones the study "
+                     "held already (same parameters and repeat): recorded as duplicates, "
+                     "not trained again")
+    weak = weak_result(study)
+    if weak and outcome.ran:
+        errors.print(f"caution: {weak}", markup=False, highlight=False)
     if outcome.study_complete == 0 and outcome.pruned:
         errors.print(f"no trial of this study completed: all {outcome.pruned} run now were "
                      "pruned (the pruner's threshold or warm-up may not suit this data); "

@@ -9,7 +9,15 @@ is decoded once per process); ``describe_data(cfg)`` says what was loaded in one
 from __future__ import annotations
 
 from tuner.data.augment import AUGMENTATIONS, make_pipeline
-from tuner.data.batches import Normalizer, TrainBatches, eval_batches, make_normalizer
+from tuner.data.batches import (
+    Normalizer,
+    TrainBatches,
+    eval_batches,
+    make_normalizer,
+    normalize_kind,
+    normalize_stats,
+    normalizer_from_stats,
+)
 from tuner.data.datasets import (
     DATASETS,
     adopt_pools,
@@ -26,5 +34,6 @@ __all__ = [
     "AUGMENTATIONS", "DATASETS", "Normalizer", "Pool", "Split", "Splits", "TrainBatches",
     "adopt_pools", "build_splits", "cached_pools", "clear_pool_cache", "describe_data",
     "describe_pool", "eval_batches", "load_pool", "make_normalizer", "make_pipeline",
+    "normalize_kind", "normalize_stats", "normalizer_from_stats",
     "pool_key", "split_indices", "split_key",
 ]  # fmt: skip

@@ -42,7 +42,21 @@ def _none(size: int) -> Transforms:
 
 @AUGMENTATIONS.register("flip")
 def _flip(size: int) -> Transforms:
-    """Horizontal and vertical flips, each with probability 1/2."""
+    """Horizontal flips with probability 1/2: a mirror image is still a plausible picture
+    of lungs, pets or streets, where an upside-down one is not."""
+    return [A.HorizontalFlip(p=0.5)]
+
+
+@AUGMENTATIONS.register("vflip")
+def _vflip(size: int) -> Transforms:
+    """Vertical flips with probability 1/2."""
+    return [A.VerticalFlip(p=0.5)]
+
+
+@AUGMENTATIONS.register("flips")
+def _flips(size: int) -> Transforms:
+    """Horizontal and vertical flips, each with probability 1/2 (images without an up:
+    microscopy, dermoscopy, aerial views)."""
     return [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
 
 
@@ -54,7 +68,7 @@ def _rotate(size: int) -> Transforms:
 
 @AUGMENTATIONS.register("combine")
 def _combine(size: int) -> Transforms:
-    """Rotation up to 20 degrees and a shift up to 5 % of the side, then flips."""
+    """Rotation up to 20 degrees and a shift up to 5 % of the side, then a horizontal flip."""
     return [
         A.Affine(rotate=(-20, 20), translate_percent=(-0.05, 0.05),
                  border_mode=_BORDER, p=0.8),

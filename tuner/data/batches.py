@@ -25,22 +25,42 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def make_normalizer(cfg: TrainConfig, train_split: Split) -> Normalizer:
-    """``(B, 3, H, W) -> (B, 3, H, W)`` for ``cfg.normalize``.
+def normalize_kind(cfg: TrainConfig) -> str:
+    """``cfg.normalize`` with ``auto`` resolved: ``imagenet`` where a pretrained smp encoder
+    expects its statistics (``encoder_weights`` other than ``none``), else ``zscore``: the
+    training images' own statistics suit X-rays, micrographs and natural images alike."""
+    if cfg.normalize != "auto":
+        return cfg.normalize
+    pretrained = cfg.arch != "unet" and cfg.encoder_weights != "none"
+    return "imagenet" if pretrained else "zscore"
 
-    ``imagenet``: ImageNet channel mean/std (what pretrained encoders saw); ``zscore``: the
-    channel mean/std of the train split's pixels (never validation's: no leak); ``none``:
-    identity.
-    """
-    if cfg.normalize == "none":
+
+def normalize_stats(cfg: TrainConfig, train_split: Split | None
+                    ) -> tuple[list[float], list[float]] | None:
+    """Channel ``(mean, std)`` of the normalisation of ``cfg`` (None for ``none``):
+    ImageNet's, or those of the train split's pixels (never validation's: no leak)."""
+    kind = normalize_kind(cfg)
+    if kind == "none":
+        return None
+    if kind == "imagenet":
+        return list(IMAGENET_MEAN), list(IMAGENET_STD)
+    if train_split is None or not len(train_split):
+        raise ValueError("zscore normalisation needs the train split's images")
+    std, mean = torch.std_mean(train_split.images, dim=(0, 2, 3), correction=0)
+    return mean.tolist(), std.clamp_min(1e-6).tolist()
+
+
+def normalizer_from_stats(stats: tuple[list[float], list[float]] | None) -> Normalizer:
+    """``(B, 3, H, W) -> (B, 3, H, W)``: subtract ``mean`` and divide by ``std`` per
+    channel; identity for None."""
+    if stats is None:
         return nn.Identity()
-    if cfg.normalize == "imagenet":
-        return Normalize(IMAGENET_MEAN, IMAGENET_STD)
-    if cfg.normalize == "zscore":
-        pixels = train_split.images.double().transpose(0, 1).reshape(3, -1)
-        std = pixels.std(dim=1, unbiased=False).clamp_min(1e-6)
-        return Normalize(pixels.mean(dim=1).tolist(), std.tolist())
-    raise ValueError(f"unknown normalize {cfg.normalize!r}")
+    return Normalize(*stats)
+
+
+def make_normalizer(cfg: TrainConfig, train_split: Split | None) -> Normalizer:
+    """The normaliser of ``cfg`` (:func:`normalize_stats`) for raw [0, 1] images."""
+    return normalizer_from_stats(normalize_stats(cfg, train_split))
 
 
 def _seed(*words: int) -> int:

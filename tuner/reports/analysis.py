@@ -15,6 +15,7 @@ import pandas as pd
 from tuner.errors import TunerError
 from tuner.reports import cost as cost_tables
 from tuner.reports import tables
+from tuner.results.winner import Ranking
 
 BEST_VALUE = "lr"  # the value chosen per combination of the other parameters (best_lr.*)
 
@@ -34,6 +35,7 @@ class Analysis:
     target: float | None
     cost: pd.DataFrame | None
     best_values: pd.DataFrame | None
+    ranking: Ranking | None = None  # the winner rule's, by validation Dice
 
 
 def analyse(study: optuna.Study, metric: str = "val_dice",
@@ -54,4 +56,5 @@ def analyse(study: optuna.Study, metric: str = "val_dice",
     cost = (None if target is None else
             cost_tables.cost_frame(study, trials, comparison, params, target))
     return Analysis(study, trials, params, comparison, tables.curves_frame(study), metric,
-                    target, cost, tables.best_value_frame(comparison, params, BEST_VALUE))
+                    target, cost, tables.best_value_frame(comparison, params, BEST_VALUE),
+                    tables.ranking(trials, params))

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from tuner import records
-from tuner.reports.formatting import param
+from tuner.reports.formatting import param, winner_score
 from tuner.storage import open_storage
 
 
@@ -50,7 +50,7 @@ def lineage_html(name: str, record: dict[str, Any], final: dict[str, Any] | None
         fixed = ", ".join(f"{k} = {param(v, k)}" for k, v in winner["fields"].items())
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
-                stage, fixed, f"{winner['mean']:.3f} ± {winner['sd']:.3f}", winner["n"],
+                stage, fixed, winner_score(winner), winner["n"],
                 ", ".join(map(str, winner["trials"])), winner["rule"])) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("stage", "fixes", "val Dice (mean ± sd)", "n",
                                               "trials", "why"))

@@ -16,6 +16,7 @@ import optuna
 import pandas as pd
 
 from tuner import records
+from tuner.reports import tables
 
 TARGET_SHARE = 0.95  # the default target: 95 % of the best configuration's mean Dice
 COST_COLUMNS = ("n", "best_val_dice_mean", "best_val_dice_std", "seconds_mean",
@@ -51,7 +52,7 @@ def cost_frame(study: optuna.Study, trials: pd.DataFrame, comparison: pd.DataFra
     ``seconds_to_best``, ``reached`` (completed repeats whose validation Dice reached
     ``target``), and over those the mean ``epochs_to_target`` and ``seconds_to_target``."""
     stored = {t.number: t for t in study.get_trials(deepcopy=False)}
-    done = trials[trials["state"] == "COMPLETE"]
+    done = tables.runs_frame(trials)  # one run per repeat, as the comparison counts
     reach = [time_to_target(stored[int(n)].user_attrs.get(records.CURVES) or {}, target)
              for n in done["number"]]
     done = done.assign(

@@ -2,10 +2,10 @@
 
 Each ``*_shown`` function turns a frame of :mod:`tuner.reports.tables` (numbers) into a
 :class:`Shown`: text cells (``0.821 ± 0.012 (3)``, ``2.0e-04``, whole seconds), the mark of
-each cell (``best``, or ``tie``: closer to the best than the spread between repeats) and a
-legend that says what the columns and marks mean. :func:`markdown` and :func:`html` write
-one; :mod:`tuner.reports.latex` writes LaTeX. Every format marks the best cell bold and
-the ties italic.
+each cell (``best``, or ``tie``: within the repeat noise of the best, both by the one rule
+of :mod:`tuner.results.winner`) and a legend that says what the columns and marks mean.
+:func:`markdown` and :func:`html` write one; :mod:`tuner.reports.latex` writes LaTeX.
+Every format marks the best cell bold and the ties italic.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ FULL = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", Fal
 #: comparison columns that fit a printed page (LaTeX)
 PAGE = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", False, False),
         ("val_loss", False, False), ("best_epoch", False, False), ("seconds", False, False))
-MARKS = "Bold: the best; italic: within the spread between repeats of the best"
 
 
 @dataclass
@@ -52,12 +51,27 @@ def _params_text(frame: pd.DataFrame, params: list[str]) -> dict[str, list[str]]
     return {p: [fmt.param(v, p) for v in frame[p]] for p in params}
 
 
-def spread_sentence(spread: float | None) -> str:
-    """What the marks mean, with the spread they were judged by."""
-    if spread is None:
-        return ("Bold: the best. One run per configuration, so the spread between repeats "
-                "is unknown and no ties are marked.")
-    return f"{MARKS} (pooled sd {fmt.number(spread)})."
+def spread_sentence(noise: float | None, winner: bool = True) -> str:
+    """What the marks mean, with the repeat noise they were judged by; ``winner``: the
+    marks are the winner rule's (validation Dice), where a cheaper tie may win."""
+    if noise is None:
+        return ("Bold: the best. One run per configuration, so the repeat noise is unknown "
+                "and no ties are marked.")
+    bold = ("Bold: the winner (the best mean, or a configuration within the noise of it "
+            "that needs less training work)" if winner else "Bold: the best")
+    return (f"{bold}; italic: within the repeat noise of the best mean (noise "
+            f"{fmt.number(noise)}: the median over configurations of their sd between "
+            "repeats; a gap below noise x sqrt(1/n_best + 1/n) is a tie).")
+
+
+def _noise(comparison: pd.DataFrame, column: str) -> float | None:
+    values = comparison.get(f"{column}_noise")
+    known = [] if values is None else [v for v in values if not fmt.missing(v)]
+    return float(known[0]) if known else None
+
+
+def _marks_of(values) -> list[str]:
+    return ["" if fmt.missing(v) else str(v) for v in values]
 
 
 def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) -> Shown:
@@ -78,8 +92,10 @@ def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) 
     if columns is FULL and "pruned" in comparison and (comparison["pruned"] > 0).any():
         cells["pruned"] = comparison["pruned"].astype(int).astype(str)
     marks = _unmarked(cells)
-    spread = tables.pooled_std(comparison)
-    marks["val Dice"] = tables.marks(comparison[tables.RANK_BY], spread).to_numpy()
+    column = tables.WINNER_COLUMN
+    spread = _noise(comparison, column)
+    if f"{column}_mark" in comparison:
+        marks["val Dice"] = _marks_of(comparison[f"{column}_mark"])
     test = ("test Dice: the same runs' best weights on the test split, mean ± sd. "
             if "test Dice" in titles else "")
     legend = ("val Dice: best validation Dice of a run, mean ± sd (n: completed repeats). "
@@ -98,8 +114,8 @@ def pivot_shown(comparison: pd.DataFrame, params: list[str], metric: str = "val_
     means = tables.pivot_frame(comparison, params, f"{m.column}_mean")
     sds = tables.pivot_frame(comparison, params, f"{m.column}_std").reindex_like(means)
     ns = tables.pivot_frame(comparison, params, "n").reindex_like(means)
-    spread = tables.pooled_std(comparison, m.column)
-    stacked = tables.marks(means.stack(), spread, m.higher_is_better)
+    spread = _noise(comparison, m.column)
+    marked = tables.pivot_frame(comparison, params, f"{m.column}_mark").reindex_like(means)
     corner = f"{params[0]} \\ {params[1]}"
     cells = pd.DataFrame({corner: [fmt.param(v, params[0]) for v in means.index]})
     marks = pd.DataFrame({corner: [""] * len(means.index)})
@@ -107,9 +123,10 @@ def pivot_shown(comparison: pd.DataFrame, params: list[str], metric: str = "val_
         title = fmt.param(col, params[1])
         cells[title] = [fmt.mean_sd(means.loc[r, col], sds.loc[r, col], ns.loc[r, col],
                                     m.kind) for r in means.index]
-        marks[title] = [stacked[(r, col)] for r in means.index]
+        marks[title] = _marks_of(marked.loc[r, col] for r in means.index)
     legend = (f"Cells: {m.title}, mean ± sd over the repeats of each configuration "
-              f"(n in brackets). " + spread_sentence(spread))
+              f"(n in brackets). "
+              + spread_sentence(spread, winner=m.column == tables.WINNER_COLUMN))
     return Shown(cells, marks, 1, legend, *params)
 
 

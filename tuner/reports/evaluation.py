@@ -2,8 +2,8 @@
 its scores on a split of any dataset, overall and image by image.
 
 :func:`pick_trial` takes a trial by number or the best trial of the study's winning
-configuration, chosen by the campaign's rule (:mod:`tuner.study.winner`, the one owner of
-that rule; the only place where reports read from ``tuner.study``).
+configuration, chosen by the campaign's rule (:mod:`tuner.results.winner`, the one owner of
+that rule).
 
 ``tuner run --save-weights`` uploads each finished trial's best weights as an Optuna
 artifact (``tuner.records.WEIGHTS_ARTIFACT``). :func:`trial_model` rebuilds the model from
@@ -31,7 +31,14 @@ from torch import nn
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.data import Split, build_splits, load_pool, make_normalizer
+from tuner.data import (
+    Split,
+    build_splits,
+    load_pool,
+    make_normalizer,
+    normalize_kind,
+    normalizer_from_stats,
+)
 from tuner.errors import TunerError
 from tuner.reports.gallery import gallery_indices, render_gallery
 from tuner.reports.per_image import extremes, per_image_frame, score_images
@@ -113,10 +120,11 @@ def pick_trial(study: optuna.Study, number: int | None = None,
 
 def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
     """The best trial (by validation Dice) of the study's winning configuration, the one a
-    campaign freezes (:mod:`tuner.study.winner`: the best mean validation Dice over its
+    campaign freezes (:mod:`tuner.results.winner`: the best mean validation Dice over its
     repeats, not the luckiest single trial; ties within the repeat noise go to the
     cheaper), and the rule in words. A study still running has no winner yet."""
-    from tuner.study.winner import choose_winner, unfinished_trials
+    from tuner.results.runs import searched_of, unfinished_trials
+    from tuner.results.winner import choose_winner
 
     name = study.study_name
     waiting = unfinished_trials(study)
@@ -127,8 +135,7 @@ def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
     if not done:
         raise TunerError(f"study {name!r}: no completed trial to evaluate; run it first "
                          "(tuner run STUDY_FILE)")
-    searched = list(study.user_attrs.get(records.SEARCHED) or sorted(
-        {param for trial in done for param in records.trial_params(trial)}))
+    searched = searched_of(study)
     if not searched:
         return done[0], (f"trial {done[0].number}, the best of the {len(done)} trials of "
                          "the study's one configuration")
@@ -164,11 +171,16 @@ def saved_weights(study: optuna.Study, trial: FrozenTrial,
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
-def trial_normalizer(cfg: TrainConfig) -> Normalize:
-    """The normalisation the trial trained with: ``zscore`` needs its training split's
-    statistics (its dataset is decoded); ``imagenet`` and ``none`` need no data."""
-    train = build_splits(cfg).train if cfg.normalize == "zscore" else None
-    return make_normalizer(cfg, train)  # type: ignore[arg-type]  # read only for zscore
+def trial_normalizer(trial: FrozenTrial, cfg: TrainConfig) -> Normalize:
+    """The normalisation the trial trained with: as it stored it
+    (:data:`tuner.records.NORMALIZATION`), else (trials of older tuner) from its config:
+    ``zscore`` decodes its training split again; ``imagenet`` and ``none`` need no data."""
+    stored = trial.user_attrs.get(records.NORMALIZATION)
+    if isinstance(stored, dict) and "kind" in stored:
+        known = stored.get("mean") is not None
+        return normalizer_from_stats((stored["mean"], stored["std"]) if known else None)
+    train = build_splits(cfg).train if normalize_kind(cfg) == "zscore" else None
+    return make_normalizer(cfg, train)
 
 
 def trial_model(study: optuna.Study, trial: FrozenTrial, url: str | None,
@@ -192,7 +204,7 @@ def trial_model(study: optuna.Study, trial: FrozenTrial, url: str | None,
     model = build_model(cfg)
     model.load_state_dict(state)
     runtime = resolve_runtime(cfg)
-    return TrialModel(trial, cfg, model.to(runtime.device), runtime, trial_normalizer(cfg))
+    return TrialModel(trial, cfg, model.to(runtime.device), runtime, trial_normalizer(trial, cfg))
 
 
 def scored_split(cfg: TrainConfig, split: str) -> Split:

@@ -59,6 +59,12 @@ def mean_sd(mean: Any, sd: Any = None, n: Any = None, kind: str = "score",
     return text if missing(n) else f"{text} ({int(n)})"
 
 
+def winner_score(winner: dict[str, Any]) -> str:
+    """A frozen winner's ``mean ± sd`` (the mean alone for one run; records made before
+    n=1 stored no sd kept 0.0 there)."""
+    return mean_sd(winner["mean"], winner.get("sd") if winner.get("n", 0) > 1 else None)
+
+
 def is_rate(name: str) -> bool:
     """Whether a parameter is a learning rate (``lr``, ``lr_adam``, ``min_lr``...)."""
     return name == "lr" or name.startswith("lr_") or name.endswith("_lr")

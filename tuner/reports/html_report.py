@@ -26,6 +26,8 @@ from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.reports.campaign_report import expand_campaigns
 from tuner.reports.formatting import label as text_label
 from tuner.reports.formatting import mean_sd, number, param
+from tuner.results.caveats import study_caveats
+from tuner.results.winner import Ranking, tie_margin
 from tuner.storage import storage_url as resolve_url
 
 REPORT_CURVES = ("loss", "dice")  # learning curves on the page; the export draws them all
@@ -93,7 +95,8 @@ def study_section(url: str | None, study_name: str, metric: str = "val_dice",
     parts.append(_searched_and_fixed(study))
     parts.append("<h3>Conclusion</h3><ul>" + "".join(
         f"<li>{html.escape(s)}</li>"
-        for s in [best_in_words(comparison, params), *noise_sentences(comparison, params)]
+        for s in [best_in_words(found.ranking, comparison), *noise_sentences(found.ranking),
+                  *(f"Caution: {c}." for c in study_caveats(study))]
     ) + "</ul>")
     parts.append("<h3>Comparison</h3>" + comparison_html(comparison, params))
     if len(params) == 2:
@@ -118,48 +121,46 @@ def label(config: pd.Series, params: list[str]) -> str:
     return text_label({p: config[p] for p in params})
 
 
-def best_in_words(comparison: pd.DataFrame, params: list[str]) -> str:
-    """The best configuration and its score as a sentence."""
-    done = comparison[comparison["n"] > 0]
-    if done.empty:
+def best_in_words(ranking: Ranking | None, comparison: pd.DataFrame) -> str:
+    """The winning configuration (the one rule of :mod:`tuner.results.winner`) and its
+    score as a sentence."""
+    if ranking is None:
         return "No configuration completed: every trial was pruned."
-    best = done.iloc[0]
-    if best["n"] >= 2:
-        score = (f"{mean_sd(best['best_val_dice_mean'], best['best_val_dice_std'])} "
-                 f"(mean ± sd over {int(best['n'])} repeats)")
+    winner = ranking.winner
+    if winner.n >= 2:
+        score = f"{mean_sd(winner.mean, winner.sd)} (mean ± sd over {winner.n} repeats)"
     else:
-        score = f"{number(best['best_val_dice_mean'])} (one run)"
-    return (f"Best configuration: {label(best, params)}, with best validation Dice {score}, "
-            f"reached at epoch {best['best_epoch_mean']:.0f} on average.")
+        score = f"{number(winner.mean)} (one run)"
+    rows = comparison[comparison.get(f"{tables.WINNER_COLUMN}_mark", "") == "best"]
+    epoch = (f", reached at epoch {rows['best_epoch_mean'].iloc[0]:.0f} on average"
+             if len(rows) and not pd.isna(rows["best_epoch_mean"].iloc[0]) else "")
+    return (f"Best configuration: {text_label(winner.values)}, with best validation Dice "
+            f"{score}{epoch}.")
 
 
-def noise_sentences(comparison: pd.DataFrame, params: list[str]) -> list[str]:
-    """Which differences in mean best validation Dice are smaller than the spread between
-    repeats (the pooled standard deviation over configurations with 2 or more repeats)."""
-    done = comparison[comparison["n"] > 0].reset_index(drop=True)
-    if len(done) < 2:
+def noise_sentences(ranking: Ranking | None) -> list[str]:
+    """Which configurations the repeat noise cannot tell from the best, and why the winner
+    won, by the one rule of :mod:`tuner.results.winner`."""
+    if ranking is None or len(ranking.configurations) < 2:
         return ["Only one configuration completed, so there is nothing to compare."]
-    spread = tables.pooled_std(comparison)
-    means = done["best_val_dice_mean"]
-    if spread is None:
-        return ["Each configuration ran once, so the spread between repeats is unknown and "
-                "any difference may be chance; run the study with repeats >= 2 to know."]
-    out = [f"Spread between repeats (pooled standard deviation of best validation Dice): "
-           f"{spread:.3f}."]
-    close = [i for i in range(1, len(done)) if means[0] - means[i] < spread]
-    if close:
-        listed = "; ".join(f"{label(done.loc[i], params)} (-{means[0] - means[i]:.3f})"
-                           for i in close)
-        out.append(f"Within that spread of the best, so not distinguishable from it: {listed}.")
+    if ranking.noise is None:
+        return ["Each configuration ran once, so the repeat noise is unknown and any "
+                "difference may be chance; run the study with repeats >= 2 to know."]
+    best, noise = ranking.best, ranking.noise
+    out = [f"Repeat noise of best validation Dice (the median over configurations of their "
+           f"sd between repeats): {noise:.3f}."]
+    if ranking.ties:
+        listed = "; ".join(f"{text_label(c.values)} (-{best.mean - c.mean:.3f})"
+                           for c in ranking.ties)
+        out.append(f"Within the noise of the best mean, so not distinguishable from it: "
+                   f"{listed}.")
     else:
-        out.append(f"The best is ahead of the runner-up ({label(done.loc[1], params)}) by "
-                   f"{means[0] - means[1]:.3f}, more than the spread: a real difference.")
-    pairs = [f"{label(done.loc[i], params)} vs {label(done.loc[i + 1], params)} "
-             f"({means[i] - means[i + 1]:.3f})"
-             for i in range(1, len(done) - 1) if means[i] - means[i + 1] < spread]
-    if pairs:
-        out.append("Neighbours in the ranking that differ by less than the spread: "
-                   + "; ".join(pairs) + ".")
+        runner_up = ranking.configurations[1]
+        out.append(f"The best mean is ahead of the runner-up ({text_label(runner_up.values)})"
+                   f" by {best.mean - runner_up.mean:.3f}, more than the noise allows "
+                   f"({tie_margin(noise, best, runner_up):.3f}): a real difference.")
+    if ranking.winner is not best:
+        out.append(f"Winner: {ranking.rule}.")
     return out
 
 

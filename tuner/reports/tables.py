@@ -6,7 +6,8 @@ turns them into text. Column meanings are in ``docs/exports.md``.
 
 - :func:`trials_frame`: one row per trial (``trials.csv``);
 - :func:`comparison_frame`: one row per configuration (the searched parameters), mean,
-  standard deviation and count over its repeats (``comparison.*``);
+  standard deviation and count over its repeats (``comparison.*``), and each metric's
+  marks by the one winner rule (:mod:`tuner.results.winner`);
 - :func:`pivot_frame`: two-parameter studies, first parameter down, second across;
 - :func:`best_value_frame`: the best learning rate (or other value) per optimizer x loss;
 - :func:`curves_frame`: every per-epoch curve in tidy long format (``curves.csv``).
@@ -22,7 +23,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 
@@ -32,6 +32,7 @@ from tuner.errors import TunerError
 from tuner.records import repeat_of, trial_params
 from tuner.reports import curves as curve_names
 from tuner.reports.formatting import label
+from tuner.results.winner import Ranking, Run, configuration_key, group_runs, rank
 
 #: metrics taken from the per-epoch curves, as ``final_<name>`` (last epoch run) and
 #: ``best_<name>`` (at ``best_epoch``, the epoch of the highest validation Dice, whose
@@ -45,17 +46,21 @@ FIXED_COLUMNS = (
     "number", "state", "repeat", "seed",
     *(f"{kind}_{name}" for name in CURVE_COLUMNS for kind in ("final", "best")),
     *(f"best_{name}" for name in BEST_ONLY),
-    "best_epoch", "epochs_run", "pruned_at", "seconds", "seconds_to_best",
+    "best_epoch", "epochs_run", "pruned_at", "seconds", "seconds_to_best", "work",
+    "duplicate_of",
 )  # fmt: skip
 #: columns that :func:`comparison_frame` averages, the first one ranks configurations
 COMPARED = (
     "best_val_dice", "best_val_iou", "best_val_precision", "best_val_recall",
     "test_dice", "test_iou", "final_train_loss", "final_val_loss", "final_train_dice",
-    "final_val_dice", "best_epoch", "epochs_run", "seconds", "seconds_to_best",
+    "final_val_dice", "best_epoch", "epochs_run", "seconds", "seconds_to_best", "work",
 )  # fmt: skip
 RANK_BY = "best_val_dice_mean"
+#: the comparison column whose ranking names the winner (the others only mark their best)
+WINNER_COLUMN = "best_val_dice"
 #: columns that hold whole numbers (nullable: empty where a trial has no value)
-INTEGER_COLUMNS = ("number", "repeat", "seed", "best_epoch", "epochs_run", "pruned_at")
+INTEGER_COLUMNS = ("number", "repeat", "seed", "best_epoch", "epochs_run", "pruned_at",
+                   "duplicate_of")
 PARAM_PREFIX = "param_"  # only for a searched parameter whose name is a fixed column
 FINISHED = ("COMPLETE", "PRUNED")
 CONFIG_FIELDS = tuple(TrainConfig().to_dict())
@@ -188,6 +193,7 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         best_epoch=best_epoch, epochs_run=epochs_run,
         pruned_at=attrs.get(records.PRUNED_AT), seconds=attrs.get(records.SECONDS),
         seconds_to_best=_seconds_to(curves.get("seconds") or [], best_epoch),
+        work=attrs.get(records.WORK), duplicate_of=attrs.get(records.DUPLICATE_OF),
     )  # fmt: skip
     for name in (*CURVE_COLUMNS, *BEST_ONLY):
         values = curves.get(name) or []
@@ -210,29 +216,96 @@ def _seconds_to(seconds: list, epoch: int | None) -> float | None:
 def comparison_frame(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     """One row per configuration of ``params`` (columns of ``trials``), best first.
 
-    Statistics over completed trials (the repeats of a configuration): for every column of
-    :data:`COMPARED`, ``<column>_mean`` and ``<column>_std`` (sample standard deviation,
-    empty with one repeat); ``n``: completed trials, ``pruned``: pruned trials. A
-    configuration whose trials were all pruned keeps its row with ``n = 0``.
+    Statistics over the runs of each configuration: its completed trials, one per repeat
+    (duplicates, and a second completed trial of a repeat, are no further repeats:
+    :func:`runs_frame`). For every column of :data:`COMPARED`, ``<column>_mean`` and
+    ``<column>_std`` (sample standard deviation, empty with one run); ``n``: runs,
+    ``pruned``: pruned trials; and for every ranked metric of :data:`METRICS`,
+    ``<column>_mark`` (``best``, ``tie`` or ``""``) and ``<column>_noise`` (its repeat
+    noise, the same in every row) by :func:`tuner.results.winner.rank`. A configuration
+    whose trials were all pruned keeps its row with ``n = 0``.
     """
-    finished = trials[trials["state"].isin(FINISHED)]
+    finished = trials[trials["state"].isin(FINISHED) & trials["duplicate_of"].isna()]
     keys = list(params) or ["_all"]
     finished = finished.assign(_all="all") if not params else finished
-    done = finished[finished["state"] == "COMPLETE"]
+    done = runs_frame(finished)
     grouped = done.groupby(keys, dropna=False, sort=False)
     columns = [c for c in COMPARED if c in trials]
     stats = grouped[columns].agg(["mean", "std"])
     stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
     counts = finished.groupby(keys, dropna=False, sort=False)["state"]
     table = pd.DataFrame({
-        "n": counts.apply(lambda s: int((s == "COMPLETE").sum())),
+        "n": grouped.size(),
         "pruned": counts.apply(lambda s: int((s == "PRUNED").sum())),
     })  # fmt: skip
+    table["n"] = table["n"].fillna(0).astype(int)
     table = table.join(stats).reset_index()
+    table = _with_marks(table, done, keys)
     if not params:
         table = table.drop(columns="_all")
     return table.sort_values(RANK_BY, ascending=False, na_position="last", kind="stable",
                              ignore_index=True)
+
+
+def identity_columns(trials: pd.DataFrame) -> list[str]:
+    """The parameter columns of a trials frame: together with the repeat, a run's identity."""
+    return [c for c in trials.columns if c not in FIXED_COLUMNS and c != "_all"
+            and not c.startswith("test_")]
+
+
+def runs_frame(finished: pd.DataFrame) -> pd.DataFrame:
+    """The completed rows of ``finished`` that count as runs: the first completed trial of
+    each set of parameters and repeat, as :func:`tuner.results.winner.group_runs` counts
+    them."""
+    done = finished[finished["state"] == "COMPLETE"].sort_values("number", kind="stable")
+    identity = identity_columns(done)
+    marker = done[identity].astype(object).where(done[identity].notna(), None).map(repr)
+    return done[~marker.assign(_repeat=done["repeat"].fillna(0)).duplicated(keep="first")]
+
+
+def _with_marks(table: pd.DataFrame, done: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``table`` with ``<column>_mark`` and ``<column>_noise`` for every ranked metric."""
+    for m in METRICS.values():
+        if m.column not in done:
+            continue
+        ranking = rank_rows(done, keys, m)
+        marks = {} if ranking is None else {
+            configuration_key(c.values): ranking.mark(c) for c in ranking.configurations}
+        table[f"{m.column}_mark"] = [marks.get(configuration_key(dict(row)), "")
+                                     for row in table[keys].to_dict("records")]
+        table[f"{m.column}_noise"] = None if ranking is None else ranking.noise
+    return table
+
+
+def rank_rows(done: pd.DataFrame, keys: list[str], m: Metric | None = None) -> Ranking | None:
+    """The ranking of the run rows ``done`` (:func:`runs_frame`) by metric ``m`` (default:
+    validation Dice, which alone applies the tie rule's preference for less work)."""
+    m = m or METRICS["val_dice"]
+    identity = identity_columns(done)
+    runs = [Run(values={k: row[k] for k in keys}, repeat=int(_number(row.get("repeat")) or 0),
+                score=value, trial=int(row["number"]), work=_number(row.get("work")),
+                identity={k: row[k] for k in identity})
+            for row in done.to_dict("records")
+            if (value := _number(row.get(m.column))) is not None]
+    return rank(group_runs(runs), higher_is_better=m.higher_is_better,
+                prefer_cheaper=m.column == WINNER_COLUMN)
+
+
+def ranking(trials: pd.DataFrame, params: list[str]) -> Ranking | None:
+    """The winner rule's ranking of the study's configurations by validation Dice."""
+    finished = trials[trials["state"].isin(FINISHED) & trials["duplicate_of"].isna()]
+    keys = list(params) or ["_all"]
+    finished = finished.assign(_all="all") if not params else finished
+    return rank_rows(runs_frame(finished), keys)
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for empty cells (NaN, NA, None)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def pivot_frame(comparison: pd.DataFrame, params: list[str],
@@ -248,31 +321,6 @@ def pivot_frame(comparison: pd.DataFrame, params: list[str],
     table = comparison.pivot_table(index=params[0], columns=params[1], values=value,
                                    aggfunc="first", dropna=False)
     return table.sort_index().sort_index(axis=1)
-
-
-def best_cell(pivot: pd.DataFrame, higher_is_better: bool = True) -> tuple[Any, Any] | None:
-    """(row label, column label) of the best cell of ``pivot``; None when all empty."""
-    stacked = pivot.stack().dropna()
-    if stacked.empty:
-        return None
-    return stacked.idxmax() if higher_is_better else stacked.idxmin()
-
-
-def marks(values: pd.Series, spread: float | None, higher_is_better: bool = True
-          ) -> pd.Series:
-    """``"best"`` for the best of ``values``, ``"tie"`` for every other value closer to it
-    than ``spread`` (the spread between repeats: the data cannot tell them apart), ``""``
-    for the rest and for empty values. Without a known spread only exact ties are marked."""
-    out = pd.Series("", index=values.index, dtype=object)
-    known = pd.to_numeric(values, errors="coerce").dropna()
-    if known.empty:
-        return out
-    best = known.idxmax() if higher_is_better else known.idxmin()
-    gap = (known[best] - known).abs()
-    out[gap[gap < (spread if spread is not None else 0.0)].index] = "tie"
-    out[gap[gap == 0].index] = "tie"
-    out[best] = "best"
-    return out
 
 
 def best_value_frame(comparison: pd.DataFrame, params: list[str], value: str = "lr"
@@ -338,12 +386,6 @@ def config_summary(study: optuna.Study) -> tuple[dict[str, list], dict[str, Any]
         elif name not in defaults or not _same(distinct[0], defaults[name]):
             fixed[name] = distinct[0]
     return varied, fixed
-
-
-def pooled_std(comparison: pd.DataFrame, column: str = "best_val_dice") -> float | None:
-    """Spread between repeats: sqrt of the mean variance over configurations with n >= 2."""
-    stds = comparison.loc[comparison["n"] >= 2, f"{column}_std"].dropna()
-    return None if stds.empty else float(np.sqrt((stds**2).mean()))
 
 
 def _same(a: Any, b: Any) -> bool:

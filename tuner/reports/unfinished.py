@@ -30,7 +30,11 @@ def why(trial: FrozenTrial) -> str:
     """In words: where a pruned trial stopped, or why a failed one failed."""
     attrs = trial.user_attrs
     if trial.state == TrialState.PRUNED:
-        return f"pruned at epoch {attrs.get(records.PRUNED_AT, '?')}"
+        where = f"pruned at epoch {attrs.get(records.PRUNED_AT, '?')}"
+        reason = attrs.get(records.PRUNE_REASON)
+        if records.DUPLICATE_OF in attrs:
+            return str(reason)
+        return f"{where}: {reason}" if reason else where
     return str(attrs.get(records.FAIL_REASON, "no reason recorded (its worker died?)"))
 
 

@@ -13,7 +13,7 @@ before. A campaign file defines them::
 
 ``tuner campaign FILE`` runs stage k as the study ``<campaign>/<stage>`` with the
 campaign's base, then the winners of stages 1..k-1, then the stage's own base. When a
-stage is complete its winner (:mod:`tuner.study.winner`: best mean over repeats, ties to
+stage is complete its winner (:mod:`tuner.results.winner`: best mean over repeats, ties to
 the cheaper) is frozen into the campaign's record, a study named ``<campaign>`` whose user
 attribute :data:`tuner.records.CAMPAIGN` maps each stage to its winner; later stages read
 that record, never the live study, so they never see a moving target.
@@ -31,9 +31,10 @@ import optuna
 
 from tuner import records
 from tuner.errors import TunerError
+from tuner.results.runs import searched_of
+from tuner.results.winner import choose_winner
 from tuner.storage import load_existing_study
 from tuner.study.spec import Space, StudySpec, load_definition
-from tuner.study.winner import choose_winner
 
 
 def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
@@ -41,10 +42,8 @@ def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
     validation Dice over its repeats, ties to the cheaper); one clear line when the study
     is missing, unfinished or has no completed trial."""
     study = load_existing_study(storage, study_name)
-    searched = study.user_attrs.get(records.SEARCHED) or sorted(
-        name for trial in study.get_trials(deepcopy=False) for name in trial.params)
     try:
-        return choose_winner(study, list(searched)).fields
+        return choose_winner(study, searched_of(study)).fields
     except TunerError as exc:
         raise TunerError(f"best_of({study_name!r}): {exc}") from None
 
@@ -97,8 +96,11 @@ class Campaign:
                 return stage
         raise TunerError(f"campaign {self.name!r} has no stage {name!r}")
 
-    def spec(self, stage: Stage, fixed: dict[str, Any]) -> StudySpec:
-        """The study of ``stage``: campaign base <- earlier winners ``fixed`` <- stage base."""
+    def spec(self, stage: Stage, fixed: dict[str, Any], n_trials: int | None = None
+             ) -> StudySpec:
+        """The study of ``stage``: campaign base <- earlier winners ``fixed`` <- stage base;
+        ``n_trials`` (``tuner campaign --n-trials``) replaces a sampled stage's own."""
+        sampled = stage.sampler != "grid"
         try:
             return StudySpec(
                 name=self.study_name(stage), space=stage.space,
@@ -106,7 +108,8 @@ class Campaign:
                 question=stage.question or f"{self.question} Stage {stage.name!r}.".strip(),
                 sampler=stage.sampler, sampler_options=stage.sampler_options,
                 pruner=stage.pruner, pruner_options=stage.pruner_options,
-                n_trials=stage.n_trials, repeats=stage.repeats, source=self.source)
+                n_trials=n_trials if n_trials is not None and sampled else stage.n_trials,
+                repeats=stage.repeats, source=self.source)
         except TunerError as exc:
             raise TunerError(f"stage {stage.name!r}: {exc}") from None
 
@@ -153,10 +156,11 @@ def load_campaign(path: str | Path) -> Campaign:
     return campaign
 
 
-def stage_spec(path: str | Path, stage_name: str, storage: optuna.storages.BaseStorage
-               ) -> StudySpec:
+def stage_spec(path: str | Path, stage_name: str, storage: optuna.storages.BaseStorage,
+               n_trials: int | None = None) -> StudySpec:
     """The study of stage ``stage_name`` of the campaign file at ``path``, with the
     winners frozen before it (how a spawned worker of a campaign stage gets its spec)."""
     campaign = load_campaign(path)
     stage = campaign.stage(stage_name)
-    return campaign.spec(stage, fixed_by(campaign, read_record(storage, campaign), stage))
+    return campaign.spec(stage, fixed_by(campaign, read_record(storage, campaign), stage),
+                         n_trials)

@@ -36,7 +36,7 @@ def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
     build_pruner(spec)
     if isinstance(spec.space, dict):
         _check_distribution_types(spec)
-    checked, drawn = _field_sets(spec)
+    checked, drawn = field_sets(spec)
     _check_overrides_not_searched(spec, overrides, _searched(spec, [*checked, *drawn]))
     configs = [_config(spec, fields, overrides) for fields in [{}, *checked]]
     for fields in drawn:  # the config rules only: data and models are checked below
@@ -47,11 +47,11 @@ def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
 def searched_fields(spec: StudySpec) -> set[str]:
     """The config fields a study searches: its dict space's keys, or every field that its
     space function returns (at every grid point, or in a few hundred random draws)."""
-    checked, drawn = _field_sets(spec)
+    checked, drawn = field_sets(spec)
     return _searched(spec, [*checked, *drawn])
 
 
-def _field_sets(spec: StudySpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def field_sets(spec: StudySpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The config fields a study's trials can get: those whose data and models are checked
     too (every grid point; a sampled dict space's corners; a space function's first
     draws), and further random draws whose config alone is checked."""

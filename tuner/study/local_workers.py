@@ -71,7 +71,8 @@ def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
             from tuner.study.campaign import stage_spec
 
             spec = stage_spec(assignment.spec_path, options.stage,
-                              open_storage(storage_url(options.storage)))
+                              open_storage(storage_url(options.storage)),
+                              options.stage_n_trials)
         run_worker(spec, options, max_trials=assignment.max_trials)
     except TunerError as exc:
         print(f"tuner worker: {exc}", file=sys.stderr)

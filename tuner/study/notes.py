@@ -9,17 +9,17 @@ note panel shows all of it, so a person reading the dashboard need not decode JS
 
 from __future__ import annotations
 
-from statistics import mean, stdev
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from optuna_dashboard import save_note
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.records import CURVES_ARTIFACT, trial_params
+from tuner.records import CURVES_ARTIFACT
 from tuner.reports import formatting as fmt
+from tuner.results.runs import configurations, searched_of
+from tuner.results.winner import rank
 from tuner.study.spec import StudySpec
 
 DEFAULTS = TrainConfig().to_dict()
@@ -43,33 +43,19 @@ def wrapped_pairs(values: dict[str, Any], width: int = WIDTH) -> list[str]:
     return [f"- {line}" for line in lines] or ["- (defaults)"]
 
 
-def best_configuration(study: optuna.Study) -> tuple[dict[str, Any], list[float],
-                                                     list[int]] | None:
-    """(parameters, values, trial numbers) of the configuration with the highest mean
-    value over its completed repeats (more repeats win a tie); None before any completes."""
-    groups: dict[tuple, tuple[dict[str, Any], list[float], list[int]]] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        params = trial_params(trial)
-        key = tuple(sorted((k, repr(v)) for k, v in params.items()))
-        group = groups.setdefault(key, (params, [], []))
-        group[1].append(float(trial.value))
-        group[2].append(trial.number)
-    if not groups:
-        return None
-    return max(groups.values(), key=lambda g: (mean(g[1]), len(g[1])))
-
-
 def best_lines(study: optuna.Study) -> list[str]:
-    """The study note's section on the best configuration so far."""
-    best = best_configuration(study)
-    if best is None:
+    """The study note's section on the winning configuration so far, by the one rule of
+    :mod:`tuner.results.winner` (the campaign's, the tables' and the report's)."""
+    ranking = rank(configurations(study, searched_of(study)))
+    if ranking is None:
         return ["### Best configuration", "", "No completed trial yet."]
-    params, values, numbers = best
-    score = fmt.mean_sd(mean(values), stdev(values) if len(values) > 1 else None)
-    runs = "1 run" if len(values) == 1 else f"mean ± sd of {len(values)} repeats"
-    return ["### Best configuration (mean over repeats)", "", *wrapped_pairs(params),
-            f"- {records.METRIC_NAME} {score} ({runs})",
-            f"- trials {', '.join(str(n) for n in numbers)}", "",
+    winner = ranking.winner
+    runs = "1 run" if winner.n == 1 else f"mean ± sd of {winner.n} repeats"
+    return ["### Best configuration so far (mean over repeats)", "",
+            *wrapped_pairs(winner.values),
+            f"- {records.METRIC_NAME} {fmt.mean_sd(winner.mean, winner.sd)} ({runs})",
+            f"- trials {', '.join(str(n) for n in winner.trials)}",
+            f"- why: {ranking.rule}", "",
             "The dashboard's *Best Trial* is the single best run; with repeats, a lucky "
             "seed can put a weaker configuration there."]
 
@@ -102,8 +88,8 @@ def trial_note(trial: optuna.Trial, cfg: TrainConfig, repeat: int) -> str:
 
 
 def save_study_note(study: optuna.Study, spec: StudySpec, overrides: dict[str, Any]) -> None:
-    """Write (or rewrite) the study's note, with its best configuration so far: call it
-    when the study is prepared and again whenever a trial finishes."""
+    """Write (or rewrite) the study's note, with its best configuration so far: the
+    runner writes it when the study is created and again after a run that trained."""
     save_note(study, study_note(spec, overrides, study))
 
 

@@ -3,7 +3,9 @@
 Per epoch, in the optuna-examples order: ``trial.report(val_dice, epoch)``, then
 ``if trial.should_prune(): raise optuna.TrialPruned()``. The curves so far are stored as a
 user attribute every epoch, so optuna-dashboard shows a running trial live and a pruned
-trial keeps its history. The value is the best validation Dice of the run.
+trial keeps its history and why it was pruned. The value is the best validation Dice of
+the run. A sampled configuration that the study holds already is not trained
+(:mod:`tuner.study.duplicates`).
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ import torch
 
 from tuner import records
 from tuner.config import TrainConfig
-from tuner.data import build_splits
+from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.records import repeat_of
 from tuner.reports.curves import curves_csv
 from tuner.reports.gallery import gallery_epochs, gallery_indices, render_gallery
 from tuner.study import interrupt
+from tuner.study.duplicates import earlier_same
 from tuner.study.notes import save_trial_note
+from tuner.study.pruners import prune_reason
 from tuner.study.spec import StudySpec
 from tuner.training import EpochReport, FitResult, fit, predict_probabilities, score
+from tuner.training.metrics import trivial_dice
+
+
+def normalization_record(cfg: TrainConfig, train: Split) -> dict[str, Any]:
+    """What the trial's input normalisation is, stored so that evaluation and prediction
+    need not decode its training data again."""
+    stats = normalize_stats(cfg, train)
+    return {"kind": normalize_kind(cfg), "mean": stats[0] if stats else None,
+            "std": stats[1] if stats else None}
 
 
 def finite_or_none(value: float) -> float | None:
@@ -59,8 +72,12 @@ class Objective:
         trial.set_user_attr(records.CONFIG, cfg.to_dict())
         trial.set_user_attr(records.REPEAT, repeat_of(trial))
         trial.set_user_attr(records.SEED, cfg.seed)
+        self._skip_if_duplicate(trial)
         save_trial_note(trial, cfg, repeat_of(trial))
         splits = build_splits(cfg)
+        trivial = trivial_dice(splits.val.masks)
+        trial.set_user_attr(records.TRIVIAL_DICE, trivial)
+        trial.set_user_attr(records.NORMALIZATION, normalization_record(cfg, splits.train))
         shown = gallery_indices(splits.val.masks) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
         history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
@@ -72,6 +89,7 @@ class Objective:
             for name in records.CURVE_NAMES:
                 history[name].append(finite_or_none(report.metrics[name]))
             trial.set_user_attr(records.CURVES, history)
+            trial.set_user_attr(records.WORK, report.work)
             if report.epoch in snapshot_epochs:
                 self._upload_gallery(trial, report, splits.val, shown, cfg)
             trial.report(report.metrics["val_dice"], report.epoch)
@@ -79,6 +97,10 @@ class Objective:
                 self.on_epoch(trial, report, cfg.epochs)
             if report.epoch < cfg.epochs and trial.should_prune():  # a finished run is kept
                 trial.set_user_attr(records.PRUNED_AT, report.epoch)
+                values = {epoch: d if d is not None else math.nan
+                          for epoch, d in enumerate(history["val_dice"], start=1)}
+                trial.set_user_attr(records.PRUNE_REASON, prune_reason(
+                    self.spec.pruner, trial.study.pruner, values, trivial, cfg.epochs))
                 raise optuna.TrialPruned(f"pruned at epoch {report.epoch}")
 
         try:
@@ -93,6 +115,16 @@ class Objective:
         if self.save_weights and self.artifact_store is not None:
             self._upload_weights(trial, result)
         return result.best_val_dice
+
+    @staticmethod
+    def _skip_if_duplicate(trial: optuna.Trial) -> None:
+        """End a sampled trial whose configuration the study holds already, untrained."""
+        earlier = earlier_same(trial)
+        if earlier is not None:
+            trial.set_user_attr(records.DUPLICATE_OF, earlier)
+            trial.set_user_attr(records.PRUNE_REASON, f"duplicate of trial {earlier} (same "
+                                "parameters and repeat): not trained again")
+            raise optuna.TrialPruned(f"duplicate of trial {earlier}")
 
     @staticmethod
     def _record_summary(trial: optuna.Trial, history: dict[str, list]) -> None:

@@ -27,6 +27,7 @@ class RunOutcome:
 
     complete: int = 0
     pruned: int = 0
+    duplicates: int = 0  # sampled configurations the study held already: not trained
     failed: list[FrozenTrial] = field(default_factory=list)  # not recovered by a retry
     recovered: int = 0  # failed with a dead worker, then retried to the end
     study_complete: int = 0  # completed trials of the whole study, this run's and before
@@ -34,7 +35,7 @@ class RunOutcome:
 
     @property
     def ran(self) -> int:
-        return self.complete + self.pruned + len(self.failed) + self.recovered
+        return self.complete + self.pruned + self.duplicates + len(self.failed) + self.recovered
 
     @property
     def exit_code(self) -> int:
@@ -66,6 +67,8 @@ def run_outcome(study: optuna.Study, finished_before: set[int]) -> RunOutcome:
             continue
         if trial.state == TrialState.COMPLETE:
             outcome.complete += 1
+        elif trial.state == TrialState.PRUNED and records.DUPLICATE_OF in trial.user_attrs:
+            outcome.duplicates += 1
         elif trial.state == TrialState.PRUNED:
             outcome.pruned += 1
         elif trial.number in retried_to_the_end:

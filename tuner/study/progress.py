@@ -23,8 +23,12 @@ def describe_trial(trial: FrozenTrial) -> str:
     epochs, seconds = attrs.get(records.EPOCHS_RUN, 0), attrs.get(records.SECONDS, 0.0)
     if trial.state == TrialState.COMPLETE:
         head = f"trial {trial.number} complete: val Dice {trial.value:.4f}"
+    elif records.DUPLICATE_OF in attrs:
+        return f"trial {trial.number} skipped: {attrs.get(records.PRUNE_REASON)} ({params})"
     elif trial.state == TrialState.PRUNED:
         head = f"trial {trial.number} pruned at epoch {attrs.get(records.PRUNED_AT, '?')}"
+        if attrs.get(records.PRUNE_REASON):
+            head += f" ({attrs[records.PRUNE_REASON]})"
     else:
         reason = attrs.get(records.FAIL_REASON, "see the log")
         return f"trial {trial.number} {trial.state.name.lower()}: {reason} ({params})"

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 
+from tuner import records
 from tuner.registry import Registry
 from tuner.study.spec import StudySpec
 
@@ -36,37 +37,111 @@ def _patient(patience: int = 3, min_delta: float = 0.0, **median_options: Any):
                                         patience=patience, min_delta=min_delta)
 
 
-@PRUNERS.register("threshold")
-def _threshold(lower: float = 0.1, **options: Any) -> optuna.pruners.BasePruner:
-    """Prune a trial whose validation Dice is below ``lower`` (default 0.1) after warm-up."""
-    return optuna.pruners.ThresholdPruner(lower=lower, **options)
+class FloorPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose validation Dice is still below a floor after its warm-up: the
+    best so far (``judge="best"``: ``hopeless``) or the latest (``judge="last"``:
+    ``threshold``).
 
+    The floor follows the data unless ``lower`` fixes it: the split's trivial Dice (that of
+    predicting every pixel foreground, which the objective records per trial:
+    :data:`tuner.records.TRIVIAL_DICE`) plus ``margin`` of the way from it to 1. A fixed
+    floor decided a study's answer on thin structures: 0.2 after 8 epochs pruned 5 of 6
+    loss configurations on retinal vessels (foreground 9 %, trivial Dice 0.17) that
+    reached 0.6 after 60 epochs. The warm-up follows the run: ``warmup`` of its epochs
+    (rounded up) unless ``n_warmup_steps`` fixes it.
 
-class HopelessPruner(optuna.pruners.BasePruner):
-    """Prune a trial whose *best* validation Dice so far is below ``lower`` once it has
-    trained ``n_warmup_steps`` epochs: it never learned.
-
-    Written by hand because Optuna's ThresholdPruner judges the latest value only: a run
-    that learned and then dipped for an epoch (seen with weight decay 0.1 at a high
-    learning rate: 0.51, then 0.23 five epochs later) would be pruned as if it had never
-    learned, and a comparison grid would lose that cell. No Optuna pruner compares the best
-    value so far with a fixed floor.
+    Written by hand because no Optuna pruner compares with a floor that depends on the
+    trial's data, nor with the best value so far: Optuna's ThresholdPruner judges the
+    latest value only, and a run that learned and then dipped for an epoch (0.51, then
+    0.23 five epochs later) would be pruned as if it had never learned.
     """
 
-    def __init__(self, lower: float = 0.1, n_warmup_steps: int = 0) -> None:
-        if n_warmup_steps < 0:
-            raise ValueError(f"n_warmup_steps must be >= 0, got {n_warmup_steps}")
-        self.lower, self.n_warmup_steps = float(lower), int(n_warmup_steps)
+    def __init__(self, judge: str = "best", *, lower: float | None = None,
+                 margin: float = 0.1, warmup: float = 0.5,
+                 n_warmup_steps: int | None = None) -> None:
+        if judge not in ("best", "last"):
+            raise ValueError(f"judge must be 'best' or 'last', got {judge!r}")
+        if lower is not None and not (_is_number(lower) and lower >= 0):
+            raise ValueError(f"lower must be a Dice >= 0 (or None: relative), got {lower!r}")
+        if not (_is_number(margin) and 0 <= margin < 1):
+            raise ValueError(f"margin must be in [0, 1), got {margin!r}")
+        if not (_is_number(warmup) and 0 <= warmup <= 1):
+            raise ValueError(f"warmup must be a share of the epochs in [0, 1], got {warmup!r}")
+        if n_warmup_steps is not None and not (isinstance(n_warmup_steps, int)
+                                               and not isinstance(n_warmup_steps, bool)
+                                               and n_warmup_steps >= 0):
+            raise ValueError(f"n_warmup_steps must be an integer >= 0, got {n_warmup_steps!r}")
+        self.judge, self.lower, self.margin = judge, lower, float(margin)
+        self.warmup, self.n_warmup_steps = float(warmup), n_warmup_steps
+
+    def floor(self, trivial: float | None) -> float:
+        """The Dice a trial must reach: ``lower``, else trivial + margin x (1 - trivial)
+        (trivial 0 where it is not recorded: a trial run outside tuner)."""
+        if self.lower is not None:
+            return float(self.lower)
+        trivial = trivial or 0.0
+        return trivial + self.margin * (1.0 - trivial)
+
+    def first_epoch(self, epochs: int) -> int:
+        """The first epoch at which a run of ``epochs`` epochs is judged."""
+        if self.n_warmup_steps is not None:
+            return max(self.n_warmup_steps, 1)
+        return max(math.ceil(self.warmup * epochs), 1)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None or step < self.n_warmup_steps:
+        epochs = (trial.user_attrs.get(records.CONFIG) or {}).get("epochs", step or 0)
+        if step is None or step < self.first_epoch(epochs):
             return False
-        values = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
-        return not values or max(values) < self.lower
+        value = self._judged(trial.intermediate_values)
+        return value is None or value < self.floor(trial.user_attrs.get(records.TRIVIAL_DICE))
+
+    def _judged(self, values: dict[int, float]) -> float | None:
+        known = {k: v for k, v in values.items() if not math.isnan(v)}
+        if not known:
+            return None
+        return max(known.values()) if self.judge == "best" else known[max(known)]
+
+    def reason(self, values: dict[int, float], trivial: float | None, epochs: int) -> str:
+        """Why a trial with these per-epoch values was pruned, with the numbers."""
+        value = self._judged(values)
+        what = "best val Dice so far" if self.judge == "best" else "val Dice"
+        shown = "none" if value is None else f"{value:.3f}"
+        rule = (f"floor {self.floor(trivial):.3f} (lower)" if self.lower is not None else
+                f"floor {self.floor(trivial):.3f} = trivial {trivial or 0.0:.3f} + "
+                f"{self.margin:g} x (1 - trivial)")
+        step = max(values) if values else 0
+        share = f" ({step / epochs:.0%})" if epochs else ""
+        return f"{what} {shown} < {rule} after {step} of {epochs} epochs{share}"
 
 
-PRUNERS.add("hopeless", HopelessPruner)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+@PRUNERS.register("hopeless")
+def _hopeless(**options: Any) -> FloorPruner:
+    """The best validation Dice so far is still near the all-foreground baseline: the run
+    never learned."""
+    return FloorPruner("best", **options)
+
+
+@PRUNERS.register("threshold")
+def _threshold(**options: Any) -> FloorPruner:
+    """The latest validation Dice is below the floor."""
+    return FloorPruner("last", **options)
+
+
+def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int, float],
+                 trivial: float | None, epochs: int) -> str:
+    """In words, why pruner ``name`` stopped a trial with per-epoch ``values``."""
+    if isinstance(pruner, FloorPruner):
+        return f"{name}: {pruner.reason(values, trivial, epochs)}"
+    step = max(values) if values else 0
+    last, best = values.get(step, math.nan), max(values.values(), default=math.nan)
+    return (f"{name}: behind the other trials at epoch {step} of {epochs} (val Dice "
+            f"{last:.3f}, best so far {best:.3f})")
 
 
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
@@ -74,11 +149,10 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return PRUNERS.build(spec.pruner, dict(spec.pruner_options), REQUIRES)
 
 
-#: the option that holds a pruner back, per pruner name: (option, its default)
+#: the option that holds an Optuna pruner back, per pruner name: (option, its default)
 _FIRST_STEP = {
     "median": ("n_warmup_steps", 0), "percentile": ("n_warmup_steps", 0),
-    "threshold": ("n_warmup_steps", 0), "patient": ("n_warmup_steps", 0),
-    "hopeless": ("n_warmup_steps", 0),
+    "patient": ("n_warmup_steps", 0),
     "successive_halving": ("min_resource", 1), "hyperband": ("min_resource", 1),
     "wilcoxon": ("n_startup_steps", 2),
 }
@@ -91,14 +165,18 @@ def pruner_cannot_act(spec: StudySpec, epochs: int) -> str | None:
     warm-up or minimum resource reaches the last epoch, as in a tiny ``--set epochs=2``
     run, cannot act; the run goes on without pruning and says so.
     """
-    if spec.pruner not in _FIRST_STEP:
+    pruner = build_pruner(spec)
+    if isinstance(pruner, FloorPruner):
+        option, first = "warm-up", pruner.first_epoch(epochs)
+    elif spec.pruner in _FIRST_STEP:
+        option, default = _FIRST_STEP[spec.pruner]
+        first = spec.pruner_options.get(option, default)
+        if not isinstance(first, int):  # "auto": Optuna decides from the trials it sees
+            first = 1
+        first = max(first, 1) + (spec.pruner_options.get("patience", 3)
+                                 if spec.pruner == "patient" else 0)
+    else:
         return None
-    option, default = _FIRST_STEP[spec.pruner]
-    first = spec.pruner_options.get(option, default)
-    if not isinstance(first, int):  # "auto": Optuna decides from the trials it sees
-        first = 1
-    first = max(first, 1) + (spec.pruner_options.get("patience", 3)
-                             if spec.pruner == "patient" else 0)
     if first < epochs:
         return None
     return (f"pruner {spec.pruner!r} cannot act in this run: it waits until epoch "

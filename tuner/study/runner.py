@@ -24,13 +24,14 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
 from tuner.study import interrupt, trial_queue
+from tuner.study.caveats import study_caveats
 from tuner.study.checks import check_spec, searched_fields
 from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 from tuner.study.notes import save_study_note
 from tuner.study.objective import Objective
 from tuner.study.pruners import build_pruner
 from tuner.study.samplers import build_sampler
-from tuner.study.setup import first_difference, study_setup
+from tuner.study.setup import defaults_difference, first_difference, study_setup
 from tuner.study.spec import StudySpec
 from tuner.study.worker import STORAGE_ERRORS, LoopResult, run_trials
 
@@ -53,6 +54,7 @@ class RunOptions:
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
     stage: str | None = None  # a campaign stage: spawned workers rebuild its spec by name
+    stage_n_trials: int | None = None  # that stage's trials in all (tuner campaign --n-trials)
 
 
 # -- the study ------------------------------------------------------------------------------
@@ -80,33 +82,35 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
 
     A study is one setup (:mod:`tuner.study.setup`): resuming with another study file,
     base, space, sampler, pruner, ``--set`` or dataset is refused before anything is
-    written, and a study's attributes and note are written once, when it is created.
+    written, and a study's attributes and note are written once, when it is created
+    (with the data's caveats, :mod:`tuner.study.caveats`, for the run and the report).
     """
     check_spec(spec, options.overrides)
+    caveats = study_caveats(spec, options.overrides)
     url = storage_url(options.storage)
     name = options.study_name or spec.name
-    setup = study_setup(spec, options.overrides)
+    setup = study_setup(spec, options.overrides, searched_fields(spec))
     storage = _open_run_storage(url, options)
     try:
-        return _create_or_resume(spec, options, url, name, setup, storage)
+        return _create_or_resume(spec, options, url, name, setup, storage, caveats)
     except STORAGE_ERRORS as exc:  # e.g. a read-only database file or folder
         raise TunerError(f"storage {redact(url)}: cannot write the study "
                          f"({redact(_root_cause(exc))[:200]}); nothing was changed") from None
 
 
 def _create_or_resume(spec: StudySpec, options: RunOptions, url: str, name: str,
-                      setup: dict[str, Any], storage: optuna.storages.RDBStorage
-                      ) -> optuna.Study:
+                      setup: dict[str, Any], storage: optuna.storages.RDBStorage,
+                      caveats: list[str]) -> optuna.Study:
     with study_lock(url, name):  # two runs starting at once: one creates, one resumes
         existed = name in optuna.get_all_study_names(storage)
         study = open_study(spec, url, options, storage)
         stored = study.user_attrs.get(records.SETUP)
         if not existed:
-            _describe_new_study(study, spec, options, setup)
+            _describe_new_study(study, spec, options, setup, caveats)
         elif stored is None:  # made by a tuner that kept no setup: adopt this run's
             study.set_user_attr(records.SETUP, setup)
         else:
-            difference = first_difference(stored, setup)
+            difference = _setup_difference(study, stored, setup)
             if difference is not None:
                 raise TunerError(
                     f"study {name!r} in {redact(url)} was created with another setup "
@@ -117,11 +121,24 @@ def _create_or_resume(spec: StudySpec, options: RunOptions, url: str, name: str,
     return study
 
 
+def _setup_difference(study: optuna.Study, stored: dict[str, Any], setup: dict[str, Any]
+                      ) -> str | None:
+    """The first difference between a study's stored setup and this run's; a setup stored
+    without its defaults is checked against the configs its trials trained with."""
+    if "defaults" in stored:
+        return first_difference(stored, setup)
+    configs = [t.user_attrs[records.CONFIG] for t in study.get_trials(deepcopy=False)
+               if isinstance(t.user_attrs.get(records.CONFIG), dict)]
+    return first_difference(stored, {k: v for k, v in setup.items() if k != "defaults"}) \
+        or defaults_difference(stored, setup, configs)
+
+
 def _describe_new_study(study: optuna.Study, spec: StudySpec, options: RunOptions,
-                        setup: dict[str, Any]) -> None:
+                        setup: dict[str, Any], caveats: list[str]) -> None:
     """The attributes and the dashboard note of a study just created (written only now)."""
     study.set_metric_names([records.METRIC_NAME])
     study.set_user_attr(records.SETUP, setup)
+    study.set_user_attr(records.CAVEATS, list(caveats))
     study.set_user_attr(records.QUESTION, spec.question)
     study.set_user_attr(records.STUDY_FILE, spec.source)
     study.set_user_attr(records.SEARCHED, sorted(searched_fields(spec)))

@@ -2,12 +2,18 @@
 
 A study's table is only worth what its trials have in common, so the setup (the study
 file's name and content, its base, space, sampler, pruner and repeats, the ``--set`` and
-``--data`` overrides, and a fingerprint of the dataset's files) is stored with the study
-when it is created and compared on every later ``tuner run``: a different setup is a new
-study, and the first difference is named in one line. Fields that change how a run
-computes but not what it trains (:data:`tuner.config.RUN_FIELDS`: threads, device,
-precision, memory format) are left out, and so are the worker count, heartbeats and the
-dataset's path (another machine may mount the same files elsewhere).
+``--data`` overrides, the defaults of every other field, and a fingerprint of the dataset's
+files) is stored with the study when it is created and compared on every later ``tuner
+run``: a different setup is a new study, and the first difference is named in one line.
+The defaults are part of it because they change between tuner versions (``train_fraction``
+went from 0.8 to 1.0): a study resumed by a newer tuner must not train its new trials on
+other settings than its old ones. A setup stored before the defaults were part of it is
+checked against its trials' own configs instead (:func:`defaults_difference`).
+
+Fields that change how a run computes but not what it trains
+(:data:`tuner.config.RUN_FIELDS`: threads, device, precision, memory format) are left out,
+and so are the worker count, heartbeats and the dataset's path (another machine may mount
+the same files elsewhere).
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution, distribution_to_json
 
-from tuner.config import RUN_FIELDS
+from tuner.config import RUN_FIELDS, TrainConfig
 from tuner.study.spec import StudySpec
 
 #: the setup's parts in the order they are compared: the first difference is named, so
 #: the file's content (which changes with any edit) comes after what an edit may change
 PARTS = ("study_file", "sampler", "sampler_options", "pruner", "pruner_options", "repeats",
-         "space", "fixed", "data", "study_file_sha256")
+         "space", "fixed", "defaults", "data", "study_file_sha256")
 
 
-def study_setup(spec: StudySpec, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-safe setup of ``spec`` run with ``overrides`` (``--set`` and ``--data``)."""
+def study_setup(spec: StudySpec, overrides: dict[str, Any],
+                searched: set[str] | None = None) -> dict[str, Any]:
+    """The JSON-safe setup of ``spec`` run with ``overrides`` (``--set`` and ``--data``);
+    ``searched``: the fields its space sets (left out of the defaults)."""
     fixed = {k: v for k, v in {**spec.base, **overrides}.items() if k not in RUN_FIELDS}
     dataset = fixed.pop("dataset", "synthetic")
     return {
@@ -44,8 +52,32 @@ def study_setup(spec: StudySpec, overrides: dict[str, Any]) -> dict[str, Any]:
         "repeats": spec.repeats,
         "space": _space(spec),
         "fixed": _plain(fixed),
+        "defaults": _plain(defaults_of(spec, overrides, searched or set())),
         "data": dataset_fingerprint(dataset),
     }
+
+
+def defaults_of(spec: StudySpec, overrides: dict[str, Any], searched: set[str]
+                ) -> dict[str, Any]:
+    """The fields that neither the study (base, space) nor ``overrides`` set, at the
+    defaults this tuner gives them (how a run computes left out)."""
+    chosen = {*spec.base, *overrides, *searched, *RUN_FIELDS, "dataset"}
+    return {k: v for k, v in TrainConfig().to_dict().items() if k not in chosen}
+
+
+def defaults_difference(stored: dict[str, Any], current: dict[str, Any],
+                        configs: list[dict[str, Any]]) -> str | None:
+    """For a setup stored without its defaults: the first field whose default now differs
+    from what the study's trials trained with (their stored configs), or None."""
+    if "defaults" in stored:
+        return None
+    for config in configs:
+        for key, value in current.get("defaults", {}).items():
+            if key in config and _plain(config[key]) != value:
+                return (f"default of field {key!r}: the study's trials trained with "
+                        f"{_short(config[key])}, this tuner's default is {_short(value)}; "
+                        f"fix it with --set {key}={config[key]} to go on")
+    return None
 
 
 def first_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | None:
@@ -115,7 +147,8 @@ def _plain(value: Any) -> Any:
 def _label(part: str) -> str:
     return {"study_file": "study file", "study_file_sha256": "study file content",
             "sampler_options": "sampler options", "pruner_options": "pruner options",
-            "fixed": "fixed field", "data": "dataset"}.get(part, part)
+            "fixed": "fixed field", "defaults": "default of field",
+            "data": "dataset"}.get(part, part)
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -28,6 +28,7 @@ from tuner.training.metrics import SplitMeter
 from tuner.training.models import build_model
 from tuner.training.optim import build_optimizer, build_schedule
 from tuner.training.scoring import Normalize, score_batches
+from tuner.training.work import forward_gflop
 
 
 @dataclass
@@ -40,6 +41,7 @@ class EpochReport:
     model: nn.Module
     runtime: Runtime
     normalize: Normalize  # raw [0, 1] images -> model input
+    work: float = 0.0  # training work so far: forward GFLOP per image x images trained
 
 
 @dataclass
@@ -53,6 +55,7 @@ class FitResult:
     best_epoch: int = 0
     best_val_dice: float = 0.0
     stop_reason: str = "epochs"  # one of tuner.records.STOP_REASONS
+    work: float = 0.0  # training work: forward GFLOP per image x images trained
 
     @property
     def epochs_run(self) -> int:
@@ -81,6 +84,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     optimizer = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     schedule = build_schedule(cfg, optimizer, len(train_batches))
     scaler = torch.amp.GradScaler(runtime.device.type) if runtime.needs_grad_scaler else None
+    epoch_work = forward_gflop(model, cfg, runtime.device) * train_batches.n_samples
 
     result = FitResult(model=model, runtime=runtime, normalize=normalize,
                        history={n: [] for n in CURVE_NAMES})
@@ -98,12 +102,14 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
                    "lr": lr, "seconds": time.perf_counter() - start}
         for name in CURVE_NAMES:
             result.history[name].append(metrics[name])
+        result.work += epoch_work
         is_best = val["dice"] > result.best_val_dice or best_state is None
         if is_best:
             result.best_epoch, result.best_val_dice = epoch, val["dice"]
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
-            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime, normalize))
+            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime, normalize,
+                                 result.work))
         if not math.isfinite(train["loss"]):
             result.stop_reason = "diverged"  # nothing left to learn from NaN weights
             break

@@ -97,6 +97,14 @@ def scores(counts: Counts) -> dict[str, float]:
     }
 
 
+def trivial_dice(masks: torch.Tensor) -> float:
+    """The Dice, micro over all of ``masks`` (N, 1, H, W) in {0, 1}, of predicting every
+    pixel foreground: ``2p / (1 + p)`` for a foreground share ``p``. What a model that
+    learned nothing but "say yes" scores; pruning floors and data caveats compare with it."""
+    share = float((masks > 0.5).float().mean()) if masks.numel() else 0.0
+    return 2 * share / (1 + share)
+
+
 class SplitMeter:
     """Loss and micro-reduced scores of one split over one epoch.
 

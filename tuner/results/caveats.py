@@ -1,0 +1,27 @@
+"""A stored study's caveats: those of its data, kept when it was created, and a best result
+too close to the trivial Dice (predicting every pixel foreground) to conclude from."""
+
+from __future__ import annotations
+
+import optuna
+
+from tuner import records
+from tuner.data.caveats import weak_result_caveat
+
+
+def weak_result(study: optuna.Study) -> str | None:
+    """The weak-result caveat of ``study``'s best completed trial, or None."""
+    ranked = records.ranked_trials(study, top=1)
+    if not ranked:
+        return None
+    trivial = ranked[0].user_attrs.get(records.TRIVIAL_DICE)
+    if not isinstance(trivial, int | float):
+        return None
+    return weak_result_caveat(float(ranked[0].value), float(trivial))
+
+
+def study_caveats(study: optuna.Study) -> list[str]:
+    """Every caveat of ``study`` for its report: its data's, then a weak result."""
+    stored = [str(c) for c in study.user_attrs.get(records.CAVEATS) or []]
+    weak = weak_result(study)
+    return [*stored, *([weak] if weak else [])]
