@@ -27,9 +27,10 @@ from machine import cpu_report  # bench/machine.py
 
 def run_once(tree: Path, n_trials: int, sets: list[str]) -> dict:
     """One whole ``tuner run`` with ``tree``'s code; its trials read back from SQLite."""
+    tree = tree.resolve()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "tuner.db"
-        env = {**os.environ, "PYTHONPATH": str(tree.resolve()), "NO_ALBUMENTATIONS_UPDATE": "1",
+        env = {**os.environ, "PYTHONPATH": str(tree), "NO_ALBUMENTATIONS_UPDATE": "1",
                "TUNER_ARTIFACTS": str(Path(folder) / "artifacts")}
         command = [sys.executable, "-m", "tuner.cli", "run",
                    str(tree / "studies" / "lr_by_optimizer.py"), "--workers", "2",
