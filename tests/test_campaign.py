@@ -64,7 +64,7 @@ CAMPAIGN = """
 
 def test_a_campaign_runs_its_stages_and_freezes_each_winner(tmp_path, sqlite_url):
     from tuner import records
-    from tuner.results.winner import choose_winner
+    from tuner.results.runs import choose_winner
 
     file = write(tmp_path, "campaign", CAMPAIGN)
     rest = runner.invoke(app, ["campaign", file, "--storage", sqlite_url, *TINY_SETS])

@@ -76,7 +76,8 @@ def test_a_repeat_trains_with_the_shifted_seed(any_storage_url, study_name):
 def test_a_pruned_trial_keeps_its_epochs_and_says_where(any_storage_url, study_name):
     spec = StudySpec(name=study_name, base={**TINY, "epochs": 3},
                      space=dict(lr=categorical([1e-3])),
-                     pruner="threshold", pruner_options=dict(lower=1.01))  # Dice never >= 1.01
+                     pruner="threshold",  # Dice is never >= 1.01
+                     pruner_options=dict(lower=1.01, min_steps=0))
     study = make_study(any_storage_url, study_name, spec)
     trial = study.ask()
     with pytest.raises(optuna.TrialPruned):

@@ -218,7 +218,7 @@ def test_a_pruner_that_cannot_act_says_so_and_no_run_is_pruned_at_its_last_epoch
     body = """
         from tuner import StudySpec, categorical
         study = StudySpec(name="s", sampler="grid", space=dict(lr=categorical([1e-3])),
-                          pruner="threshold", pruner_options=dict(lower=1.01))
+                          pruner="threshold", pruner_options=dict(lower=1.01, min_steps=0))
     """
     file = write(tmp_path, body)
     result = run(file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=1")
@@ -232,7 +232,7 @@ def test_a_study_whose_trials_were_all_pruned_says_so(tmp_path, sqlite_url):
     body = """
         from tuner import StudySpec, categorical
         study = StudySpec(name="s", sampler="grid", space=dict(lr=categorical([1e-3, 1e-2])),
-                          pruner="threshold", pruner_options=dict(lower=1.01))
+                          pruner="threshold", pruner_options=dict(lower=1.01, min_steps=0))
     """
     result = run(write(tmp_path, body), "--storage", sqlite_url, *TINY_SETS)
     assert result.exit_code == 0, result.output

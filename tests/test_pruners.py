@@ -70,6 +70,21 @@ def test_the_warm_up_is_a_share_of_the_run():
     assert should_prune(pruner, [0.0] * 24, 0.1, epochs=60)
 
 
+def test_the_warm_up_waits_for_enough_optimizer_steps():
+    """31 train images at batch 16 are 2 steps per epoch: at epoch 8 of 15 such a run had
+    taken 16 steps, was still at Dice 0, and reached 0.61 by epoch 15."""
+    pruner = FloorPruner()  # half the epochs, and at least 50 optimizer steps
+    assert pruner.first_epoch(15, steps_per_epoch=2) == 25  # never within 15 epochs
+    assert pruner.first_epoch(15, steps_per_epoch=10) == 8
+    assert pruner.first_epoch(15, steps_per_epoch=100) == 8
+    trial = optuna.create_study(direction="maximize", pruner=pruner).ask()
+    trial.set_user_attr(records.CONFIG, {"epochs": 15})
+    trial.set_user_attr(records.STEPS_PER_EPOCH, 2)
+    for epoch in range(1, 15):
+        trial.report(0.0, epoch)
+    assert not trial.should_prune()
+
+
 def test_hopeless_judges_the_best_so_far_and_threshold_the_last():
     learned_then_dipped = [0.22, 0.51, 0.23]
     hopeless = FloorPruner("best", lower=0.25, n_warmup_steps=3)
@@ -118,7 +133,7 @@ def test_a_trial_on_thin_structures_records_its_trivial_dice_and_why_it_was_prun
         Image.fromarray(mask * 255).save(tmp_path / "masks" / f"{i}.png")
     spec = StudySpec(name=study_name, space=dict(lr=categorical([1e-3])),
                      base={**TINY, "epochs": 4, "dataset": f"folder:{tmp_path}"},
-                     pruner="threshold", pruner_options=dict(lower=1.01))  # Dice never >= 1.01
+                     pruner="threshold", pruner_options=dict(lower=1.01, min_steps=0))
     study = optuna.create_study(study_name=study_name, storage=sqlite_url,
                                 direction="maximize", pruner=build_pruner(spec))
     trial = study.ask()
@@ -127,6 +142,7 @@ def test_a_trial_on_thin_structures_records_its_trivial_dice_and_why_it_was_prun
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     attrs = study.trials[0].user_attrs
     assert 0.05 < attrs[records.TRIVIAL_DICE] < 0.2
-    assert attrs[records.PRUNED_AT] == 2  # half of the 4 epochs
+    assert attrs[records.PRUNED_AT] == 2  # half of the 4 epochs (Dice never >= 1.01)
+    assert attrs[records.STEPS_PER_EPOCH] == 2  # 14 train images, batch 8
     assert attrs[records.PRUNE_REASON].startswith("threshold: val Dice ")
     assert "< floor 1.010 (lower) after 2 of 4 epochs (50%)" in attrs[records.PRUNE_REASON]

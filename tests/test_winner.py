@@ -9,8 +9,8 @@ import pytest
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.results.runs import configurations
-from tuner.results.winner import Configuration, Run, choose_winner, group_runs, rank
+from tuner.results.runs import choose_winner, configurations
+from tuner.results.winner import Configuration, Run, group_runs, rank
 from tuner.results.winner import repeat_noise as noise_of
 
 

@@ -26,6 +26,7 @@ User attributes of a trial:
   ``tuner predict`` reuse them without the training data);
 - :data:`TRIVIAL_DICE`: the validation Dice of predicting every pixel foreground (what
   relative pruning thresholds and the data caveats compare with);
+- :data:`STEPS_PER_EPOCH`: optimizer steps of one epoch (pruning warm-ups count them);
 - :data:`DUPLICATE_OF`: on a sampled trial whose configuration (parameters and repeat) the
   study held already: that trial's number; it was not trained (state PRUNED).
 
@@ -82,6 +83,7 @@ PRUNE_REASON = "prune_reason"
 WORK = "work_gflop"
 TRIVIAL_DICE = "trivial_val_dice"
 NORMALIZATION = "normalization"
+STEPS_PER_EPOCH = "steps_per_epoch"
 DUPLICATE_OF = "duplicate_of"
 #: why a finished run stopped: all epochs, early stopping, or a loss that was no number
 STOP_REASONS = ("epochs", "early_stop", "diverged")

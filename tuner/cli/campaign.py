@@ -80,7 +80,7 @@ def run_campaign(campaign, url: str, overrides: dict, n_trials: int | None,
                  requested_workers: int | None, save_weights: bool) -> dict:
     """Run the stages in order until one is unfinished; returns the record."""
     with heavy_imports():
-        from tuner.results.winner import choose_winner
+        from tuner.results.runs import choose_winner
         from tuner.storage import open_storage
         from tuner.study.campaign import fixed_by, freeze_winner, read_record
         from tuner.study.checks import searched_fields

@@ -126,7 +126,8 @@ def execute_study(spec, options, requested_workers: int | None):
     from dataclasses import replace
 
     from tuner import records
-    from tuner.data import describe_data
+    from tuner.data import build_splits, describe_data
+    from tuner.data.caveats import steps_per_epoch
     from tuner.reports.console import best_trials_table
     from tuner.results.caveats import weak_result
     from tuner.study.local_workers import choose_workers, run_local, with_worker_threads
@@ -153,7 +154,8 @@ def execute_study(spec, options, requested_workers: int | None):
         else base  # decided at the thread count each worker will train with
     errors.print(f"runtime: {resolve_runtime(per_worker).describe()}", markup=False,
                  highlight=False)
-    cannot_prune = pruner_cannot_act(spec, base.epochs)
+    cannot_prune = pruner_cannot_act(
+        spec, base.epochs, steps_per_epoch(len(build_splits(base).train), base))
     if cannot_prune and todo:
         errors.print(f"note: {cannot_prune}")
     errors.print(f"study {study.study_name!r} in {redact(url)}: {todo} trial(s) to run"

@@ -123,8 +123,7 @@ def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
     campaign freezes (:mod:`tuner.results.winner`: the best mean validation Dice over its
     repeats, not the luckiest single trial; ties within the repeat noise go to the
     cheaper), and the rule in words. A study still running has no winner yet."""
-    from tuner.results.runs import searched_of, unfinished_trials
-    from tuner.results.winner import choose_winner
+    from tuner.results.runs import choose_winner, searched_of, unfinished_trials
 
     name = study.study_name
     waiting = unfinished_trials(study)

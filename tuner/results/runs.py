@@ -15,7 +15,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
-from tuner.results.winner import Configuration, Run, group_runs
+from tuner.errors import TunerError
+from tuner.results.winner import Configuration, Run, Winner, group_runs, rank, winner_record
 
 
 def is_duplicate(trial: FrozenTrial) -> bool:
@@ -63,3 +64,20 @@ def unfinished_trials(study: optuna.Study) -> int:
     """Trials still waiting or running: a study with any is not read for a winner."""
     return len(study.get_trials(deepcopy=False,
                                 states=(TrialState.WAITING, TrialState.RUNNING)))
+
+
+def choose_winner(study: optuna.Study, searched: list[str]) -> Winner:
+    """The winning configuration of a finished ``study`` by the rule of
+    :mod:`tuner.results.winner`; one-line errors for a study that searches nothing, is
+    unfinished, or has no completed trial."""
+    name = study.study_name
+    if not searched:
+        raise TunerError(f"study {name!r} searches no field: there is no winner to fix")
+    waiting = unfinished_trials(study)
+    if waiting:
+        raise TunerError(f"study {name!r} is unfinished ({waiting} trial(s) waiting or "
+                         "running): finish it before a later stage reads its winner")
+    ranking = rank(configurations(study, searched))
+    if ranking is None:
+        raise TunerError(f"study {name!r} has no completed trial: nothing to choose from")
+    return winner_record(name, ranking)

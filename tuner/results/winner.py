@@ -2,8 +2,9 @@
 
 A campaign freezing a stage, ``best_of`` in a study file, ``tuner evaluate --best``, the
 marks of every table, the report's conclusion and the dashboard note all call
-:func:`rank` (or :func:`choose_winner`, which refuses an unfinished study), so they name
-the same winner on the same evidence.
+:func:`rank` (through :func:`tuner.results.runs.choose_winner` for a stored study, which
+refuses an unfinished one), so they name the same winner on the same evidence. This module
+reads no storage: runs come in as :class:`Run` values.
 
 - A **configuration** is one set of values of the searched fields, read from each trial's
   resolved config (a learning rate searched as ``lr_adam`` counts as ``lr``). Its **runs**
@@ -36,8 +37,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
-
-from tuner.errors import TunerError
 
 
 @dataclass(frozen=True)
@@ -235,20 +234,3 @@ def winner_record(study_name: str, ranking: Ranking) -> Winner:
     return Winner(study=study_name, fields=dict(chosen.values), mean=chosen.mean,
                   sd=chosen.sd, n=chosen.n, trials=list(chosen.trials), rule=ranking.rule,
                   work=chosen.work)
-
-
-def choose_winner(study, searched: list[str]) -> Winner:
-    """The winning configuration of a finished Optuna ``study`` (see the module's rule)."""
-    from tuner.results.runs import configurations, unfinished_trials
-
-    name = study.study_name
-    if not searched:
-        raise TunerError(f"study {name!r} searches no field: there is no winner to fix")
-    waiting = unfinished_trials(study)
-    if waiting:
-        raise TunerError(f"study {name!r} is unfinished ({waiting} trial(s) waiting or "
-                         "running): finish it before a later stage reads its winner")
-    ranking = rank(configurations(study, searched))
-    if ranking is None:
-        raise TunerError(f"study {name!r} has no completed trial: nothing to choose from")
-    return winner_record(name, ranking)

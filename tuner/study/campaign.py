@@ -31,8 +31,7 @@ import optuna
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.results.runs import searched_of
-from tuner.results.winner import choose_winner
+from tuner.results.runs import choose_winner, searched_of
 from tuner.storage import load_existing_study
 from tuner.study.spec import Space, StudySpec, load_definition
 

@@ -23,6 +23,7 @@ import torch
 from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
+from tuner.data.caveats import steps_per_epoch
 from tuner.records import repeat_of
 from tuner.reports.curves import curves_csv
 from tuner.reports.gallery import gallery_epochs, gallery_indices, render_gallery
@@ -77,6 +78,7 @@ class Objective:
         splits = build_splits(cfg)
         trivial = trivial_dice(splits.val.masks)
         trial.set_user_attr(records.TRIVIAL_DICE, trivial)
+        trial.set_user_attr(records.STEPS_PER_EPOCH, steps_per_epoch(len(splits.train), cfg))
         trial.set_user_attr(records.NORMALIZATION, normalization_record(cfg, splits.train))
         shown = gallery_indices(splits.val.masks) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()

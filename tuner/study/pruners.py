@@ -48,7 +48,10 @@ class FloorPruner(optuna.pruners.BasePruner):
     floor decided a study's answer on thin structures: 0.2 after 8 epochs pruned 5 of 6
     loss configurations on retinal vessels (foreground 9 %, trivial Dice 0.17) that
     reached 0.6 after 60 epochs. The warm-up follows the run: ``warmup`` of its epochs
-    (rounded up) unless ``n_warmup_steps`` fixes it.
+    (rounded up), and at least ``min_steps`` optimizer steps (a run on 31 images took 16
+    steps to epoch 8 and was still at Dice 0, then reached 0.61: too few steps to tell
+    "not yet" from "never"; the objective records each trial's steps per epoch,
+    :data:`tuner.records.STEPS_PER_EPOCH`), unless ``n_warmup_steps`` fixes it in epochs.
 
     Written by hand because no Optuna pruner compares with a floor that depends on the
     trial's data, nor with the best value so far: Optuna's ThresholdPruner judges the
@@ -57,7 +60,7 @@ class FloorPruner(optuna.pruners.BasePruner):
     """
 
     def __init__(self, judge: str = "best", *, lower: float | None = None,
-                 margin: float = 0.1, warmup: float = 0.5,
+                 margin: float = 0.1, warmup: float = 0.5, min_steps: int = 50,
                  n_warmup_steps: int | None = None) -> None:
         if judge not in ("best", "last"):
             raise ValueError(f"judge must be 'best' or 'last', got {judge!r}")
@@ -67,12 +70,13 @@ class FloorPruner(optuna.pruners.BasePruner):
             raise ValueError(f"margin must be in [0, 1), got {margin!r}")
         if not (_is_number(warmup) and 0 <= warmup <= 1):
             raise ValueError(f"warmup must be a share of the epochs in [0, 1], got {warmup!r}")
-        if n_warmup_steps is not None and not (isinstance(n_warmup_steps, int)
-                                               and not isinstance(n_warmup_steps, bool)
-                                               and n_warmup_steps >= 0):
-            raise ValueError(f"n_warmup_steps must be an integer >= 0, got {n_warmup_steps!r}")
+        for name, value in (("n_warmup_steps", n_warmup_steps), ("min_steps", min_steps)):
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                          and value >= 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
         self.judge, self.lower, self.margin = judge, lower, float(margin)
-        self.warmup, self.n_warmup_steps = float(warmup), n_warmup_steps
+        self.warmup, self.min_steps, self.n_warmup_steps = float(warmup), min_steps, \
+            n_warmup_steps
 
     def floor(self, trivial: float | None) -> float:
         """The Dice a trial must reach: ``lower``, else trivial + margin x (1 - trivial)
@@ -82,16 +86,21 @@ class FloorPruner(optuna.pruners.BasePruner):
         trivial = trivial or 0.0
         return trivial + self.margin * (1.0 - trivial)
 
-    def first_epoch(self, epochs: int) -> int:
-        """The first epoch at which a run of ``epochs`` epochs is judged."""
+    def first_epoch(self, epochs: int, steps_per_epoch: int | None = None) -> int:
+        """The first epoch at which a run of ``epochs`` epochs (of ``steps_per_epoch``
+        optimizer steps each, where known) is judged."""
         if self.n_warmup_steps is not None:
             return max(self.n_warmup_steps, 1)
-        return max(math.ceil(self.warmup * epochs), 1)
+        first = math.ceil(self.warmup * epochs)
+        if steps_per_epoch:
+            first = max(first, math.ceil(self.min_steps / steps_per_epoch))
+        return max(first, 1)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
         epochs = (trial.user_attrs.get(records.CONFIG) or {}).get("epochs", step or 0)
-        if step is None or step < self.first_epoch(epochs):
+        steps = trial.user_attrs.get(records.STEPS_PER_EPOCH)
+        if step is None or step < self.first_epoch(epochs, steps):
             return False
         value = self._judged(trial.intermediate_values)
         return value is None or value < self.floor(trial.user_attrs.get(records.TRIVIAL_DICE))
@@ -158,8 +167,10 @@ _FIRST_STEP = {
 }
 
 
-def pruner_cannot_act(spec: StudySpec, epochs: int) -> str | None:
-    """Why the study's pruner can prune no trial of ``epochs`` epochs, or None.
+def pruner_cannot_act(spec: StudySpec, epochs: int, steps_per_epoch: int | None = None
+                      ) -> str | None:
+    """Why the study's pruner can prune no trial of ``epochs`` epochs (of
+    ``steps_per_epoch`` optimizer steps), or None.
 
     Trials are never pruned at their last epoch (that run is finished), so a pruner whose
     warm-up or minimum resource reaches the last epoch, as in a tiny ``--set epochs=2``
@@ -167,7 +178,7 @@ def pruner_cannot_act(spec: StudySpec, epochs: int) -> str | None:
     """
     pruner = build_pruner(spec)
     if isinstance(pruner, FloorPruner):
-        option, first = "warm-up", pruner.first_epoch(epochs)
+        option, first = "warm-up", pruner.first_epoch(epochs, steps_per_epoch)
     elif spec.pruner in _FIRST_STEP:
         option, default = _FIRST_STEP[spec.pruner]
         first = spec.pruner_options.get(option, default)
