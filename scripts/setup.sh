@@ -16,6 +16,17 @@ fi
 .venv/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 
+# The lowest Optuna release pyproject.toml admits, in a small environment of its own for
+# tests/test_optuna_internals.py (no torch: that test needs Optuna, SQLAlchemy, pytest).
+LOWEST=$(sed -n 's/.*"optuna>=\([0-9.]*\),<.*/\1/p' pyproject.toml)
+LOWEST_ENV=.venv/optuna-lowest
+if ! "$LOWEST_ENV/bin/python" -c "import optuna, sys; sys.exit(optuna.__version__ != '$LOWEST')" 2>/dev/null; then
+  rm -rf "$LOWEST_ENV"
+  { "$PYTHON" -m venv "$LOWEST_ENV" && "$LOWEST_ENV/bin/python" -m pip install --quiet \
+      "optuna==$LOWEST" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" pytest; } \
+    || echo "setup: could not install Optuna $LOWEST; its test will skip"
+fi
+
 # PostgreSQL on 127.0.0.1:5432 for the tests (trust auth, database "test").
 if command -v pg_isready >/dev/null; then
   if ! pg_isready -h 127.0.0.1 -p 5432 -q && [ -d /etc/postgresql ]; then

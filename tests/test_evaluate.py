@@ -18,8 +18,8 @@ from tuner import records
 from tuner.cli import app
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.reports.evaluation import evaluate_trial, pick_trial
-from tuner.reports.per_image import PER_IMAGE_COLUMNS, THRESHOLD_COLUMNS
+from tuner.inference.evaluation import evaluate_trial, pick_trial
+from tuner.inference.per_image import PER_IMAGE_COLUMNS, THRESHOLD_COLUMNS
 
 runner = CliRunner()
 STUDY = """

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from tuner import records
 from tuner.cli.reports import export_command
 from tuner.errors import TunerError
-from tuner.reports import export, gallery, plots, tables
+from tuner.inference import gallery
+from tuner.reports import export, plots, tables
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "exports.md"
 TEXT_FORMATS = {"csv", "md", "tex", "html"}

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from test_tables import build_study
 
-from tuner.reports import gallery
+from tuner.inference import gallery
 
 
 @pytest.mark.parametrize(("epochs", "expected"), [

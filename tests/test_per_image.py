@@ -12,7 +12,7 @@ from tests.tiny import TINY
 from tuner.config import TrainConfig
 from tuner.data import Pool, make_normalizer
 from tuner.data.synthetic import make_synthetic
-from tuner.reports.per_image import (
+from tuner.inference.per_image import (
     THRESHOLDS,
     curve_thresholds,
     dice_of,

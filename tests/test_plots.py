@@ -9,7 +9,7 @@ import pytest
 from test_tables import EPOCHS, build_study, fake_curves
 
 from tuner.reports import curve_plots, plots, tables
-from tuner.reports import formatting as fmt
+from tuner.results import formatting as fmt
 
 PARAMS = ["weight_decay", "train_fraction"]
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from tests.tiny import TINY_SETS
 from tuner.cli import app
 from tuner.data.image_io import fit
-from tuner.reports.prediction import PROBABILITIES, output_names, restore
+from tuner.inference.prediction import PROBABILITIES, output_names, restore
 
 runner = CliRunner()
 STUDY = """

@@ -8,8 +8,8 @@ import optuna
 from rich.console import Console
 
 from tuner import records
-from tuner.reports import formatting
 from tuner.reports.console import best_trials_table
+from tuner.results import formatting
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tuner.reports import display
-from tuner.reports import formatting as fmt
+from tuner.results import formatting as fmt
 
 
 def test_numbers_by_kind():

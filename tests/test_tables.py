@@ -15,8 +15,9 @@ import pytest
 from tuner import records
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
-from tuner.reports import curves, tables
-from tuner.reports.gallery import gallery_epochs, gallery_png, render_gallery
+from tuner.inference.gallery import gallery_epochs, gallery_png, render_gallery
+from tuner.reports import tables
+from tuner.results import curves
 from tuner.storage import artifact_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

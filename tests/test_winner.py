@@ -97,8 +97,8 @@ def test_every_reader_names_the_same_winner(sqlite_url, study_name):
     dashboard note and tuner evaluate --best agree (they once used three rules)."""
     from optuna_dashboard._note import get_note_from_system_attrs
 
+    from tuner.inference.evaluation import winning_trial
     from tuner.reports import tables
-    from tuner.reports.evaluation import winning_trial
     from tuner.reports.html_report import best_in_words
     from tuner.study.campaign import best_of
     from tuner.study.notes import save_study_note

@@ -94,6 +94,8 @@ def open_storage(url: str | None = None, *, create: bool = True,
     """
     import optuna
 
+    from tuner.optuna_internals import heartbeat_options
+
     url = storage_url(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
@@ -115,12 +117,8 @@ def open_storage(url: str | None = None, *, create: bool = True,
         try:
             with sqlite_lock(lock_file):  # one process at a time creates a new file's tables
                 return optuna.storages.RDBStorage(
-                    url,
-                    engine_kwargs=engine_kwargs(url),
-                    heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period,
-                    heartbeat_stale_trial_callback=stale_trial_callback,
-                )
+                    url, engine_kwargs=engine_kwargs(url),
+                    **heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback))
         except Exception as exc:  # driver missing, server down, bad credentials, not a DB
             # Two workers opening a new server database at once both create Optuna's
             # tables; the loser sees a duplicate and only needs to open it again.
@@ -156,8 +154,9 @@ def _check_sqlite_file(db_file: Path, shown: str, create: bool) -> None:
 def sqlite_file_of(storage: object) -> Path | None:
     """The SQLite file behind an Optuna storage (an RDBStorage, or Optuna's cache around
     one), or None for other databases and storages."""
-    backend = getattr(storage, "_backend", storage)
-    engine = getattr(backend, "engine", None)
+    from tuner.optuna_internals import sql_engine
+
+    engine = sql_engine(storage)
     if engine is None:
         return None
     return _sqlite_path(engine.url.render_as_string(hide_password=False))

@@ -21,7 +21,7 @@ from tuner.cli.common import (
     user_errors,
 )
 from tuner.cli.run import WORKERS_ENV, execute_study, parse_workers, standby_workers
-from tuner.reports.formatting import winner_score
+from tuner.results.formatting import winner_score
 from tuner.storage import STORAGE_ENV, redact, storage_url
 from tuner.study import standby
 
@@ -117,7 +117,7 @@ def final_test_scores(campaign, url: str) -> dict:
     import optuna
 
     from tuner import records
-    from tuner.reports.evaluation import evaluate_trial
+    from tuner.inference.evaluation import evaluate_trial
     from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
     from tuner.storage import open_storage
 

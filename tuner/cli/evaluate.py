@@ -1,8 +1,8 @@
 """``tuner evaluate`` and ``tuner predict``: a stored trial's model on held-out images, and
 on new images without masks.
 
-Thin handlers over :func:`tuner.reports.evaluation.evaluate_trial` (with
-:mod:`tuner.reports.evaluation_files`) and :func:`tuner.reports.prediction.predict_images`.
+Thin handlers over :func:`tuner.inference.evaluation.evaluate_trial` (with
+:mod:`tuner.reports.evaluation_files`) and :func:`tuner.inference.prediction.predict_images`.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def evaluate_command(
     the best and worst images (docs/exports.md)."""
     quiet_optuna()
     with heavy_imports():
+        from tuner.inference.evaluation import check_picture_path, check_split, evaluate_trial
         from tuner.reports import evaluation_files as files
-        from tuner.reports.evaluation import check_picture_path, check_split, evaluate_trial
         from tuner.storage import storage_url
 
     if gallery is not None:
@@ -104,7 +104,7 @@ def predict_command(
     --save-weights). Exit 0 when every image got its mask, 1 when some files could not be
     read (each named on stderr), 2 for a mistake in the command."""
     quiet_optuna()
-    from tuner.reports.prediction import predict_images
+    from tuner.inference.prediction import predict_images
 
     result = predict_images(storage, study, images, out, trial, best, threshold,
                             probabilities, console=errors)

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from tuner import records
-from tuner.reports.formatting import param, winner_score
+from tuner.results.formatting import param, winner_score
 from tuner.storage import open_storage
 
 

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from tuner import records
 from tuner.records import repeat_of, trial_params
-from tuner.reports import formatting as fmt
 from tuner.reports import tables
+from tuner.results import formatting as fmt
 
 WIDTH = 78  # the caption's lines; the table itself fits any console of 80 columns
 

@@ -16,7 +16,7 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from tuner.reports import formatting as fmt
+from tuner.results import formatting as fmt
 
 MAX_FACETS = 6  # one panel per value of a field with at most this many values
 MAX_LINES = 10  # per panel: the best configurations beyond this are left out (said so)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tuner.reports import formatting as fmt
 from tuner.reports import tables
 from tuner.reports.tables import METRICS
+from tuner.results import formatting as fmt
 
 #: comparison columns for a screen (Markdown, HTML): (metric, with sd, with n)
 FULL = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", False, False),

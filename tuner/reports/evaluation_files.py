@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from tuner.errors import TunerError
-from tuner.reports.evaluation import Evaluation
+from tuner.inference.evaluation import Evaluation
 from tuner.reports.export import default_out, safe_name, write_figures
 
 #: what the overall table holds besides the metrics: per-image Dice statistics

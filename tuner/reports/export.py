@@ -22,7 +22,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from tuner.errors import TunerError
-from tuner.reports import display, gallery, latex, tables
+from tuner.inference import gallery
+from tuner.reports import display, latex, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.storage import artifact_dir, load_existing_study, storage_url
 

@@ -21,12 +21,13 @@ import plotly.offline
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.reports import display, export, gallery, tables
+from tuner.inference import gallery
+from tuner.reports import display, export, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.reports.campaign_report import expand_campaigns
-from tuner.reports.formatting import label as text_label
-from tuner.reports.formatting import mean_sd, number, param
 from tuner.results.caveats import study_caveats
+from tuner.results.formatting import label as text_label
+from tuner.results.formatting import mean_sd, number, param
 from tuner.results.winner import Ranking, tie_margin
 from tuner.storage import storage_url as resolve_url
 

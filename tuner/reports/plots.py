@@ -20,7 +20,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from tuner.reports import curve_plots, tables
-from tuner.reports.formatting import is_rate, param
+from tuner.results.formatting import is_rate, param
 
 MAX_BAR_VALUES = 12  # more distinct values than this: a scatter instead of grouped bars
 CURVE_METRICS = ("loss", "dice", "iou", "precision", "recall", "accuracy")

@@ -30,8 +30,8 @@ from tuner import records
 from tuner.config import TrainConfig
 from tuner.errors import TunerError
 from tuner.records import repeat_of, trial_params
-from tuner.reports import curves as curve_names
-from tuner.reports.formatting import label
+from tuner.results import curves as curve_names
+from tuner.results.formatting import label
 from tuner.results.winner import Ranking, Run, configuration_key, group_runs, rank
 
 #: metrics taken from the per-epoch curves, as ``final_<name>`` (last epoch run) and
@@ -70,7 +70,7 @@ CONFIG_FIELDS = tuple(TrainConfig().to_dict())
 class Metric:
     """A value a table can show per configuration: ``column`` of :func:`trials_frame`
     (``<column>_mean``, ``<column>_std`` in :func:`comparison_frame`), its title, whether
-    higher is better, and its kind of number (:func:`tuner.reports.formatting.number`)."""
+    higher is better, and its kind of number (:func:`tuner.results.formatting.number`)."""
 
     column: str
     title: str

@@ -17,7 +17,7 @@ from optuna_dashboard import save_note
 from tuner import records
 from tuner.config import TrainConfig
 from tuner.records import CURVES_ARTIFACT
-from tuner.reports import formatting as fmt
+from tuner.results import formatting as fmt
 from tuner.results.runs import configurations, searched_of
 from tuner.results.winner import rank
 from tuner.study.spec import StudySpec

@@ -24,9 +24,9 @@ from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.data.caveats import steps_per_epoch
+from tuner.inference.gallery import gallery_epochs, gallery_indices, render_gallery
 from tuner.records import repeat_of
-from tuner.reports.curves import curves_csv
-from tuner.reports.gallery import gallery_epochs, gallery_indices, render_gallery
+from tuner.results.curves import curves_csv
 from tuner.study import interrupt
 from tuner.study.duplicates import earlier_same
 from tuner.study.notes import save_trial_note

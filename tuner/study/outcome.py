@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
+from tuner.optuna_internals import retry_history
 
 
 @dataclass
@@ -59,7 +59,7 @@ def run_outcome(study: optuna.Study, finished_before: set[int]) -> RunOutcome:
     trials = study.get_trials(deepcopy=False)
     retried_to_the_end = {
         number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        for number in RetryFailedTrialCallback.retry_history(t)
+        for number in retry_history(t)
     }
     outcome = RunOutcome(study_complete=sum(t.state == TrialState.COMPLETE for t in trials))
     for trial in trials:

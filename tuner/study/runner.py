@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
+from tuner.optuna_internals import stale_trial_retry
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
 from tuner.study import interrupt, trial_queue
 from tuner.study.caveats import study_caveats
@@ -62,7 +62,7 @@ def _open_run_storage(url: str, options: RunOptions) -> optuna.storages.RDBStora
     """The storage with heartbeats and the retry callback of a run's workers."""
     return open_storage(url, heartbeat_interval=options.heartbeat_interval,
                         grace_period=options.grace_period,
-                        stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY))
+                        stale_trial_callback=stale_trial_retry(MAX_RETRY))
 
 
 def open_study(spec: StudySpec, url: str, options: RunOptions,

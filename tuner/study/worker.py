@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
+from tuner.optuna_internals import live_trial, storage_of, study_id, trial_id
 from tuner.storage import sqlite_file_of, sqlite_lock
 from tuner.study import interrupt
 from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
@@ -42,13 +43,13 @@ def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
     SELECT, so two workers could both read WAITING and both claim one trial (seen with two
     threads under load). On SQLite the claim therefore runs under the database's lock file.
     """
-    storage = study._storage
+    storage = storage_of(study)
     with sqlite_lock(sqlite_file_of(storage)):
-        for frozen in storage.get_all_trials(study._study_id, deepcopy=False,
+        for frozen in storage.get_all_trials(study_id(study), deepcopy=False,
                                              states=(TrialState.WAITING,)):
             try:
-                if storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                    return optuna.Trial(study, frozen._trial_id)
+                if storage.set_trial_state_values(trial_id(frozen), state=TrialState.RUNNING):
+                    return live_trial(study, trial_id(frozen))
             except UpdateFinishedTrialError:
                 continue  # another worker took and finished it meanwhile
     return None
@@ -86,7 +87,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
     ``failures_in_a_row`` trials failed one after another."""
     result = LoopResult()
     in_a_row = 0
-    storage = study._storage
+    storage = storage_of(study)
     interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") \
         else None
     idle_limit = grace_period + 2 * (interval or 0)
@@ -120,7 +121,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore")  # "heartbeat ... used with optimize"
                 trial = study.ask()
         state = _run_one(study, trial, objective, interval)
-        ended = study._storage.get_trial(trial._trial_id)
+        ended = storage.get_trial(trial_id(trial))
         if state == TrialState.FAIL:
             result.failed += 1
             in_a_row += 1
@@ -141,7 +142,7 @@ def _others_running(study: optuna.Study) -> bool:
 
 def _run_one(study: optuna.Study, trial: optuna.Trial,
              objective: Callable[[optuna.Trial], float], interval: int | None) -> TrialState:
-    with Heartbeat(study._storage, trial._trial_id, interval):
+    with Heartbeat(storage_of(study), trial_id(trial), interval):
         try:
             value = objective(trial)
         except optuna.TrialPruned:

@@ -25,7 +25,7 @@ from rich.progress import track
 
 from tuner.data.image_io import EXTENSIONS, Box, fit, read, to_rgb
 from tuner.errors import TunerError
-from tuner.reports.evaluation import TrialModel, pick_trial, trial_model
+from tuner.inference.evaluation import TrialModel, pick_trial, trial_model
 from tuner.storage import load_existing_study, storage_url
 from tuner.training import predict_probabilities
 

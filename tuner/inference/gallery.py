@@ -31,6 +31,7 @@ import optuna
 from PIL import Image, ImageDraw, ImageFont
 
 from tuner import records
+from tuner.optuna_internals import storage_of
 from tuner.storage import artifact_store
 
 TP_COLOUR = (0, 200, 0)
@@ -138,8 +139,7 @@ def find_galleries(study: optuna.Study, trial: optuna.trial.FrozenTrial,
     (an artifact folder not shared with this machine) are left out; a re-upload of the same
     epoch keeps the last one.
     """
-    # Optuna's own helpers read ``study._storage`` too; FrozenTrial needs it passed.
-    metas = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
+    metas = optuna.artifacts.get_all_artifact_meta(trial, storage=storage_of(study))
     store = artifact_store(storage_url)
     found: dict[int, bytes] = {}
     for meta in metas:

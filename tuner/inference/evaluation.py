@@ -12,7 +12,7 @@ config with the same seed (``tuner.training.fit``) and says so in one line.
 :func:`evaluate_trial` scores that model on the fixed test split (or another split, or
 every image of another dataset) with the metrics of training, plus the per-image table,
 the threshold curve and overlays of the best and the worst images
-(:mod:`tuner.reports.per_image`); :mod:`tuner.reports.evaluation_files` writes them.
+(:mod:`tuner.inference.per_image`); :mod:`tuner.reports.evaluation_files` writes them.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from tuner.data import (
     normalizer_from_stats,
 )
 from tuner.errors import TunerError
-from tuner.reports.gallery import gallery_indices, render_gallery
-from tuner.reports.per_image import extremes, per_image_frame, score_images
+from tuner.inference.gallery import gallery_indices, render_gallery
+from tuner.inference.per_image import extremes, per_image_frame, score_images
+from tuner.optuna_internals import storage_of
 from tuner.storage import artifact_store, load_existing_study, storage_url
 from tuner.training import Runtime, build_model, fit, predict_probabilities, resolve_runtime
 from tuner.training.scoring import Normalize
@@ -75,7 +76,7 @@ class TrialModel:
 class Evaluation:
     """A trial's scores on ``split`` of ``dataset`` (``images`` of them), and why it was
     the one evaluated (``chosen``); ``per_image`` and ``thresholds`` are the tables of
-    :mod:`tuner.reports.per_image`; ``pictures``: ``best``, ``worst`` and ``gallery``."""
+    :mod:`tuner.inference.per_image`; ``pictures``: ``best``, ``worst`` and ``gallery``."""
 
     trial: int
     split: str
@@ -156,7 +157,7 @@ def stored_config(trial: FrozenTrial) -> TrainConfig:
 def saved_weights(study: optuna.Study, trial: FrozenTrial,
                   url: str) -> dict[str, torch.Tensor] | None:
     """The trial's saved state dict, or None when it was run without --save-weights."""
-    metas = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
+    metas = optuna.artifacts.get_all_artifact_meta(trial, storage=storage_of(study))
     saved = [m for m in metas if m.filename == records.WEIGHTS_ARTIFACT]
     if not saved:
         return None
