@@ -11,7 +11,7 @@ are in the grid only when every encoder has pretrained weights:
 - ``tuner weights fetch resnet34 mobilenet_v2`` once where the network is reachable, then
   ``tuner run studies/encoder.py`` uses that cache (``encoder_weights=imagenet``), offline;
 - or ``--set encoder_weights=FOLDER`` with ``resnet34.safetensors`` and
-  ``mobilenet_v2.safetensors`` in it (or ``TUNER_ENCODER_WEIGHTS=FOLDER``).
+  ``mobilenet_v2.safetensors`` in it.
 Without weights the study compares the encoders trained from scratch, and says so in one
 line when it loads.
 
@@ -23,11 +23,11 @@ The classic UNet's own question (its width) is ``studies/unet_width.py``.
 
 import sys
 
-from tuner import StudySpec, categorical
-from tuner.training.models import FETCH_COMMAND, has_encoder_weights, planned_encoder_weights
+from tuner import StudySpec, categorical, setting
+from tuner.training.models import FETCH_COMMAND, has_encoder_weights
 
 ENCODERS = ["resnet34", "mobilenet_v2"]
-WEIGHTS = planned_encoder_weights("imagenet")
+WEIGHTS = setting("encoder_weights", "imagenet")  # the run's --set, else the ImageNet cache
 PRETRAINED = all(has_encoder_weights(encoder, WEIGHTS) for encoder in ENCODERS)
 if not PRETRAINED:
     print(f"encoder study: no pretrained weights for {' and '.join(ENCODERS)} "

@@ -11,15 +11,12 @@ import tuner.data.datasets as datasets_module
 from tuner.config import DATASET_KINDS, TrainConfig
 from tuner.data import (
     DATASETS,
-    adopt_pools,
     build_splits,
-    cached_pools,
     clear_pool_cache,
     load_pool,
     pool_key,
     split_indices,
 )
-from tuner.data.datasets import POOLS_KEPT
 from tuner.errors import TunerError
 
 SMALL = TrainConfig(synthetic_images=40, image_size=32)
@@ -61,30 +58,6 @@ def test_pool_built_once_and_shared(monkeypatch):
     load_pool(SMALL.replace(synthetic_images=20))
     load_pool(SMALL.replace(image_size=16))
     assert len(calls) == 3
-
-
-def test_pools_handed_to_another_process_are_not_decoded_again(monkeypatch):
-    """A spawned worker adopts the parent's decoded pools (pickled with its arguments):
-    the same pixels and names, and no call to the loader."""
-    import pickle
-
-    pool = load_pool(SMALL)
-    handed = pickle.loads(pickle.dumps(cached_pools()))  # as a spawned process gets them
-    clear_pool_cache()
-    monkeypatch.setattr(datasets_module, "make_synthetic",
-                        lambda n, size: pytest.fail("decoded again"))
-    adopt_pools(handed)
-    adopted = load_pool(SMALL.replace(lr=0.1))
-    assert np.array_equal(adopted.images, pool.images)
-    assert np.array_equal(adopted.masks, pool.masks) and adopted.names == pool.names
-    with pytest.raises(pytest.fail.Exception, match="decoded again"):
-        load_pool(SMALL.replace(image_size=16))  # a pool it was not given: decoded
-
-
-def test_adopted_pools_respect_the_cache_size():
-    pools = {("synthetic", str(i)): object() for i in range(5)}
-    adopt_pools(pools)
-    assert cached_pools() == {key: pools[key] for key in list(pools)[-POOLS_KEPT:]}
 
 
 def test_val_and_test_fixed_across_train_fraction_and_seed():

@@ -86,7 +86,7 @@ def test_modules_stay_small_and_say_what_they_own():
 def test_heavy_imports_pause_the_garbage_collector_and_restore_it():
     import gc
 
-    from tuner.cli.common import heavy_imports
+    from tuner.startup import heavy_imports
 
     assert gc.isenabled()
     with heavy_imports():
@@ -107,7 +107,7 @@ def test_heavy_imports_freeze_once_and_never_freeze_garbage(monkeypatch):
     import gc
     import weakref
 
-    from tuner.cli import common
+    from tuner import startup as common
 
     class Holder:  # stands for a storage in a reference cycle (as Optuna's are)
         pass

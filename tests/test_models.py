@@ -257,7 +257,6 @@ def test_encoder_study_freezes_only_pretrained_encoders(cache, monkeypatch, caps
     from tuner.study.spec import load_spec
 
     study_file = Path(__file__).parents[1] / "studies" / "encoder.py"
-    monkeypatch.delenv("TUNER_ENCODER_WEIGHTS", raising=False)
     spec = load_spec(study_file)
     note = capsys.readouterr().err.strip()
     assert "\n" not in note and "frozen variants are left out" in note
@@ -273,5 +272,5 @@ def test_encoder_study_freezes_only_pretrained_encoders(cache, monkeypatch, caps
     points = spec.grid_points()
     assert len(points) == 12 and {p["freeze_encoder"] for p in points} == {False, True}
     assert {p["encoder"] for p in points} == {"resnet34", "mobilenet_v2"}
-    monkeypatch.setenv("TUNER_ENCODER_WEIGHTS", str(cache.parent / "elsewhere"))
-    assert load_spec(study_file).base["encoder_weights"] == "none"  # that folder is empty
+    elsewhere = {"encoder_weights": str(cache.parent / "elsewhere")}  # the run's --set
+    assert load_spec(study_file, overrides=elsewhere).base["encoder_weights"] == "none"

@@ -10,7 +10,8 @@ import pytest
 from test_tables import EPOCHS, build_study, fake_curves, score
 
 from tuner import records
-from tuner.reports import cost, curves, display, tables
+from tuner.reports import cost, display, tables
+from tuner.results import curves
 
 PARAMS = ["weight_decay", "train_fraction"]
 

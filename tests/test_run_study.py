@@ -239,19 +239,18 @@ def test_the_runtime_line_is_decided_at_each_workers_thread_count(tmp_path, sqli
                                                                  monkeypatch):
     """Two workers train on one thread each here, and precision=auto may choose otherwise
     at one thread than at two: the line says what the workers will compute in."""
-    import tuner.training
-    from tuner.study import local_workers
+    from tuner.study import local_workers, session
 
     decided_at = []
-    real = tuner.training.resolve_runtime
+    real = session.resolve_runtime
 
     def recording(cfg):
         decided_at.append(cfg.threads)
         return real(cfg.replace(threads=0))  # leave this test process's threads alone
 
-    monkeypatch.setattr(tuner.training, "resolve_runtime", recording)
-    monkeypatch.setattr(local_workers, "choose_workers", lambda *args: (2, "as asked"))
-    monkeypatch.setattr(local_workers, "run_local", lambda *args: [])  # train nothing
+    monkeypatch.setattr(session, "resolve_runtime", recording)
+    monkeypatch.setattr(session, "choose_workers", lambda *args: (2, "as asked"))
+    monkeypatch.setattr(session, "run_local", lambda *args: [])  # train nothing
     result = run(write_study(tmp_path, GRID.format(repeats=1)), "--storage", sqlite_url,
                  *TINY_SETS)
     assert "runtime: cpu" in result.output

@@ -124,9 +124,9 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_ur
     assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2]
 
 
-def spawned_workers(parent: int) -> list[int]:
-    """Pids of the worker processes that ``parent`` spawned (not its resource tracker)."""
-    found = []
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -135,9 +135,16 @@ def spawned_workers(parent: int) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and "spawn_main" in cmdline:
-            found.append(int(proc.name))
+        found[int(proc.name)] = (ppid, cmdline)
     return found
+
+
+def spawned_workers(parent: int) -> list[int]:
+    """Pids of the worker processes of ``parent``: the children of its fork server."""
+    table = _processes()
+    servers = {pid for pid, (ppid, cmd) in table.items()
+               if ppid == parent and "forkserver" in cmd}
+    return [pid for pid, (ppid, _) in table.items() if ppid in servers]
 
 
 def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, sqlite_url,
@@ -165,39 +172,3 @@ def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, s
     assert "warning: worker 2 was killed (SIGKILL)" in output
     states = sorted(t.state.name for t in trials_of(sqlite_url, study_name))
     assert states == ["COMPLETE", "COMPLETE", "FAIL"], output
-
-
-def _report_adopted_pool(receiver, results) -> None:
-    """In a spawned process: adopt what the parent sends, report what load_pool returns."""
-    from tests.tiny import TINY
-    from tuner.config import TrainConfig
-    from tuner.data import adopt_pools, datasets
-
-    adopt_pools(receiver.recv())
-    datasets.make_synthetic = None  # a decode now would fail: the pool must be the parent's
-    pool = datasets.load_pool(TrainConfig(**TINY))
-    results.put((pool.images.sum(), pool.names))
-
-
-def test_a_spawned_worker_gets_the_parents_decoded_pool_without_holding_it_up():
-    import multiprocessing
-
-    from tests.tiny import TINY
-    from tuner.config import TrainConfig
-    from tuner.data import load_pool
-    from tuner.study.local_workers import send_pools
-
-    pool = load_pool(TrainConfig(**TINY))
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    results = context.Queue()
-    process = context.Process(target=_report_adopted_pool, args=(receiver, results))
-    process.start()
-    receiver.close()
-    started = time.perf_counter()
-    send_pools(sender)  # returns at once; the worker reads once it has imported torch
-    assert time.perf_counter() - started < 1.0
-    total, names = results.get(timeout=120)
-    process.join(timeout=30)
-    assert process.exitcode == 0
-    assert total == pool.images.sum() and names == pool.names

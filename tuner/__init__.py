@@ -1,14 +1,17 @@
 """tuner: hyperparameter search for binary image segmentation, built on Optuna.
 
 A study file needs only ``from tuner import StudySpec, categorical, float_range, int_range``
-(and ``best_of`` to fix the winner of an earlier study); a campaign file ``Campaign`` and
-``Stage``.
+(``best_of`` to fix the winner of an earlier study, ``setting`` to read a ``--set`` value of
+the run); a campaign file ``Campaign`` and ``Stage``. Python code runs studies and
+campaigns, exports and evaluations through :mod:`tuner.api`, as the command line does.
 
-The package in four parts, over a shared vocabulary (``config``, ``records``, ``storage``,
-``errors``, ``registry``) and the data (``data/``): ``training/`` trains one model and
-knows nothing of Optuna; ``study/`` turns study files into Optuna studies and runs their
-trials; ``reports/`` reads stored studies into tables, plots and pages; ``cli/`` is the
-``tuner`` command over all of them. The names below are imported on first use, so that
+The package in layers, over a shared vocabulary (``config``, ``records``, ``storage``,
+``errors``, ``registry``, ``optuna_internals``) and the data (``data/``): ``training/``
+trains one model and knows nothing of Optuna; ``results/`` reads stored studies as
+evidence (the one winner rule); ``inference/`` runs stored trials' models again;
+``study/`` turns study files into Optuna studies and runs their trials; ``reports/`` turns
+stored studies into tables, plots and pages; ``api`` is the typed Python surface and
+``cli/`` the ``tuner`` command over it. The names below are imported on first use, so that
 ``import tuner.training`` does not pull in Optuna.
 """
 
@@ -28,6 +31,7 @@ _PUBLIC = {
     "float_range": "tuner.study.spec",
     "int_range": "tuner.study.spec",
     "best_of": "tuner.study.campaign",
+    "setting": "tuner.study.run_context",
     "Campaign": "tuner.study.campaign",
     "Stage": "tuner.study.campaign",
     "TrainConfig": "tuner.config",
@@ -38,10 +42,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from tuner.config import TrainConfig
     from tuner.errors import TunerError
     from tuner.study.campaign import Campaign, Stage, best_of
+    from tuner.study.run_context import setting
     from tuner.study.spec import StudySpec, categorical, float_range, int_range
 
 __all__ = ["Campaign", "Stage", "StudySpec", "TrainConfig", "TunerError", "best_of",
-           "categorical", "float_range", "int_range"]
+           "categorical", "float_range", "int_range", "setting"]
 __version__ = "0.1.0"
 
 

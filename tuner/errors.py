@@ -11,3 +11,8 @@ from __future__ import annotations
 
 class TunerError(ValueError):
     """A user-facing error: the message is one line, printed as is, exit code 2."""
+
+
+class TrialsFailed(Exception):
+    """A mistake found only while trials ran (a file gone mid-run): its one line has been
+    printed; the command ends with exit code 1 (exit 2 promises that nothing ran)."""

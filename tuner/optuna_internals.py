@@ -10,6 +10,9 @@ between the supported releases (the stale-trial retry callback is
 ``RetryHeartbeatStaleTrialCallback`` from Optuna 5, ``RetryFailedTrialCallback`` before, and
 ``RDBStorage`` takes it under another keyword).
 
+It also sets how loud Optuna is (:func:`quiet_optuna`), the one other thing every command
+asks of Optuna before using it.
+
 ``tests/test_optuna_internals.py`` runs every function here on the installed Optuna; CI
 runs it on the lowest and the newest release that ``pyproject.toml`` admits, so an upgrade
 that moves one fails there, by name, instead of deep inside a run.
@@ -18,11 +21,19 @@ that moves one fails there, by name, instead of deep inside a run.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
+
+
+def quiet_optuna() -> None:
+    """Optuna's log at warnings only, and no ExperimentalWarning (heartbeats, metric names,
+    PatientPruner, constant_liar... are marked experimental; a user cannot act on that)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:

@@ -10,7 +10,6 @@ train`` never loads Optuna.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
@@ -28,6 +27,7 @@ from tuner.cli import (  # noqa: E402
     train,
     weights,
 )
+from tuner.startup import exit_quickly  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hyperparameter search for binary image segmentation, on Optuna.")
@@ -50,9 +50,7 @@ def main() -> None:
     try:
         app(prog_name="tuner")
     finally:
-        # Torch, smp and Optuna leave millions of objects that the interpreter's last
-        # collection would walk for 1.3 s (measured) before the process may exit.
-        gc.freeze()
+        exit_quickly()  # no last collection over torch's objects (1.3 s measured)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,11 @@ and the rule that a user mistake ends with one line on stderr and exit code 2.""
 from __future__ import annotations
 
 import functools
-import gc
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from tuner.config import TrainConfig, parse_assignments
 from tuner.errors import TunerError
 from tuner.storage import STORAGE_ENV
 
@@ -28,54 +23,20 @@ SetOption = Annotated[list[str] | None, typer.Option(
 DataOption = Annotated[str | None, typer.Option(
     "--data", help="Dataset: 'synthetic', 'folder:PATH', 'oxford-pet:PATH', 'isic:PATH' or "
     "'csv:FILE' (docs/datasets.md)")]
-
-
-def overrides_of(sets: list[str] | None, data: str | None) -> dict:
-    """The ``--set`` / ``--data`` fields as a dict, each value validated."""
-    overrides = parse_assignments(sets or [])
-    if data:
-        overrides["dataset"] = data
-    TrainConfig.from_dict(overrides, "--set")  # reject bad values before anything else
-    return overrides
+WORKERS_ENV = "TUNER_WORKERS"
+WorkersOption = Annotated[str, typer.Option(
+    "--workers", envvar=WORKERS_ENV, show_envvar=True,
+    help="Worker processes on this machine: 'auto' (one single-thread worker per physical "
+    "core, or one per GPU) or a number; capped at the trials left")]
 
 
 def quiet_optuna() -> None:
-    """Optuna's log at warnings only, and no ExperimentalWarning (heartbeats, metric names,
-    PatientPruner... are marked experimental; a user cannot act on that). Commands call it
-    when they first need Optuna, so that ``tuner train`` never imports it."""
-    import optuna
+    """Optuna's log at warnings only (:func:`tuner.optuna_internals.quiet_optuna`);
+    commands call it when they first need Optuna, so that ``tuner train`` never imports
+    it."""
+    from tuner.optuna_internals import quiet_optuna as quiet
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
-
-_imports_frozen = False  # heavy_imports froze the objects of the first imports
-
-
-@contextmanager
-def heavy_imports() -> Iterator[None]:
-    """Import torch, smp, albumentations and Optuna with the cyclic garbage collector
-    paused: their thousands of modules would set it off again and again for nothing
-    (measured: 1 s of a 7 s start). What they created is frozen, so that later
-    collections during training do not walk it either.
-
-    Only the first use in a process freezes, after collecting what is already garbage:
-    a frozen object is never collected again, so freezing on every command run inside one
-    process (tests, notebooks) would keep each earlier storage and its open database
-    connections for good (CI ran PostgreSQL out of connections that way)."""
-    global _imports_frozen
-    enabled = gc.isenabled()
-    if not _imports_frozen:
-        gc.collect()  # cheap here: before the imports, little is loaded
-    gc.disable()
-    try:
-        yield
-    finally:
-        if not _imports_frozen:
-            gc.freeze()
-            _imports_frozen = True
-        if enabled:
-            gc.enable()
+    quiet()
 
 
 def user_errors(command):

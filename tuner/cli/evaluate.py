@@ -1,8 +1,7 @@
 """``tuner evaluate`` and ``tuner predict``: a stored trial's model on held-out images, and
 on new images without masks.
 
-Thin handlers over :func:`tuner.inference.evaluation.evaluate_trial` (with
-:mod:`tuner.reports.evaluation_files`) and :func:`tuner.inference.prediction.predict_images`.
+Thin handlers over :func:`tuner.api.evaluate` and :func:`tuner.api.predict`.
 """
 
 from __future__ import annotations
@@ -12,15 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tuner.cli.common import (
-    DataOption,
-    StorageOption,
-    console,
-    errors,
-    heavy_imports,
-    quiet_optuna,
-    user_errors,
-)
+from tuner.cli.common import DataOption, StorageOption, console, errors, quiet_optuna, user_errors
 
 TrialOption = Annotated[int | None, typer.Option(
     "--trial", help="Trial number (default: --best)", show_default=False)]
@@ -51,33 +42,23 @@ def evaluate_command(
     another one with --data: overall and per-image scores, Dice by threshold, plots and
     the best and worst images (docs/exports.md)."""
     quiet_optuna()
-    with heavy_imports():
-        from tuner.inference.evaluation import check_picture_path, check_split, evaluate_trial
-        from tuner.reports import evaluation_files as files
-        from tuner.storage import storage_url
+    from tuner import api
+    from tuner.reports.evaluation_files import spread
 
-    if gallery is not None:
-        check_picture_path(gallery, "--gallery")
-    url = storage_url(storage)
-    folder = out or files.default_folder(url, study, check_split(split, data), data)
-    files.check_folder(folder)
-    result = evaluate_trial(url, study, trial, data, split, best)
+    result, folder = api.evaluate(study, storage=storage, trial=trial, best=best, split=split,
+                                  data=data, out=out, gallery=gallery)
     if result.note:
         errors.print(f"note: {result.note}", markup=False, highlight=False)
     scores = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-    spread = files.spread(result.per_image)
     console.print(result.chosen, markup=False, highlight=False)
     console.print(f"trial {result.trial}, {result.split} split ({result.images} images of "
                   f"{result.dataset}, {result.weights} weights): {scores}",
                   markup=False, highlight=False)
     console.print("Dice per image: " + ", ".join(
-        f"{k.removeprefix('image_dice_')} {v:.4f}" for k, v in spread.items()),
+        f"{k.removeprefix('image_dice_')} {v:.4f}" for k, v in spread(result.per_image).items()),
         markup=False, highlight=False)
-    files.write_evaluation(result, study, folder)
     console.print(f"files: {folder}", markup=False, highlight=False)
     if gallery is not None:
-        gallery.parent.mkdir(parents=True, exist_ok=True)
-        result.pictures["gallery"].save(gallery)
         console.print(f"gallery: {gallery}", markup=False, highlight=False)
 
 
@@ -104,10 +85,11 @@ def predict_command(
     --save-weights). Exit 0 when every image got its mask, 1 when some files could not be
     read (each named on stderr), 2 for a mistake in the command."""
     quiet_optuna()
-    from tuner.inference.prediction import predict_images
+    from tuner import api
 
-    result = predict_images(storage, study, images, out, trial, best, threshold,
-                            probabilities, console=errors)
+    result = api.predict(study, images=images, out=out, storage=storage, trial=trial,
+                         best=best, threshold=threshold, probabilities=probabilities,
+                         console=errors)
     console.print(result.chosen, markup=False, highlight=False)
     skipped = (f"; {len(result.skipped)} file(s) skipped (named above)" if result.skipped
                else "")

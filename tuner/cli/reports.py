@@ -1,7 +1,6 @@
 """``tuner export`` and ``tuner report``: a study's files, and one HTML page of studies.
 
-Thin handlers over :func:`tuner.reports.export.export_study` and
-:func:`tuner.reports.html_report.write_report`.
+Thin handlers over :func:`tuner.api.export` and :func:`tuner.api.report`.
 """
 
 from __future__ import annotations
@@ -36,10 +35,11 @@ def export_command(
     target: TargetOption = None,
 ) -> None:
     """Write the tables, plots and best-trial galleries of STUDY (see docs/exports.md)."""
+    from tuner import api
     from tuner.reports import export
-    from tuner.storage import storage_url
 
-    paths = export.export_study(storage_url(storage), study, out, format, metric, target)
+    paths = api.export(study, storage=storage, out=out, formats=format, metric=metric,
+                       target=target)
     for path in paths:
         typer.echo(str(path))
         if path.name in (export.PNG_NOTE, "notes.txt"):
@@ -57,10 +57,7 @@ def report_command(
     target: TargetOption = None,
 ) -> None:
     """Write one self-contained HTML report (opens offline) about STUDIES."""
-    from tuner.reports import html_report as report
-    from tuner.storage import storage_url
+    from tuner import api
 
-    url = storage_url(storage)
-    path = report.write_report(url, studies, out or report.default_report_path(url, studies),
-                               metric, target)
+    path = api.report(studies, storage=storage, out=out, metric=metric, target=target)
     typer.echo(str(path))

@@ -10,16 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tuner.cli.common import (
-    DataOption,
-    SetOption,
-    console,
-    errors,
-    heavy_imports,
-    overrides_of,
-    user_errors,
-)
-from tuner.config import TrainConfig, describe_fields
+from tuner.cli.common import DataOption, SetOption, console, errors, user_errors
+from tuner.config import describe_fields
 
 
 @user_errors
@@ -30,29 +22,24 @@ def train_command(
     data: DataOption = None,
 ) -> None:
     """One plain training run (no study): per-epoch metrics, then the test scores."""
-    with heavy_imports():
-        from tuner.data import build_splits, describe_data
-        from tuner.training import fit, score
+    from tuner import api
 
-    cfg = TrainConfig.from_dict(overrides_of([*(assignments or []), *(sets or [])], data))
-    splits = build_splits(cfg)
-    errors.print(describe_data(cfg, splits), markup=False, highlight=False)
-    errors.print(f"training {cfg.arch}", markup=False)
+    settings = api.settings([*(assignments or []), *(sets or [])], data)
+    epochs = api.TrainConfig.from_dict(settings).epochs
 
     def show(report) -> None:
         m = report.metrics
-        console.print(f"epoch {report.epoch:3d}/{cfg.epochs}  train loss {m['train_loss']:.4f} "
+        console.print(f"epoch {report.epoch:3d}/{epochs}  train loss {m['train_loss']:.4f} "
                       f"Dice {m['train_dice']:.4f}  val loss {m['val_loss']:.4f} "
                       f"Dice {m['val_dice']:.4f}  lr {m['lr']:.2e}  {m['seconds']:.1f} s"
                       + ("  *" if report.is_best else ""))
 
-    result = fit(cfg, splits, on_epoch=show)
-    summary = f"best epoch {result.best_epoch}: val Dice {result.best_val_dice:.4f}"
-    if len(splits.test):
-        test = score(result.model, splits.test, cfg, result.runtime, result.normalize)
-        summary += f"; test Dice {test['dice']:.4f} IoU {test['iou']:.4f}"
-    console.print(f"{summary} ({result.runtime.describe()}, {result.seconds:.1f} s)")
-
+    result = api.train(settings, on_epoch=show, console=errors)
+    fit = result.fit
+    summary = f"best epoch {fit.best_epoch}: val Dice {fit.best_val_dice:.4f}"
+    if result.test:
+        summary += f"; test Dice {result.test['dice']:.4f} IoU {result.test['iou']:.4f}"
+    console.print(f"{summary} ({fit.runtime.describe()}, {fit.seconds:.1f} s)")
 
 
 def fields_command() -> None:

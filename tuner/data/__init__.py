@@ -20,8 +20,6 @@ from tuner.data.batches import (
 )
 from tuner.data.datasets import (
     DATASETS,
-    adopt_pools,
-    cached_pools,
     clear_pool_cache,
     load_pool,
     pool_key,
@@ -32,7 +30,7 @@ from tuner.data.summary import describe_data, describe_pool
 
 __all__ = [
     "AUGMENTATIONS", "DATASETS", "Normalizer", "Pool", "Split", "Splits", "TrainBatches",
-    "adopt_pools", "build_splits", "cached_pools", "clear_pool_cache", "describe_data",
+    "build_splits", "clear_pool_cache", "describe_data",
     "describe_pool", "eval_batches", "load_pool", "make_normalizer", "make_pipeline",
     "normalize_kind", "normalize_stats", "normalizer_from_stats",
     "pool_key", "split_indices", "split_key",

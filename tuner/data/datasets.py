@@ -80,23 +80,6 @@ def load_pool(cfg: TrainConfig) -> Pool:
     return _POOLS[key]
 
 
-def cached_pools() -> dict[tuple, Pool]:
-    """The pools this process has decoded, by :func:`pool_key`: handed to the workers it
-    spawns, which would otherwise decode the same files again (a real dataset takes
-    seconds to minutes; the synthetic pool about a second)."""
-    return dict(_POOLS)
-
-
-def adopt_pools(pools: dict[tuple, Pool]) -> None:
-    """Use ``pools`` decoded by another process of this machine (the keys hold absolute
-    paths, so equal keys mean the same files): :func:`load_pool` finds them cached."""
-    for key, pool in list(pools.items())[-POOLS_KEPT:]:
-        _POOLS.pop(key, None)
-        while len(_POOLS) >= POOLS_KEPT:
-            _POOLS.pop(next(iter(_POOLS)))
-        _POOLS[key] = pool
-
-
 def clear_pool_cache() -> None:
     """Forget cached pools (tests, or a long-lived process whose folder changed)."""
     _POOLS.clear()

@@ -33,14 +33,16 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.results.runs import choose_winner, searched_of
 from tuner.storage import load_existing_study
+from tuner.study import run_context
 from tuner.study.spec import Space, StudySpec, load_definition
 
 
 def best_of(study_name: str, storage: str | None = None) -> dict[str, Any]:
     """The searched fields of ``study_name``'s winning configuration (the best mean
     validation Dice over its repeats, ties to the cheaper); one clear line when the study
-    is missing, unfinished or has no completed trial."""
-    study = load_existing_study(storage, study_name)
+    is missing, unfinished or has no completed trial. ``storage`` defaults to the run's
+    that loads the study file (:mod:`tuner.study.run_context`)."""
+    study = load_existing_study(storage or run_context.storage(), study_name)
     try:
         return choose_winner(study, searched_of(study)).fields
     except TunerError as exc:
@@ -148,18 +150,46 @@ def freeze_winner(storage: optuna.storages.BaseStorage, campaign: Campaign, stag
     return record
 
 
-def load_campaign(path: str | Path) -> Campaign:
-    """Import the campaign file at ``path`` and return its ``campaign``; one-line errors."""
-    campaign = load_definition(path, "campaign file", "campaign", Campaign)
+def read_final(storage: optuna.storages.BaseStorage, campaign: Campaign
+               ) -> dict[str, Any] | None:
+    """The campaign's final test scores, once stored (:data:`tuner.records.CAMPAIGN_FINAL`)."""
+    if campaign.name not in optuna.get_all_study_names(storage):
+        return None
+    study = optuna.load_study(study_name=campaign.name, storage=storage)
+    return study.user_attrs.get(records.CAMPAIGN_FINAL)
+
+
+def store_final(storage: optuna.storages.BaseStorage, campaign: Campaign,
+                final: dict[str, Any]) -> None:
+    """Keep the final test scores in the campaign's record (once: callers check first)."""
+    optuna.load_study(study_name=campaign.name, storage=storage).set_user_attr(
+        records.CAMPAIGN_FINAL, final)
+
+
+def stage_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study of a campaign stage, as stored."""
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def load_campaign(path: str | Path, storage: str | None = None,
+                  overrides: dict[str, Any] | None = None) -> Campaign:
+    """Import the campaign file at ``path`` and return its ``campaign``; one-line errors
+    (``storage`` and ``overrides``: the run's, as for :func:`tuner.study.spec.load_spec`)."""
+    with run_context.loading(storage, overrides or {}):
+        campaign = load_definition(path, "campaign file", "campaign", Campaign)
     campaign.source = str(path)
     return campaign
 
 
-def stage_spec(path: str | Path, stage_name: str, storage: optuna.storages.BaseStorage,
-               n_trials: int | None = None) -> StudySpec:
+def stage_spec(path: str | Path, stage_name: str, url: str | None,
+               overrides: dict[str, Any], n_trials: int | None = None) -> StudySpec:
     """The study of stage ``stage_name`` of the campaign file at ``path``, with the
-    winners frozen before it (how a spawned worker of a campaign stage gets its spec)."""
-    campaign = load_campaign(path)
+    winners frozen before it in the storage at ``url`` (how a spawned worker of a campaign
+    stage gets its spec)."""
+    from tuner.storage import open_storage
+
+    campaign = load_campaign(path, url, overrides)
+    storage = open_storage(url)
     stage = campaign.stage(stage_name)
     return campaign.spec(stage, fixed_by(campaign, read_record(storage, campaign), stage),
                          n_trials)

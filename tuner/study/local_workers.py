@@ -1,77 +1,87 @@
-"""Several workers on this machine: this process is the first, the others are spawned.
+"""Several workers on this machine: this process is the first, the others are forked from
+the standard library's fork server (:mod:`tuner.study.fork_server`).
 
 The parent has already paid for the imports and decoded the data, so it trains too; the
-``--workers N`` - 1 others are spawned processes (on a CPU, standbys that the command
-started before its own imports: :mod:`tuner.study.standby`) that load the same study file
-and run the same worker loop against the same storage. Each gets its assignment and the
-parent's decoded data pools through a pipe, so no dataset is decoded twice. Torch threads
-are shared out between them, GPUs handed out round robin, and the parent shows every
-worker's trials until all are done.
+``--workers N`` - 1 others run the same worker loop against the same storage. A fork
+server is single-threaded and has initialised no CUDA, so forking from it is safe where
+forking this process (its torch threads running) is not, and a worker still chooses its
+GPU before CUDA starts. The server was started with this process's environment and folder
+of that moment, so each worker takes this process's current ones from its assignment, as
+a spawned process would. Each worker decodes its own data (the synthetic pool in under a
+second). Torch threads are shared out between the workers, GPUs handed out round robin,
+and the parent shows every worker's trials until all are done.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import multiprocessing
 import os
 import signal
 import sys
-import threading
 import warnings
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from tuner.data import adopt_pools, cached_pools
 from tuner.errors import TunerError
+from tuner.startup import exit_quickly
 from tuner.storage import artifact_store, storage_url
-from tuner.study import interrupt, standby
+from tuner.study import interrupt
+from tuner.study.fork_server import CONTEXT, physical_cores, warm_up
 from tuner.study.objective import Objective
 from tuner.study.outcome import finished_numbers
 from tuner.study.progress import StudyProgress
 from tuner.study.runner import RunOptions, run_worker
 from tuner.study.spec import StudySpec, load_spec
-from tuner.study.standby import physical_cores
 from tuner.study.worker import FAILURES_IN_A_ROW
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """What a spawned worker is to do: the study file (or campaign file, for a stage), the
-    run's options (its torch threads among the overrides) and its trial budget. Its GPU
-    was set when it was spawned (:func:`tuner.study.standby.spawn`)."""
+    """What a forked worker is to do: the study file (or campaign file, for a stage), the
+    run's options (its torch threads among the overrides), its trial budget and GPU, and
+    this process's environment and working folder (the fork server's are older)."""
 
     spec_path: str
     options: RunOptions
     max_trials: int | None
+    gpu: int | None = None
+    environment: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    folder: str = field(default_factory=os.getcwd)
 
 
-def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
-    """A spawned worker's work (:mod:`tuner.study.standby` calls it once the assignment
-    came): exit code 2 on a user mistake. ``pools`` then brings the data pools the parent
-    decoded already (:func:`send_pools`)."""
+@dataclass
+class LocalWorker:
+    """A forked worker process and the event that asks it to stop (Ctrl-C here)."""
+
+    process: Any  # a forkserver-context Process
+    stop: Any = field(repr=False)
+
+
+def work_assignment(assignment: Assignment, stop) -> None:
+    """A forked worker's work: exit code 2 on a user mistake, 130 on Ctrl-C."""
+    interrupt.install(stop)
+    os.environ.clear()
+    os.environ.update(assignment.environment)
+    os.chdir(assignment.folder)
+    if assignment.gpu is not None:  # before CUDA initialises: this worker sees only its GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(assignment.gpu)
     import torch
 
-    torch.set_num_threads(assignment.options.overrides["threads"])
+    options = assignment.options
+    torch.set_num_threads(options.overrides["threads"])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    interrupt.install(stop)
-    options = assignment.options
     try:
-        with contextlib.suppress(EOFError, OSError):  # none came: this worker decodes its own
-            adopt_pools(pools.recv())
-        pools.close()
         if options.stage is None:
-            spec = load_spec(assignment.spec_path)
+            spec = load_spec(assignment.spec_path, options.storage, options.overrides)
         else:  # a campaign stage: its spec comes from the campaign file and its record
-            from tuner.storage import open_storage
             from tuner.study.campaign import stage_spec
 
             spec = stage_spec(assignment.spec_path, options.stage,
-                              open_storage(storage_url(options.storage)),
+                              storage_url(options.storage), options.overrides,
                               options.stage_n_trials)
         run_worker(spec, options, max_trials=assignment.max_trials)
     except TunerError as exc:
@@ -80,7 +90,7 @@ def work_assignment(assignment: Assignment, stop, pools: Connection) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     finally:
-        gc.freeze()  # exit without a last collection over torch's objects (~1.3 s)
+        exit_quickly()
 
 
 def choose_workers(requested: int | None, work_left: int,
@@ -89,8 +99,8 @@ def choose_workers(requested: int | None, work_left: int,
 
     ``requested=None`` (``--workers auto``): one worker per GPU with CUDA, else one
     single-thread worker per physical core: measured on this project's 2-core machines,
-    2 processes x 1 thread train 2.1x the images per second of 1 process x 2 threads
-    (shared/MEASURED.md), and trials are independent. Any choice is capped at the trials
+    2 processes x 1 thread train 1.2-2.1x the images per second of 1 process x 2 threads
+    (bench/RESULTS.md), and trials are independent. Any choice is capped at the trials
     left (an idle worker only costs start-up) and, on a CPU, at the cores.
     """
     gpus = visible_gpus() if devices is None else list(devices)
@@ -153,38 +163,24 @@ def with_worker_threads(options: RunOptions) -> RunOptions:
 
 
 def start_workers(spec: StudySpec, options: RunOptions,
-                  plan: list[tuple[int | None, int | None]]) -> list[standby.Standby]:
-    """One worker per ``plan`` entry, sharing the study: a standby spawned as the command
-    started where one waits (CPU), else a new process; then the standbys left over are
-    dismissed."""
+                  plan: list[tuple[int | None, int | None]]) -> list[LocalWorker]:
+    """One forked worker per ``plan`` entry, sharing the study (the fork server starts
+    here if :func:`warm_up` did not start it)."""
+    warm_up(len(plan) + 1, None)
     workers = []
     for budget, gpu in plan:
-        worker = standby.take() if gpu is None else standby.spawn(gpu)
-        worker.pipe.send(Assignment(spec.source, options, budget))
-        send_pools(worker.pipe)
-        workers.append(worker)
-    standby.dismiss()
+        stop = CONTEXT.Event()
+        process = CONTEXT.Process(target=work_assignment, name="tuner-worker", daemon=True,
+                                   args=(Assignment(spec.source, options, budget, gpu), stop))
+        process.start()
+        workers.append(LocalWorker(process, stop))
     return workers
-
-
-def send_pools(sender: Connection) -> None:
-    """Hand this process's decoded pools to a starting worker, from a thread: the worker
-    reads them once it has imported torch (seconds), and this process trains meanwhile.
-    Pools passed as process arguments instead held up this process's start() until the
-    worker had imported (9 s measured)."""
-
-    def send() -> None:
-        with contextlib.suppress(OSError):  # the worker died first: it needs no data
-            sender.send(cached_pools())
-        sender.close()
-
-    threading.Thread(target=send, name="tuner-send-pools", daemon=True).start()
 
 
 def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
               progress: StudyProgress) -> list[str]:
     """Run ``options.workers`` workers on this machine: this process is the first (it has
-    paid for imports and data already), the others are spawned; progress covers all.
+    paid for imports and data already), the others are forked; progress covers all.
 
     Returns warnings for the run's summary (a worker that died). When a worker died and
     its trial is still unfinished, this process waits out the grace period and takes the
@@ -236,7 +232,7 @@ def _unfinished(study: optuna.Study) -> bool:
                                  states=(TrialState.WAITING, TrialState.RUNNING)))
 
 
-def _stop(workers: list[standby.Standby]) -> None:
+def _stop(workers: list[LocalWorker]) -> None:
     """After Ctrl-C: a terminal sent it to the workers too; if not (a signal to this
     process only, or a worker still starting), pass it on, then give them time to mark
     their trials failed."""
@@ -253,12 +249,13 @@ def _stop(workers: list[standby.Standby]) -> None:
             process.terminate()
 
 
-def _wait_for(processes: list[multiprocessing.Process], study: optuna.Study,
-              progress: StudyProgress, known: set[int]) -> list[str]:
+def _wait_for(processes: list, study: optuna.Study, progress: StudyProgress,
+              known: set[int]) -> list[str]:
     """Show the other workers' trials until they exit. A worker's user error ends the run
     (exit 2); a worker that died or crashed becomes a warning: the storage says whether
     its trials were lost (the run's outcome counts them)."""
     while running := [p for p in processes if p.is_alive()]:
+        interrupt.raise_if_requested()
         progress.poll(study, known)
         # a second between polls, but not a moment longer than the last worker lives
         wait([p.sentinel for p in running], timeout=1.0)

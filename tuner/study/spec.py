@@ -26,6 +26,7 @@ from optuna.distributions import (
 
 from tuner.config import FIELDS, TrainConfig
 from tuner.errors import TunerError
+from tuner.study import run_context
 from tuner.study.function_grid import function_grid
 
 Space = dict[str, BaseDistribution] | Callable[[optuna.Trial], dict[str, Any]]
@@ -156,9 +157,13 @@ def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     raise TypeError(f"unsupported distribution {dist!r}")
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Import the study file at ``path`` and return its ``study``; one-line errors."""
-    study = load_definition(path, "study file", "study", StudySpec)
+def load_spec(path: str | Path, storage: str | None = None,
+              overrides: dict[str, Any] | None = None) -> StudySpec:
+    """Import the study file at ``path`` and return its ``study``; one-line errors.
+    ``storage`` and ``overrides`` are the run's, as the file may read them
+    (:mod:`tuner.study.run_context`)."""
+    with run_context.loading(storage, overrides or {}):
+        study = load_definition(path, "study file", "study", StudySpec)
     study.source = str(path)
     return study
 

@@ -41,8 +41,6 @@ _DRY_RUN_MAX_SIZE = 256
 _SIZES_THAT_RAN: set[tuple] = set()
 #: where ``tuner weights fetch`` keeps ImageNet encoder weights (default: the user cache)
 WEIGHTS_DIR_ENV = "TUNER_WEIGHTS_DIR"
-#: the ``encoder_weights`` a study file should plan with (``tuner run`` sets it from --set)
-ENCODER_WEIGHTS_ENV = "TUNER_ENCODER_WEIGHTS"
 #: weights files of a folder, tried in this order: ``<encoder><suffix>``
 WEIGHTS_SUFFIXES = (".safetensors", ".pth", ".pt")
 FETCH_COMMAND = "tuner weights fetch"
@@ -265,12 +263,6 @@ def has_encoder_weights(encoder: str, setting: str) -> bool:
         return setting != "none" and weights_file(encoder, setting).is_file()
     except TunerError:
         return False
-
-
-def planned_encoder_weights(default: str = "imagenet") -> str:
-    """The ``encoder_weights`` a study file should plan with: ``$TUNER_ENCODER_WEIGHTS``
-    (which ``tuner run --set encoder_weights=...`` sets), else ``default``."""
-    return os.environ.get(ENCODER_WEIGHTS_ENV) or default
 
 
 def _in_folder(folder: Path, encoder: str) -> Path | None:

@@ -1,0 +1,317 @@
+"""The Python surface of tuner: everything the ``tuner`` command does, as typed functions.
+
+A notebook, a benchmark or a test runs a study with :func:`run_study`, a campaign with
+:func:`run_campaign`, and writes exports, reports, evaluations and predictions with
+:func:`export`, :func:`report`, :func:`evaluate` and :func:`predict`, exactly as the
+command line does (``tuner.cli`` only parses arguments, calls these and prints). A user
+mistake raises :class:`~tuner.errors.TunerError` (one line, the command's exit 2) before
+anything is stored; progress goes to ``console`` (default: stderr).
+
+    from tuner import api
+    outcome = api.run_study("studies/weight_decay.py", sets={"epochs": 5}, workers=1)
+    api.export("weight_decay", formats="csv,md")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tuner.config import TrainConfig, parse_assignments
+from tuner.errors import TunerError
+from tuner.startup import heavy_imports
+from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+
+Settings = Mapping[str, Any] | Sequence[str] | None
+__all__ = ["CampaignResult", "TrainConfig", "TrainResult", "campaign_status", "evaluate",
+           "export", "predict", "report", "run_campaign", "run_study", "settings", "train",
+           "workers_of"]
+
+
+def settings(sets: Settings = None, data: str | None = None) -> dict[str, Any]:
+    """``--set`` values (``{"epochs": 5}`` or ``["epochs=5"]``) and ``--data`` as one dict
+    of config fields, each value checked."""
+    values = dict(sets) if isinstance(sets, Mapping) else parse_assignments(list(sets or []))
+    if data:
+        values["dataset"] = data
+    TrainConfig.from_dict(values, "--set")  # a bad value fails here, before anything else
+    return values
+
+
+def workers_of(workers: int | str | None) -> int | None:
+    """``--workers``: None for auto, else a number >= 1."""
+    if workers is None or (isinstance(workers, str) and workers.strip().lower() == "auto"):
+        return None
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise TunerError(f"--workers: got {workers!r}, expected 'auto' or a number >= 1")
+    return count
+
+
+def _console(console: Console | None) -> Console:
+    return console or Console(stderr=True, soft_wrap=True)
+
+
+def run_study(study: str | Path | Any, *, storage: str | None = None,
+              study_name: str | None = None, n_trials: int | None = None,
+              timeout: float | None = None, data: str | None = None, sets: Settings = None,
+              workers: int | str | None = "auto", save_weights: bool = False,
+              galleries: bool = True, devices: Sequence[int] | None = None,
+              heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+              grace_period: int = GRACE_PERIOD_S, console: Console | None = None,
+              results: Console | None = None):
+    """Create or resume a study (a study file's path, or a ``StudySpec``) and run its
+    trials with progress; returns the :class:`~tuner.study.outcome.RunOutcome` (its
+    ``exit_code``: 0 all finished, 1 some failed). ``results`` gets the best trials and
+    where they are stored (default: ``console``)."""
+    requested = workers_of(workers)
+    overrides = settings(sets, data)
+    from tuner.study.fork_server import warm_up
+
+    warm_up(requested, n_trials)  # the fork server imports beside this process
+    with heavy_imports():
+        from tuner.study.local_workers import run_local  # noqa: F401  (the training stack)
+        from tuner.study.runner import RunOptions
+        from tuner.study.spec import StudySpec, load_spec
+
+    spec = study if isinstance(study, StudySpec) else load_spec(study, storage, overrides)
+    options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
+                         timeout=timeout, overrides=overrides, save_weights=save_weights,
+                         galleries=galleries, heartbeat_interval=heartbeat_interval,
+                         grace_period=grace_period,
+                         devices=list(devices) if devices is not None else None)
+    return _run(spec, options, requested, _console(console), results)
+
+
+def _run(spec, options, requested: int | None, console: Console, results: Console | None):
+    """One study run through :mod:`tuner.study.session`, then its best trials and summary."""
+    from tuner.optuna_internals import quiet_optuna
+    from tuner.reports.console import best_trials_table
+    from tuner.study import session
+
+    quiet_optuna()
+    run = session.run_study(spec, options, requested, console)
+    results = results or console
+    results.print(best_trials_table(run.study))
+    session.summarize(run, console, results)
+    return run.outcome
+
+
+@dataclass
+class CampaignResult:
+    """A campaign after a run: the frozen winner of each stage done, the stages in order,
+    the final test scores once every stage is frozen (else None), and whether a stage
+    failed trials (the command's exit 1)."""
+
+    campaign: Any
+    record: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, Any] | None = None
+    failed: bool = False
+
+    @property
+    def done(self) -> bool:
+        return len(self.record) == len(self.campaign.stages)
+
+
+def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
+                 data: str | None = None, sets: Settings = None, n_trials: int | None = None,
+                 workers: int | str | None = "auto", save_weights: bool = False,
+                 console: Console | None = None, results: Console | None = None
+                 ) -> CampaignResult:
+    """Run a campaign's stages in order, each as the study ``CAMPAIGN/STAGE`` fixing the
+    frozen winners of the stages before; ``n_trials`` gives every sampled stage that many
+    trials in all (grid stages run their grid); ends with the last winner's test scores,
+    stored once in the campaign's record."""
+    from tuner.storage import storage_url
+    from tuner.study.campaign import Campaign, load_campaign
+    from tuner.study.fork_server import warm_up
+
+    requested = workers_of(workers)
+    overrides = settings(sets, data)
+    warm_up(requested, n_trials)
+    with heavy_imports():
+        from tuner.study.local_workers import run_local  # noqa: F401  (the training stack)
+    console = _console(console)
+    loaded = campaign if isinstance(campaign, Campaign) else load_campaign(
+        campaign, storage, overrides)
+    if n_trials is not None:
+        _say(console, f"--n-trials {n_trials}: every sampled stage runs {n_trials} trials "
+                      "in all (its own n_trials set aside); grid stages run their grid")
+    url = storage_url(storage)
+    result = _run_stages(loaded, url, overrides, n_trials, requested, save_weights, console,
+                         results)
+    if result.done and not result.failed:
+        result.final = final_test_scores(loaded, url, console)
+    return result
+
+
+def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | None,
+                requested: int | None, save_weights: bool, console: Console,
+                results: Console | None) -> CampaignResult:
+    """The stages in order until one is unfinished or failed trials."""
+    from tuner.results.runs import choose_winner
+    from tuner.storage import open_storage
+    from tuner.study.campaign import fixed_by, freeze_winner, read_record, stage_study
+    from tuner.study.checks import searched_fields
+    from tuner.study.runner import RunOptions
+
+    storage = open_storage(url)
+    record = read_record(storage, campaign)
+    for stage in campaign.stages:
+        if stage.name in record:
+            _say(console, f"stage {stage.name!r}: frozen ({_fields(record[stage.name])})")
+            continue
+        spec = campaign.spec(stage, fixed_by(campaign, record, stage), n_trials)
+        options = RunOptions(storage=url, overrides=overrides, save_weights=save_weights,
+                             stage=stage.name, stage_n_trials=n_trials)
+        _say(console, f"stage {stage.name!r} of campaign {campaign.name!r}")
+        outcome = _run(spec, options, requested, console, results)
+        if outcome.failed:
+            return CampaignResult(campaign, record, failed=True)
+        if outcome.left:
+            _say(console, f"stage {stage.name!r}: {outcome.left} trial(s) left; its winner "
+                          "is chosen when it is complete")
+            return CampaignResult(campaign, record)
+        study = stage_study(storage, spec.name)
+        winner = choose_winner(study, sorted(searched_fields(spec))).as_record()
+        record = freeze_winner(storage, campaign, stage, winner)
+        _say(console, f"stage {stage.name!r}: winner frozen: {winner['rule']}")
+    return CampaignResult(campaign, record)
+
+
+def final_test_scores(campaign, url: str, console: Console) -> dict[str, Any]:
+    """The end of a campaign: the last stage's winning configuration scored on the
+    held-out test split, once; stored in the campaign's record and written as files under
+    ``exports/<campaign>/evaluation/test/``."""
+    from tuner.inference.evaluation import evaluate_trial
+    from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
+    from tuner.storage import open_storage
+    from tuner.study.campaign import read_final, store_final
+
+    storage = open_storage(url)
+    final = read_final(storage, campaign)
+    if final is None:
+        last = campaign.study_name(campaign.stages[-1])
+        result = evaluate_trial(url, last, best=True)
+        _say(console, f"final test scores: {result.chosen}"
+             + (f"; {result.note}" if result.note else ""))
+        folder = default_folder(url, campaign.name, result.split)
+        write_evaluation(result, last, folder)
+        final = {"study": last, "trial": result.trial, "split": result.split,
+                 "metrics": result.metrics, "per_image_dice": spread(result.per_image),
+                 "files": str(folder)}
+        store_final(storage, campaign, final)
+    return final
+
+
+def _fields(winner: dict[str, Any]) -> str:
+    from tuner.results.formatting import param
+
+    return ", ".join(f"{k}={param(v, k)}" for k, v in winner["fields"].items())
+
+
+def _say(console: Console, text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def campaign_status(campaign: str | Path, storage: str | None = None) -> CampaignResult:
+    """A campaign's frozen winners and final scores as stored, without running anything."""
+    from tuner.storage import open_storage, storage_url
+    from tuner.study.campaign import load_campaign, read_final, read_record
+
+    loaded = load_campaign(campaign, storage)
+    stored = open_storage(storage_url(storage), create=False)
+    return CampaignResult(loaded, read_record(stored, loaded), read_final(stored, loaded))
+
+
+def export(study_name: str, *, storage: str | None = None, out: Path | None = None,
+           formats: str | set[str] = "csv,md,tex,html,png", metric: str = "val_dice",
+           target: float | None = None) -> list[Path]:
+    """Write a study's tables, plots and galleries (``docs/exports.md``); the paths."""
+    from tuner.reports.export import export_study
+    from tuner.storage import storage_url
+
+    return export_study(storage_url(storage), study_name, out, formats, metric, target)
+
+
+def report(study_names: Sequence[str], *, storage: str | None = None,
+           out: Path | None = None, metric: str = "val_dice",
+           target: float | None = None) -> Path:
+    """Write one self-contained HTML page about ``study_names`` (campaigns expand to their
+    lineage and stages); its path."""
+    from tuner.reports import html_report
+    from tuner.storage import storage_url
+
+    url = storage_url(storage)
+    names = list(study_names)
+    return html_report.write_report(url, names, out or html_report.default_report_path(
+        url, names), metric, target)
+
+
+def evaluate(study_name: str, *, storage: str | None = None, trial: int | None = None,
+             best: bool = False, split: str | None = None, data: str | None = None,
+             out: Path | None = None, gallery: Path | None = None):
+    """Score a trial's model (saved weights, or a retrain) on a split or another dataset
+    and write the evaluation files; returns ``(Evaluation, folder)``."""
+    with heavy_imports():
+        from tuner.inference.evaluation import check_picture_path, check_split, evaluate_trial
+        from tuner.reports import evaluation_files as files
+    from tuner.storage import storage_url
+
+    if gallery is not None:
+        check_picture_path(gallery, "--gallery")
+    url = storage_url(storage)
+    folder = out or files.default_folder(url, study_name, check_split(split, data), data)
+    files.check_folder(folder)
+    result = evaluate_trial(url, study_name, trial, data, split, best)
+    files.write_evaluation(result, study_name, folder)
+    if gallery is not None:
+        gallery.parent.mkdir(parents=True, exist_ok=True)
+        result.pictures["gallery"].save(gallery)
+    return result, folder
+
+
+def predict(study_name: str, *, images: Path, out: Path, storage: str | None = None,
+            trial: int | None = None, best: bool = False, threshold: float | None = None,
+            probabilities: bool = False, console: Console | None = None):
+    """Write a mask per image of ``images`` with a trial's saved weights; the
+    :class:`~tuner.inference.prediction.Prediction`."""
+    with heavy_imports():
+        from tuner.inference.prediction import predict_images
+
+    return predict_images(storage, study_name, Path(images), Path(out), trial, best,
+                          threshold, probabilities, console=_console(console))
+
+
+@dataclass
+class TrainResult:
+    """A plain training run: the resolved config, the fit and the test scores (empty
+    without a test split)."""
+
+    config: TrainConfig
+    fit: Any
+    test: dict[str, float] = field(default_factory=dict)
+
+
+def train(sets: Settings = None, data: str | None = None, on_epoch=None,
+          console: Console | None = None) -> TrainResult:
+    """One training run of ``TrainConfig`` defaults with ``sets`` (no study, no Optuna);
+    ``on_epoch(report)`` sees every epoch."""
+    cfg = TrainConfig.from_dict(settings(sets, data))
+    with heavy_imports():
+        from tuner.data import build_splits, describe_data
+        from tuner.training import fit, score
+
+    splits = build_splits(cfg)
+    _console(console).print(describe_data(cfg, splits), markup=False, highlight=False)
+    result = fit(cfg, splits, on_epoch=on_epoch)
+    test = score(result.model, splits.test, cfg, result.runtime, result.normalize) \
+        if len(splits.test) else {}
+    return TrainResult(cfg, result, test)
