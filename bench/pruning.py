@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     print(cpu_report())
     print(f"study {spec.name}: {n_trials} trials per run, sampler {spec.sampler}, "
           f"overrides {overrides}; shipped pruner {spec.pruner} {dict(spec.pruner_options)}")
-    fit(TrainConfig(**{**spec.base, **overrides, "epochs": 1}))  # warm-up: data pool, kernels
+    fit(TrainConfig.from_dict({**spec.base, **overrides, "epochs": 1}))  # warm-up: pool, kernels
     rows: dict[str, list[dict]] = {name: [] for name in variants}
     names = list(variants)
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import pytest
 
-from tuner.config import FIELDS, TrainConfig, describe_fields, parse_assignments
+from tuner.config import FIELDS, TrainConfig, describe_fields, option_keys, parse_assignments
 from tuner.errors import TunerError
 
 
 def test_defaults_are_valid_and_documented():
     cfg = TrainConfig()
     assert cfg.dataset == "synthetic" and cfg.arch == "unet" and cfg.image_size == 64
-    assert {row[0] for row in describe_fields()} == set(FIELDS)
+    assert {row[0] for row in describe_fields()} == set(FIELDS) | set(option_keys())
     assert all(row[3] for row in describe_fields())  # every field has a help text
+
+
+def test_the_fields_page_is_what_tuner_fields_writes():
+    from pathlib import Path
+
+    from tuner.cli.train import fields_markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "fields.md"
+    assert page.read_text(encoding="utf-8") == fields_markdown(describe_fields()), (
+        "docs/fields.md is stale: run tuner fields --markdown > docs/fields.md")
+
+
+def test_options_are_reached_by_path_or_by_their_old_flat_names():
+    cfg = TrainConfig.from_dict({"loss_options.focal.gamma": 3, "masks_dir": "labels",
+                                 "foreground_values": "255"})
+    assert cfg.loss_options == {"focal": {"gamma": 3}}
+    assert cfg.data_options["folder"] == {"masks_dir": "labels", "foreground_values": "255"}
+    assert cfg.data_options["isic"] == {"foreground_values": "255"}  # it was for all three
+    assert parse_assignments(["loss_options.focal.gamma=2.5"]) == {
+        "loss_options.focal.gamma": 2.5}
+    with pytest.raises(TunerError, match="unknown config field 'loss_options.focal'"):
+        TrainConfig.from_dict({"loss_options.focal": 1})
+    with pytest.raises(TunerError, match=r"'loss_options': got 3, expected \{component"):
+        TrainConfig(loss_options=3)
 
 
 @pytest.mark.parametrize(("changes", "field", "expected"), [

@@ -132,3 +132,55 @@ def test_heavy_imports_freeze_once_and_never_freeze_garbage(monkeypatch):
     gc.collect()
     assert garbage_between() is None
     gc.unfreeze()  # hand the test process its objects back
+
+
+#: tuner's layers, lowest first; a module may import its own layer and the ones below
+LAYERS = ["vocabulary", "data", "training", "results", "inference", "study", "reports",
+          "api", "cli"]
+
+
+def _layer(module: str) -> int:
+    part = module.split(".")[1] if module.count(".") else "vocabulary"
+    return LAYERS.index(part) if part in LAYERS else 0
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every tuner module -> the tuner modules it imports (function-level imports too)."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        graph[module] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 \
+                and node.module else []
+            graph[module] |= {n for n in names if n.startswith("tuner.")}
+    return graph
+
+
+def test_imports_point_down_the_layers_only():
+    """cli -> api -> reports -> study -> inference -> results -> training -> data ->
+    the vocabulary (docs/architecture.md). The package root is the study files' facade
+    (lazy names from study/) and stands outside the layers."""
+    upward = [f"{module} -> {name}" for module, names in _imports().items() if module != "tuner"
+              for name in names if _layer(name) > _layer(module)]
+    assert upward == []
+
+
+def test_no_two_modules_import_each_other():
+    graph = _imports()
+    known = {m: {n if n in graph else n.rsplit(".", 1)[0] for n in names} - {m}
+             for m, names in graph.items()}  # `from tuner.x import name`: the module x
+    circles = []
+    for start in known:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            module, path = stack.pop()
+            for name in known.get(module, ()):
+                if name == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif name not in seen:
+                    seen.add(name)
+                    stack.append((name, [*path, name]))
+    assert circles == []

@@ -5,12 +5,23 @@ line all produce fields of this object. Every field is validated on construction
 unknown name or a value outside what is allowed raises a one-line
 :class:`~tuner.errors.TunerError` that names the field and the allowed values, before any
 training starts. Layering is defaults -> study file -> command line (nanoGPT/timm habit).
+
+Fields that name a component (``loss``, ``optimizer``, ``scheduler``, ``augment``, the kind
+of ``dataset``) take their allowed names from the component's registry, imported when such
+a field is given another value than its default (the registries own their names: adding a
+loss is one registration). A component's own knobs are its options, in ``loss_options``
+and ``data_options`` (``{component: {option: value}}``, declared by the component, checked
+when it is built, before any training): ``--set loss_options.focal.gamma=3``, or in a space
+``"loss_options.focal.gamma": float_range(1, 4)``. The flat names that releases before
+kept for them (``focal_gamma``, ``masks_dir``, ...) are still read, from study files,
+command lines and stored trials alike (:data:`LEGACY_OPTIONS`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,16 +34,41 @@ SMP_ARCHS = (
     "Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet",
     "DeepLabV3", "DeepLabV3Plus", "PAN", "UPerNet", "Segformer", "DPT",
 )  # fmt: skip
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "adadelta")
-SCHEDULERS = ("none", "step", "plateau", "cosine", "onecycle", "cyclic")
-LOSSES = (
-    "bce", "dice", "bce_dice", "inv_dice_bce", "switching",
-    "iou", "focal", "tversky", "ce2",
-)  # fmt: skip
-AUGMENTS = ("none", "flip", "vflip", "flips", "rotate", "combine", "strong")
-#: dataset kinds that take a path, ``KIND:PATH`` (``tuner.data.datasets`` loads them)
-DATASET_KINDS = ("folder", "oxford-pet", "isic", "csv")
 NORMALIZE = ("auto", "zscore", "imagenet", "none")
+#: fields whose value names an entry of a registry: field -> (module, registry)
+REGISTRY_FIELDS = {
+    "loss": ("tuner.training.losses", "LOSSES"),
+    "optimizer": ("tuner.training.optim", "OPTIMIZERS"),
+    "scheduler": ("tuner.training.optim", "SCHEDULERS"),
+    "augment": ("tuner.data.augment", "AUGMENTATIONS"),
+}
+#: the registry of dataset adapters (the ``KIND`` of ``dataset``)
+DATASETS_REGISTRY = ("tuner.data.adapters", "DATASETS")
+#: fields holding components' options: field -> (module, registry) of those components
+OPTION_FIELDS = {"loss_options": REGISTRY_FIELDS["loss"], "data_options": DATASETS_REGISTRY}
+#: the flat names of components' options in earlier releases (read from study files,
+#: command lines and stored trials): name -> (options field, components, option)
+LEGACY_OPTIONS = {
+    "bce_weight": ("loss_options", ("bce_dice", "inv_dice_bce"), "bce_weight"),
+    "switch_threshold": ("loss_options", ("switching",), "threshold"),
+    "switch_weight_sparse": ("loss_options", ("switching",), "weight_sparse"),
+    "switch_weight_dense": ("loss_options", ("switching",), "weight_dense"),
+    "focal_gamma": ("loss_options", ("focal",), "gamma"),
+    "focal_alpha": ("loss_options", ("focal",), "alpha"),
+    "tversky_alpha": ("loss_options", ("tversky",), "alpha"),
+    "tversky_beta": ("loss_options", ("tversky",), "beta"),
+    "synthetic_images": ("data_options", ("synthetic",), "images"),
+    "images_dir": ("data_options", ("folder",), "images_dir"),
+    "masks_dir": ("data_options", ("folder",), "masks_dir"),
+    "mask_pattern": ("data_options", ("folder",), "mask_pattern"),
+    "trimap_border": ("data_options", ("oxford-pet",), "trimap_border"),
+    "foreground_values": ("data_options", ("folder", "isic", "csv"), "foreground_values"),
+}  # fmt: skip
+
+
+def registry(module: str, name: str):
+    """The registry ``name`` of ``module`` (imported now: only when a field needs it)."""
+    return getattr(importlib.import_module(module), name)
 
 
 def knob(default: Any, help: str, *, choices: tuple | None = None,
@@ -41,6 +77,8 @@ def knob(default: Any, help: str, *, choices: tuple | None = None,
     """A config field with its default, a one-line help and what values are allowed."""
     meta = dict(help=help, choices=choices, low=low, high=high,
                 low_open=low_open, high_open=high_open)
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -49,12 +87,9 @@ class TrainConfig:
     """Every trainable knob, validated; defaults are the built-in default run."""
 
     # -- data ---------------------------------------------------------------------------
-    dataset: str = knob("synthetic", "'synthetic' (built in), or data on disk: "
-                        "'folder:PATH' (PATH/images/* and PATH/masks/* paired by file stem), "
-                        "'oxford-pet:PATH', 'isic:PATH' or 'csv:FILE' (docs/datasets.md)")
-    synthetic_images: int = knob(256, "images in the synthetic pool (256: 10 optimizer "
-                                 "steps per epoch at the default split and batch size)",
-                                 low=12, high=100_000)
+    dataset: str = knob("synthetic", "'synthetic' (built in), or data on disk as KIND:PATH "
+                        "of a dataset adapter, e.g. 'folder:PATH' (PATH/images/* and "
+                        "PATH/masks/* paired by file stem); docs/datasets.md")
     image_size: int = knob(64, "images are resized to image_size x image_size pixels; "
                            "a multiple of 32 keeps every architecture happy", low=16, high=4096)
     val_fraction: float = knob(0.2, "share of the pool held out for validation "
@@ -67,17 +102,10 @@ class TrainConfig:
                                  low_open=True)
     split_seed: int = knob(0, "seed of the train/validation/test split; keep it fixed "
                            "within a study so that scores are comparable", low=0)
-    foreground_values: str = knob("", "mask values that count as foreground when masks "
-                                  "have more than two values: '255', '1,2', or '>127'")
-    images_dir: str = knob("images", "folder datasets: the subfolder of PATH with the images")
-    masks_dir: str = knob("masks", "folder datasets: the subfolder of PATH with the masks; "
-                          "several separated by commas are merged (left,right lung masks)")
-    mask_pattern: str = knob("{stem}|{stem}_mask", "folder datasets: a mask's file name "
-                             "for an image's {stem}, any image extension; alternatives "
-                             "separated by '|', the first found wins")
-    trimap_border: str = knob("foreground", "oxford-pet: the trimaps' border (value 3) "
-                              "counts as the pet or as background",
-                              choices=("foreground", "background"))
+    data_options: dict = knob({}, "options of dataset adapters, {adapter: {option: value}}: "
+                              "images_dir, masks_dir, mask_pattern, foreground_values "
+                              "(folder), trimap_border (oxford-pet), images (synthetic)... "
+                              "('tuner fields' lists them all)")
     resize: str = knob("squash", "to image_size x image_size: 'squash' (aspect not kept) "
                        "or 'pad' (aspect kept, black borders, background in masks)",
                        choices=("squash", "pad"))
@@ -91,7 +119,7 @@ class TrainConfig:
     augment: str = knob("flip", "augmentation of the train images each epoch "
                         "(albumentations): 'flip' horizontal flips (safe for X-rays, pets, "
                         "street scenes), 'vflip' vertical, 'flips' both (top-down images: "
-                        "microscopy, dermoscopy, aerial)", choices=AUGMENTS)
+                        "microscopy, dermoscopy, aerial)")
     n_aug: int = knob(0, "augmented copies of the train set added once per trial",
                       low=0, high=100)
     seed: int = knob(0, "seed of weights, shuffling and augmentation (repeats change it)",
@@ -112,13 +140,13 @@ class TrainConfig:
     head: str = knob("sigmoid1", "'sigmoid1': one logit; 'softmax2': two softmax channels",
                      choices=("sigmoid1", "softmax2"))
     # -- optimisation -------------------------------------------------------------------
-    optimizer: str = knob("adam", "optimizer", choices=OPTIMIZERS)
+    optimizer: str = knob("adam", "optimizer")
     lr: float = knob(1e-3, "learning rate (peak rate for onecycle/cyclic)",
                      low=0, high=10, low_open=True)
     momentum: float = knob(0.9, "momentum of sgd and rmsprop", low=0, high=1, high_open=True)
     nesterov: bool = knob(False, "Nesterov momentum for sgd")
     weight_decay: float = knob(0.0, "L2 penalty (decoupled for adamw)", low=0, high=1)
-    scheduler: str = knob("none", "learning-rate schedule", choices=SCHEDULERS)
+    scheduler: str = knob("none", "learning-rate schedule")
     step_size: int = knob(5, "epochs per step (step) or per half cycle (cyclic)", low=1)
     gamma: float = knob(0.5, "lr factor of step and plateau", low=0, high=1,
                         low_open=True, high_open=True)
@@ -131,20 +159,10 @@ class TrainConfig:
                                     "validation Dice and restore the best weights "
                                     "(0: off)", low=0)
     # -- loss ---------------------------------------------------------------------------
-    loss: str = knob("bce_dice", "loss function", choices=LOSSES)
-    bce_weight: float = knob(0.5, "weight of BCE in bce_dice (Dice gets 1 - bce_weight)",
-                             low=0, high=1)
-    switch_threshold: float = knob(0.1, "switching loss: foreground fraction of the batch "
-                                   "that separates 'sparse' from 'dense' batches",
-                                   low=0, high=1, low_open=True, high_open=True)
-    switch_weight_sparse: float = knob(0.9, "switching loss: weight of foreground Dice in "
-                                       "sparse batches", low=0, high=1)
-    switch_weight_dense: float = knob(0.5, "switching loss: weight of foreground Dice in "
-                                      "dense batches", low=0, high=1)
-    focal_gamma: float = knob(2.0, "focusing exponent of the focal loss", low=0, high=10)
-    focal_alpha: float = knob(0.25, "foreground weight of the focal loss", low=0, high=1)
-    tversky_alpha: float = knob(0.5, "Tversky weight of false positives", low=0, high=1)
-    tversky_beta: float = knob(0.5, "Tversky weight of false negatives", low=0, high=1)
+    loss: str = knob("bce_dice", "loss function")
+    loss_options: dict = knob({}, "options of losses, {loss: {option: value}}: bce_weight "
+                              "(bce_dice), gamma and alpha (focal), alpha and beta (tversky)"
+                              "... ('tuner fields' lists them all)")
     threshold: float = knob(0.5, "probability above which a pixel is predicted foreground",
                             low=0, high=1, low_open=True, high_open=True)
     # -- run ----------------------------------------------------------------------------
@@ -165,21 +183,21 @@ class TrainConfig:
                 f"config fields val_fraction + test_fraction: got {self.val_fraction} + "
                 f"{self.test_fraction}, expected a sum below 1 so that images are left to train"
             )
-        kind, colon, _ = self.dataset.partition(":")
-        if self.dataset != "synthetic" and not (colon and kind in DATASET_KINDS):
-            raise TunerError(
-                f"config field 'dataset': got {self.dataset!r}, expected 'synthetic' or "
-                + ", ".join(f"'{kind}:PATH'" for kind in DATASET_KINDS)
-            )
+        for name, (module, held) in REGISTRY_FIELDS.items():
+            value = getattr(self, name)
+            if value != FIELDS[name].default and value not in registry(module, held):
+                raise TunerError(f"config field {name!r}: got {value!r}, expected one of "
+                                 + ", ".join(registry(module, held).names()))
+        if self.dataset != "synthetic":
+            _check_dataset(self.dataset)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a dict, rejecting unknown keys (``source`` says where they came from)."""
-        unknown = [k for k in values if k not in FIELDS]
-        if unknown:
-            raise TunerError(_unknown_message(unknown[0], source))
-        return cls(**values)
+        """Build from a dict of fields, options (``loss_options.focal.gamma``) and their
+        flat names of earlier releases, rejecting unknown keys (``source`` says where
+        they came from)."""
+        return cls(**nest_options(values, source))
 
     def replace(self, source: str = "config", **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied and validated."""
@@ -195,8 +213,53 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Tr
 RUN_FIELDS = ("precision", "device", "threads", "channels_last")
 
 
+def nest_options(values: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """``values`` with options given by path (``loss_options.focal.gamma``) or by their
+    flat names of earlier releases (``focal_gamma``) moved into their options field;
+    a TunerError for a key that is none of these."""
+    fields = {k: v for k, v in values.items() if k in FIELDS}
+    nested = {name: {c: dict(o) for c, o in (fields.get(name) or {}).items()}
+              if isinstance(fields.get(name), dict) else fields.get(name, {})
+              for name in OPTION_FIELDS}
+    for key, value in values.items():
+        if key in FIELDS:
+            continue
+        if key in LEGACY_OPTIONS:
+            target, components, option = LEGACY_OPTIONS[key]
+        elif key.count(".") == 2 and key.split(".")[0] in OPTION_FIELDS:
+            target, component, option = key.split(".")
+            components = (component,)
+        else:
+            raise TunerError(_unknown_message(key, source))
+        if not isinstance(nested[target], dict):
+            continue  # the field itself is malformed: its own check names it
+        for component in components:
+            nested[target].setdefault(component, {})[option] = value
+    return {**fields, **{k: v for k, v in nested.items() if v or k in fields}}
+
+
+def option_keys() -> list[str]:
+    """Every ``<options field>.<component>.<option>`` the registries declare (imports
+    them: for ``tuner fields`` and the docs)."""
+    keys = []
+    for name, (module, held) in OPTION_FIELDS.items():
+        for component in registry(module, held).components():
+            keys += [f"{name}.{component.name}.{o.name}" for o in component.options or ()]
+    return keys
+
+
+def _check_dataset(dataset: str) -> None:
+    """``KIND:PATH`` with a registered kind that takes a path."""
+    kinds = registry(*DATASETS_REGISTRY)
+    with_path = [c.name for c in kinds.components() if c.extra.get("takes_path")]
+    kind, colon, _ = dataset.partition(":")
+    if not (colon and kind in with_path):
+        raise TunerError(f"config field 'dataset': got {dataset!r}, expected 'synthetic' or "
+                         + ", ".join(f"'{kind}:PATH'" for kind in with_path))
+
+
 def _unknown_message(key: str, source: str) -> str:
-    close = difflib.get_close_matches(key, FIELDS, n=1)
+    close = difflib.get_close_matches(key, [*FIELDS, *LEGACY_OPTIONS], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (f"{source}: unknown config field {key!r}{hint}; "
             "'tuner fields' lists the known ones")
@@ -226,6 +289,11 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
             raise fail("a finite number")
     elif kind == "str" and not isinstance(value, str):
         raise fail("a string")
+    elif kind == "dict":
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, dict) for k, v in value.items()):
+            raise fail("{component: {option: value}}")
+        return {k: dict(v) for k, v in value.items()}
     choices = meta.get("choices")
     if choices and value not in choices:
         raise fail("one of " + ", ".join(map(str, choices)))
@@ -247,21 +315,23 @@ def _range_text(meta: Any) -> str:
 
 
 def parse_assignments(pairs: list[str], source: str = "--set") -> dict[str, Any]:
-    """``["lr=3e-4", "loss=dice"]`` -> ``{"lr": 0.0003, "loss": "dice"}``, typed by field."""
+    """``["lr=3e-4", "loss=dice"]`` -> ``{"lr": 0.0003, "loss": "dice"}``, typed by field
+    (options, whose types their components declare, as numbers, true/false, or text)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise TunerError(f"{source}: got {pair!r}, expected key=value")
-        if key not in FIELDS:
-            raise TunerError(_unknown_message(key, source))
+        nest_options({key: None}, source)  # an unknown key fails here, with a hint
         out[key] = parse_value(key, text.strip())
     return out
 
 
 def parse_value(key: str, text: str) -> Any:
     """Text from the command line typed as field ``key`` wants it."""
+    if key not in FIELDS or key in OPTION_FIELDS:
+        return _literal(text)
     kind = FIELDS[key].type
     try:
         if kind == "bool":
@@ -281,15 +351,41 @@ def parse_value(key: str, text: str) -> Any:
     return text
 
 
+def _literal(text: str) -> Any:
+    """An option's value from the command line: a number, true/false, or the text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 def describe_fields() -> list[tuple[str, str, str, str]]:
-    """(name, type, default, help + allowed values) for every field, for docs and the CLI."""
+    """(name, type, default, help + allowed values) for every field and, under each
+    options field, every option its registry's components declare (``tuner fields`` and
+    docs/fields.md; imports the registries)."""
     rows = []
     for name, f in FIELDS.items():
         meta = f.metadata
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         allowed = ""
-        if meta.get("choices"):
+        if name in REGISTRY_FIELDS or name == "dataset":
+            kinds = registry(*(REGISTRY_FIELDS.get(name) or DATASETS_REGISTRY))
+            names = kinds.names() if name != "dataset" else [
+                c.name + (":PATH" if c.extra.get("takes_path") else "")
+                for c in kinds.components()]
+            allowed = " [" + " | ".join(names) + "]"
+        elif meta.get("choices"):
             allowed = " [" + " | ".join(map(str, meta["choices"])) + "]"
         elif meta.get("low") is not None:
             allowed = " [" + _range_text(meta) + "]"
-        rows.append((name, str(f.type), repr(f.default), meta["help"] + allowed))
+        rows.append((name, str(f.type), repr(default), meta["help"] + allowed))
+        if name in OPTION_FIELDS:
+            for component in registry(*OPTION_FIELDS[name]).components():
+                rows += [(f"{name}.{component.name}.{o.name}", o.kind, repr(o.default),
+                          o.describe()) for o in component.options or ()]
     return rows

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tuner.config import OPTION_FIELDS
+
 if TYPE_CHECKING:  # pragma: no cover - types only
     import optuna
     from optuna.trial import FrozenTrial
@@ -129,3 +131,14 @@ def ranked_trials(study: optuna.Study, top: int | None = None) -> list[FrozenTri
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(done, key=lambda t: t.value, reverse=True)
     return ranked if top is None else ranked[:top]
+
+
+def flat_config(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (a stored config) with each options field spread into its
+    ``<field>.<component>.<option>`` keys: every value hashable, as tables compare them."""
+    flat = {k: v for k, v in values.items() if k not in OPTION_FIELDS}
+    for name in OPTION_FIELDS:
+        for component, options in (values.get(name) or {}).items():
+            flat.update({f"{name}.{component}.{option}": value
+                         for option, value in (options or {}).items()})
+    return flat

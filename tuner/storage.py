@@ -14,7 +14,6 @@ import fcntl
 import hashlib
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,8 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only; Optuna is imported where it 
 DEFAULT_STORAGE = "sqlite:///storage/tuner.db"
 STORAGE_ENV = "TUNER_STORAGE"
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
-SCHEMA_RACE_RETRIES = 5
-SCHEMA_RACE_MESSAGES = ("already exists", "UNIQUE constraint failed", "duplicate key")
+SCHEMA_LOCK = "tuner: create the schema"  # the lock name under which tables are created
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
 #: a password given as a parameter: ``?password=...`` in a URL's query, or libpq's
 #: ``password=...`` / ``password = 'with spaces'`` in a key=value connection string
@@ -112,21 +110,19 @@ def open_storage(url: str | None = None, *, create: bool = True,
     db_file = _sqlite_path(url)
     if db_file is not None:
         _check_sqlite_file(db_file, redact(url), create)
-    lock_file = db_file if create else None  # reading creates nothing, not even a lock
-    for attempt in range(SCHEMA_RACE_RETRIES + 1):
-        try:
-            with sqlite_lock(lock_file):  # one process at a time creates a new file's tables
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs(url),
-                    **heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback))
-        except Exception as exc:  # driver missing, server down, bad credentials, not a DB
-            # Two workers opening a new server database at once both create Optuna's
-            # tables; the loser sees a duplicate and only needs to open it again.
-            if any(m in str(exc) for m in SCHEMA_RACE_MESSAGES) and attempt < SCHEMA_RACE_RETRIES:
-                time.sleep(0.2 * (attempt + 1))
-                continue
-            raise _cannot_open(parsed, exc) from None
-    raise AssertionError("unreachable")  # the loop returns or raises
+    try:
+        # One process at a time creates Optuna's tables: two workers opening a new database
+        # at once would both create them, and the loser fail on a duplicate. Reading
+        # creates nothing, not even a lock file.
+        with _named_lock(url, SCHEMA_LOCK) if create or db_file is None else \
+                contextlib.nullcontext():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs(url),
+                **heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback))
+    except TunerError:
+        raise
+    except Exception as exc:  # driver missing, server down, bad credentials, not a DB
+        raise _cannot_open(parsed, exc) from None
 
 
 def _check_sqlite_file(db_file: Path, shown: str, create: bool) -> None:
@@ -222,9 +218,18 @@ def load_existing_study(url: str | None, study_name: str) -> optuna.Study:
 @contextlib.contextmanager
 def study_lock(storage_url: str, study_name: str) -> Iterator[None]:
     """Mutual exclusion between processes that prepare the same study."""
+    with _named_lock(storage_url, study_name):
+        yield
+
+
+@contextlib.contextmanager
+def _named_lock(storage_url: str, name: str) -> Iterator[None]:
+    """Mutual exclusion between processes on one storage: a PostgreSQL advisory lock keyed
+    by ``name``, a lock file beside a SQLite file, else none (other databases: the
+    one-machine case, a single preparing process)."""
     url = sqlalchemy.engine.make_url(storage_url)
     if url.get_backend_name() == "postgresql":
-        key = int.from_bytes(hashlib.sha1(study_name.encode()).digest()[:8], "big", signed=True)
+        key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
         try:
             with engine.connect() as conn:
@@ -235,8 +240,8 @@ def study_lock(storage_url: str, study_name: str) -> Iterator[None]:
                     conn.execute(sqlalchemy.text("select pg_advisory_unlock(:k)"), {"k": key})
         finally:
             engine.dispose()
-    elif url.get_backend_name() == "sqlite" and url.database:
+    elif url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         with sqlite_lock(Path(url.database)):
             yield
-    else:  # other databases: the one-machine case, a single preparing process
+    else:
         yield

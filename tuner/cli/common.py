@@ -21,8 +21,8 @@ StorageOption = Annotated[str | None, typer.Option(
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a config field, e.g. --set epochs=30 (repeatable)")]
 DataOption = Annotated[str | None, typer.Option(
-    "--data", help="Dataset: 'synthetic', 'folder:PATH', 'oxford-pet:PATH', 'isic:PATH' or "
-    "'csv:FILE' (docs/datasets.md)")]
+    "--data", help="Dataset: 'synthetic' or KIND:PATH, e.g. folder:PATH ('tuner fields' "
+    "lists the kinds and their options; docs/datasets.md)")]
 WORKERS_ENV = "TUNER_WORKERS"
 WorkersOption = Annotated[str, typer.Option(
     "--workers", envvar=WORKERS_ENV, show_envvar=True,

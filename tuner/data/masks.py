@@ -4,7 +4,7 @@ A rule takes the raw values of every mask file of a dataset (already resized) an
 binary masks; it sees them all at once because the default rule is about the whole set.
 Folder, ISIC and list datasets use :func:`value_rule` (the ``foreground_values`` field, or
 "the larger of two values"); Oxford-IIIT Pet has its own trimap rule
-(:mod:`tuner.data.oxford_pet`).
+(:mod:`tuner.data.adapters.oxford_pet`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from tuner.errors import TunerError
+from tuner.registry import Option
 
 #: raw ``[(file, values (S, S))]`` -> binary masks uint8 (n, S, S) in {0, 1}
 MaskRule = Callable[[list[tuple[Path, np.ndarray]]], np.ndarray]
+#: the option of every adapter whose masks follow :func:`value_rule`
+FOREGROUND_VALUES = Option("foreground_values", "str", "", "mask values that count as "
+                           "foreground when masks have more than two values: '255', '1,2', "
+                           "or '>127'")
 
 
 def value_rule(foreground_values: str) -> MaskRule:

@@ -20,7 +20,6 @@ numpy and Pillow only (no matplotlib): it runs inside training, a few millisecon
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from pathlib import Path
@@ -121,13 +120,6 @@ def render_gallery(images: Any, masks: Any, probs: Any, threshold: float,
     picture = Image.fromarray(canvas, "RGB")
     _draw_header(picture, title, pw)
     return picture
-
-
-def gallery_png(picture: Image.Image) -> bytes:
-    """PNG bytes of a rendered gallery (what the objective uploads)."""
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def find_galleries(study: optuna.Study, trial: optuna.trial.FrozenTrial,

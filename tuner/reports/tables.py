@@ -373,9 +373,9 @@ def config_summary(study: optuna.Study) -> tuple[dict[str, list], dict[str, Any]
     values; ``fixed`` maps every field that is the same in all trials but differs from the
     :class:`~tuner.config.TrainConfig` default to that value (what the study's base set).
     """
-    configs = [t.user_attrs[records.CONFIG] for t in study.get_trials(deepcopy=False)
-               if isinstance(t.user_attrs.get(records.CONFIG), dict)]
-    defaults = TrainConfig().to_dict()
+    stored = (t.user_attrs.get(records.CONFIG) for t in study.get_trials(deepcopy=False))
+    configs = [records.flat_config(c) for c in stored if isinstance(c, dict)]
+    defaults = records.flat_config(TrainConfig().to_dict())
     varied: dict[str, list] = {}
     fixed: dict[str, Any] = {}
     for name in dict.fromkeys(k for config in configs for k in config):

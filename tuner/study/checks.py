@@ -24,6 +24,7 @@ from tuner.study.pruners import build_pruner
 from tuner.study.samplers import build_sampler
 from tuner.study.spec import StudySpec
 from tuner.training.device import check_runtime
+from tuner.training.losses import build_loss
 from tuner.training.models import build_model, model_check_key
 
 RANDOM_DRAWS = 300  # random draws of a sampled space, validated as configs
@@ -71,11 +72,13 @@ def _searched(spec: StudySpec, field_sets: list[dict[str, Any]]) -> set[str]:
 
 
 def _check_data_models_and_runtime(configs: list[TrainConfig]) -> None:
-    """Each distinct dataset/split, model and device/precision pair once."""
+    """Each distinct dataset/split, model, loss and device/precision pair once."""
     seen: set[tuple] = set()
     for cfg in configs:
+        loss_key = ("loss", cfg.loss, repr(sorted((cfg.loss_options.get(cfg.loss) or {}).items())))
         for key, check in ((("data", split_key(cfg)), build_splits),  # missing folder,
                            (("model", model_check_key(cfg)), build_model),  # bad encoder,
+                           (loss_key, build_loss),  # an option the loss does not have,
                            (("runtime", cfg.device, cfg.precision), check_runtime)):  # no GPU
             if key not in seen:
                 seen.add(key)

@@ -1,7 +1,9 @@
 """Pruners by name: Optuna's own, and the few combinations a study file asks for by name.
 
 Like samplers, pruners are not stored in the database: every worker rebuilds its pruner
-from the study file with :func:`build_pruner`.
+from the study file with :func:`build_pruner`. Each entry also says from which epoch it
+can prune (``first_epoch``), so that a run whose trials are too short for it says so
+(:func:`pruner_cannot_act`): a new pruner is one registration here.
 """
 
 from __future__ import annotations
@@ -18,19 +20,38 @@ from tuner.study.spec import StudySpec
 PRUNERS: Registry = Registry("pruner")
 REQUIRES = {"wilcoxon": "scipy"}  # packages Optuna imports only when the pruner first acts
 
-PRUNERS.add("median", optuna.pruners.MedianPruner)
-PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner)
-PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner)
-PRUNERS.add("wilcoxon", optuna.pruners.WilcoxonPruner)
+
+
+def waits_for(option: str, default: int, plus: str | None = None, plus_default: int = 0):
+    """A ``first_epoch(options, epochs, steps)`` rule: the pruner acts from epoch
+    ``options[option]`` (plus ``options[plus]``), "auto" counting as 1."""
+
+    def first_epoch(options: dict[str, Any], epochs: int, steps: int | None) -> int:
+        first = options.get(option, default)
+        first = first if isinstance(first, int) and not isinstance(first, bool) else 1
+        return max(first, 1) + (options.get(plus, plus_default) if plus else 0)
+
+    return first_epoch
+
+
+PRUNERS.add("median", optuna.pruners.MedianPruner, first_epoch=waits_for("n_warmup_steps", 0))
+PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner,
+            first_epoch=waits_for("min_resource", 1))
+PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner,
+            first_epoch=waits_for("min_resource", 1))
+PRUNERS.add("wilcoxon", optuna.pruners.WilcoxonPruner,
+            first_epoch=waits_for("n_startup_steps", 2))
 PRUNERS.add("none", optuna.pruners.NopPruner)
 
 
-@PRUNERS.register("percentile")
+@PRUNERS.register("percentile", options=None, first_epoch=waits_for("n_warmup_steps", 0))
 def _percentile(percentile: float = 25.0, **options: Any) -> optuna.pruners.BasePruner:
+    """Prune a trial below the given percentile of the other trials at the same epoch."""
     return optuna.pruners.PercentilePruner(percentile, **options)
 
 
-@PRUNERS.register("patient")
+@PRUNERS.register("patient", options=None,
+                  first_epoch=waits_for("n_warmup_steps", 0, "patience", 3))
 def _patient(patience: int = 3, min_delta: float = 0.0, **median_options: Any):
     """Median pruning that waits ``patience`` epochs without progress before acting."""
     return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(**median_options),
@@ -129,14 +150,21 @@ def _is_number(value: Any) -> bool:
         and math.isfinite(value)
 
 
-@PRUNERS.register("hopeless")
+def _floor_first_epoch(judge: str):
+    def first_epoch(options: dict[str, Any], epochs: int, steps: int | None) -> int:
+        return FloorPruner(judge, **options).first_epoch(epochs, steps)
+
+    return first_epoch
+
+
+@PRUNERS.register("hopeless", options=None, first_epoch=_floor_first_epoch("best"))
 def _hopeless(**options: Any) -> FloorPruner:
     """The best validation Dice so far is still near the all-foreground baseline: the run
     never learned."""
     return FloorPruner("best", **options)
 
 
-@PRUNERS.register("threshold")
+@PRUNERS.register("threshold", options=None, first_epoch=_floor_first_epoch("last"))
 def _threshold(**options: Any) -> FloorPruner:
     """The latest validation Dice is below the floor."""
     return FloorPruner("last", **options)
@@ -155,16 +183,7 @@ def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int,
 
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """The pruner the study file names, with its options."""
-    return PRUNERS.build(spec.pruner, dict(spec.pruner_options), REQUIRES)
-
-
-#: the option that holds an Optuna pruner back, per pruner name: (option, its default)
-_FIRST_STEP = {
-    "median": ("n_warmup_steps", 0), "percentile": ("n_warmup_steps", 0),
-    "patient": ("n_warmup_steps", 0),
-    "successive_halving": ("min_resource", 1), "hyperband": ("min_resource", 1),
-    "wilcoxon": ("n_startup_steps", 2),
-}
+    return PRUNERS.build(spec.pruner, dict(spec.pruner_options), requires=REQUIRES)
 
 
 def pruner_cannot_act(spec: StudySpec, epochs: int, steps_per_epoch: int | None = None
@@ -176,20 +195,12 @@ def pruner_cannot_act(spec: StudySpec, epochs: int, steps_per_epoch: int | None 
     warm-up or minimum resource reaches the last epoch, as in a tiny ``--set epochs=2``
     run, cannot act; the run goes on without pruning and says so.
     """
-    pruner = build_pruner(spec)
-    if isinstance(pruner, FloorPruner):
-        option, first = "warm-up", pruner.first_epoch(epochs, steps_per_epoch)
-    elif spec.pruner in _FIRST_STEP:
-        option, default = _FIRST_STEP[spec.pruner]
-        first = spec.pruner_options.get(option, default)
-        if not isinstance(first, int):  # "auto": Optuna decides from the trials it sees
-            first = 1
-        first = max(first, 1) + (spec.pruner_options.get("patience", 3)
-                                 if spec.pruner == "patient" else 0)
-    else:
+    rule = PRUNERS.component(spec.pruner).extra.get("first_epoch")
+    if rule is None:
         return None
+    first = rule(dict(spec.pruner_options), epochs, steps_per_epoch)
     if first < epochs:
         return None
     return (f"pruner {spec.pruner!r} cannot act in this run: it waits until epoch "
-            f"{first} ({option}) and a trial of {epochs} epoch(s) is never pruned at its last "
-            "epoch; every trial runs to the end")
+            f"{first} (its warm-up) and a trial of {epochs} epoch(s) is never pruned at its "
+            "last epoch; every trial runs to the end")

@@ -40,7 +40,7 @@ DEFAULT_SEED = 0
 SHARED_SEED = ("qmc", "grid")
 
 
-@SAMPLERS.register("tpe")
+@SAMPLERS.register("tpe", options=None)
 def _tpe(**options: Any) -> optuna.samplers.BaseSampler:
     """Optuna's TPE; ``constant_liar`` on unless the study file says otherwise (several
     workers: a running trial counts as a poor result, so others sample elsewhere)."""
@@ -53,7 +53,7 @@ SAMPLERS.add("gp", optuna.samplers.GPSampler)
 SAMPLERS.add("qmc", optuna.samplers.QMCSampler)
 
 
-@SAMPLERS.register("grid")
+@SAMPLERS.register("grid", options=None)
 def _grid(**options: Any) -> optuna.samplers.BaseSampler:
     """Grid studies enqueue every point with fixed parameters (``trial_queue.enqueue_grid``),
     so the sampler is never consulted; Optuna's GridSampler would also expect to have chosen
@@ -135,9 +135,9 @@ def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     """The sampler the study file names, with its options, seeded as the module says."""
     options = {**spec.sampler_options, "seed": study_seed(spec)}
     if spec.sampler in SHARED_SEED:
-        return SAMPLERS.build(spec.sampler, options, REQUIRES)
+        return SAMPLERS.build(spec.sampler, options, requires=REQUIRES)
 
     def make(seed: int) -> optuna.samplers.BaseSampler:
-        return SAMPLERS.build(spec.sampler, {**options, "seed": seed}, REQUIRES)
+        return SAMPLERS.build(spec.sampler, {**options, "seed": seed}, requires=REQUIRES)
 
     return TrialSeededSampler(make, options["seed"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,10 +190,23 @@ def load_definition(path: str | Path, kind: str, attribute: str, expected: type)
         raise TunerError(f"{kind} {str(path)!r}: syntax error at line {exc.lineno}: "
                          f"{exc.msg}") from None
     except TunerError as exc:
-        raise TunerError(f"{kind} {str(path)!r}: {exc}") from None
+        raise TunerError(f"{kind} {str(path)!r}{_own_line(exc, path)}: {exc}") from None
     except Exception as exc:
-        raise TunerError(f"{kind} {str(path)!r}: {type(exc).__name__}: {exc}") from None
+        raise TunerError(f"{kind} {str(path)!r}{_own_line(exc, path)}: "
+                         f"{type(exc).__name__}: {exc}") from None
     found = getattr(module, attribute, None)
     if not isinstance(found, expected):
         raise TunerError(f"{kind} {str(path)!r}: defines no {attribute}; expected {wanted}")
     return found
+
+
+def _own_line(exc: BaseException, path: Path) -> str:
+    """`` at line N (`source`)``: the last line of the file at ``path`` that the error
+    passed through (the user's own mistake, not tuner's or a library's frames); empty
+    when the file is not in the traceback."""
+    own = [frame for frame in traceback.extract_tb(exc.__traceback__)
+           if Path(frame.filename).resolve() == path.resolve()]
+    if not own:
+        return ""
+    source = f" (`{own[-1].line.strip()}`)" if own[-1].line else ""
+    return f" at line {own[-1].lineno}{source}"

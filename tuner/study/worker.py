@@ -64,13 +64,6 @@ class LoopResult:
     stop_reason: str = "done"  # done | budget | timeout | failing
     last_failure: str = ""  # the reason of the last failed trial
 
-    def add(self, other: LoopResult) -> None:
-        """Count ``other``'s trials in this result (a second round of the same worker)."""
-        self.finished += other.finished
-        self.failed += other.failed
-        self.last_failure = other.last_failure or self.last_failure
-        self.stop_reason = other.stop_reason
-
 
 TrialHook = Callable[[FrozenTrial], None]
 

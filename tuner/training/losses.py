@@ -21,13 +21,13 @@ against smp 0.6 source):
   pixels of all images, not a mean of per-image scores), with ``smooth=0`` and the
   denominator clamped to ``eps=1e-7``; loss = 1 - score. When the batch has no foreground
   pixel smp sets the loss to 0 (no gradient): it treats Dice of an empty class as undefined.
-  Tversky: TP / (TP + alpha FP + beta FN) with ``tversky_alpha`` / ``tversky_beta``
+  Tversky: TP / (TP + alpha FP + beta FN) with its options ``alpha`` / ``beta``
   (alpha = beta = 0.5 is Dice), smp's exponent gamma left at 1.
 - ``focal``: ``FocalLoss`` in binary mode = mean over pixels of
-  a_t (1 - p_t)^gamma BCE, a_t = ``focal_alpha`` on foreground, 1 - ``focal_alpha`` on
-  background (RetinaNet's form).
+  a_t (1 - p_t)^gamma BCE, a_t = ``alpha`` on foreground, 1 - ``alpha`` on background
+  (RetinaNet's form).
 
-Combinations, weighted by ``bce_weight`` (Dice part gets 1 - ``bce_weight``):
+Combinations, weighted by their option ``bce_weight`` (Dice part gets 1 - ``bce_weight``):
 
 - ``bce_dice``: bce_weight * BCE + (1 - bce_weight) * Dice loss;
 - ``inv_dice_bce``: bce_weight * BCE + (1 - bce_weight) * Dice loss of the inverted masks
@@ -36,11 +36,12 @@ Combinations, weighted by ``bce_weight`` (Dice part gets 1 - ``bce_weight``):
 
 Hand-written, because smp has no equivalent: ``switching`` (:class:`SwitchingLoss`) and
 ``ce2`` (:class:`TwoClassCrossEntropy`, torch's ``cross_entropy`` over two channels).
+
+Each loss is one registration below with its options (``loss_options.<loss>.<option>``,
+checked when it is built): adding a loss is one registration here plus its test.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import segmentation_models_pytorch.losses as smp_losses
 import torch
@@ -48,10 +49,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tuner.config import TrainConfig
-from tuner.registry import Registry
+from tuner.registry import Option, Registry
 
-#: name -> factory(cfg) -> loss module; holds every name of ``tuner.config.LOSSES``
-LOSSES: Registry[Callable[[TrainConfig], nn.Module]] = Registry("loss")
+#: name -> factory(channels, **options) -> loss module: every loss there is, with its options
+LOSSES: Registry[nn.Module] = Registry("loss")
 
 #: smoothing constant of the switching loss's soft Dice terms (see :class:`SwitchingLoss`)
 SWITCH_SMOOTH = 1e-5
@@ -77,12 +78,13 @@ def foreground_probability(logits: torch.Tensor) -> torch.Tensor:
 
 
 def build_loss(cfg: TrainConfig) -> nn.Module:
-    """The loss module named by ``cfg.loss``, configured from ``cfg``'s loss fields.
+    """The loss module named by ``cfg.loss`` with its options from ``cfg.loss_options``.
 
-    Raises :class:`~tuner.errors.TunerError` listing the valid names for an unknown name.
-    The module checks that its logits have the channel count of ``cfg.head``.
+    Raises :class:`~tuner.errors.TunerError` listing the valid names for an unknown name,
+    and naming the option for an unknown option or a bad value. The module checks that its
+    logits have the channel count of ``cfg.head``.
     """
-    return LOSSES.get(cfg.loss)(cfg)
+    return LOSSES.build(cfg.loss, cfg.loss_options.get(cfg.loss), args=(_head_channels(cfg),))
 
 
 def _head_channels(cfg: TrainConfig) -> int:
@@ -202,53 +204,75 @@ def _dice() -> nn.Module:
     return smp_losses.DiceLoss(mode="binary")
 
 
+WEIGHT = Option("bce_weight", "float", 0.5, "weight of BCE (the Dice part gets 1 - it)",
+                low=0, high=1)
+
+
 @LOSSES.register("bce")
-def _make_bce(cfg: TrainConfig) -> nn.Module:
-    return ForegroundLoss([(1.0, _bce())], _head_channels(cfg))
+def _make_bce(channels: int) -> nn.Module:
+    """Binary cross-entropy, the mean over all pixels."""
+    return ForegroundLoss([(1.0, _bce())], channels)
 
 
 @LOSSES.register("dice")
-def _make_dice(cfg: TrainConfig) -> nn.Module:
-    return ForegroundLoss([(1.0, _dice())], _head_channels(cfg))
+def _make_dice(channels: int) -> nn.Module:
+    """Soft Dice over the whole mini-batch (smp)."""
+    return ForegroundLoss([(1.0, _dice())], channels)
 
 
-@LOSSES.register("bce_dice")
-def _make_bce_dice(cfg: TrainConfig) -> nn.Module:
-    terms = [(cfg.bce_weight, _bce()), (1.0 - cfg.bce_weight, _dice())]
-    return ForegroundLoss(terms, _head_channels(cfg))
+@LOSSES.register("bce_dice", options=(WEIGHT,))
+def _make_bce_dice(channels: int, bce_weight: float) -> nn.Module:
+    """BCE and soft Dice, weighted by bce_weight."""
+    return ForegroundLoss([(bce_weight, _bce()), (1.0 - bce_weight, _dice())], channels)
 
 
-@LOSSES.register("inv_dice_bce")
-def _make_inv_dice_bce(cfg: TrainConfig) -> nn.Module:
-    terms = [(cfg.bce_weight, _bce()), (1.0 - cfg.bce_weight, InvertedDice())]
-    return ForegroundLoss(terms, _head_channels(cfg))
+@LOSSES.register("inv_dice_bce", options=(WEIGHT,))
+def _make_inv_dice_bce(channels: int, bce_weight: float) -> nn.Module:
+    """BCE and the soft Dice of the background, weighted by bce_weight."""
+    return ForegroundLoss([(bce_weight, _bce()), (1.0 - bce_weight, InvertedDice())],
+                          channels)
 
 
-@LOSSES.register("switching")
-def _make_switching(cfg: TrainConfig) -> nn.Module:
-    term = SwitchingLoss(cfg.switch_threshold, cfg.switch_weight_sparse,
-                         cfg.switch_weight_dense)
-    return ForegroundLoss([(1.0, term)], _head_channels(cfg))
+@LOSSES.register("switching", options=(
+    Option("threshold", "float", 0.1, "foreground fraction of the batch that separates "
+           "'sparse' from 'dense' batches", low=1e-6, high=1 - 1e-6),
+    Option("weight_sparse", "float", 0.9, "weight of foreground Dice in sparse batches",
+           low=0, high=1),
+    Option("weight_dense", "float", 0.5, "weight of foreground Dice in dense batches",
+           low=0, high=1)))
+def _make_switching(channels: int, threshold: float, weight_sparse: float,
+                    weight_dense: float) -> nn.Module:
+    """Foreground and background soft Dice, weighted by how much foreground the batch has
+    (written by hand: smp has no such loss)."""
+    return ForegroundLoss([(1.0, SwitchingLoss(threshold, weight_sparse, weight_dense))],
+                          channels)
 
 
 @LOSSES.register("iou")
-def _make_iou(cfg: TrainConfig) -> nn.Module:
-    return ForegroundLoss([(1.0, smp_losses.JaccardLoss(mode="binary"))], _head_channels(cfg))
+def _make_iou(channels: int) -> nn.Module:
+    """Soft IoU (Jaccard) over the whole mini-batch (smp)."""
+    return ForegroundLoss([(1.0, smp_losses.JaccardLoss(mode="binary"))], channels)
 
 
-@LOSSES.register("focal")
-def _make_focal(cfg: TrainConfig) -> nn.Module:
-    focal = smp_losses.FocalLoss(mode="binary", alpha=cfg.focal_alpha, gamma=cfg.focal_gamma)
-    return ForegroundLoss([(1.0, focal)], _head_channels(cfg))
+@LOSSES.register("focal", options=(
+    Option("gamma", "float", 2.0, "focusing exponent", low=0, high=10),
+    Option("alpha", "float", 0.25, "foreground weight", low=0, high=1)))
+def _make_focal(channels: int, gamma: float, alpha: float) -> nn.Module:
+    """Focal loss, RetinaNet's form (smp)."""
+    return ForegroundLoss([(1.0, smp_losses.FocalLoss(mode="binary", alpha=alpha,
+                                                      gamma=gamma))], channels)
 
 
-@LOSSES.register("tversky")
-def _make_tversky(cfg: TrainConfig) -> nn.Module:
-    tversky = smp_losses.TverskyLoss(mode="binary", alpha=cfg.tversky_alpha,
-                                     beta=cfg.tversky_beta)
-    return ForegroundLoss([(1.0, tversky)], _head_channels(cfg))
+@LOSSES.register("tversky", options=(
+    Option("alpha", "float", 0.5, "weight of false positives", low=0, high=1),
+    Option("beta", "float", 0.5, "weight of false negatives", low=0, high=1)))
+def _make_tversky(channels: int, alpha: float, beta: float) -> nn.Module:
+    """Tversky loss: TP / (TP + alpha FP + beta FN) (smp); alpha = beta = 0.5 is Dice."""
+    return ForegroundLoss([(1.0, smp_losses.TverskyLoss(mode="binary", alpha=alpha,
+                                                        beta=beta))], channels)
 
 
 @LOSSES.register("ce2")
-def _make_ce2(cfg: TrainConfig) -> nn.Module:
-    return TwoClassCrossEntropy(_head_channels(cfg))
+def _make_ce2(channels: int) -> nn.Module:
+    """Cross-entropy over two softmax channels (with the softmax2 head)."""
+    return TwoClassCrossEntropy(channels)

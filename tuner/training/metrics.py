@@ -1,8 +1,8 @@
 """Segmentation scores in two stages, like smp's ``get_stats`` then a reduction.
 
-1. :func:`confusion_counts`: pixel counts TP / FP / FN / TN of a batch of logits against
-   its target masks (a pixel is predicted foreground when its foreground probability is
-   above ``threshold``).
+1. :meth:`SplitMeter.update`: pixel counts TP / FP / FN / TN of a batch of logits against
+   its target masks, kept on the device (a pixel is predicted foreground when its
+   foreground probability is above ``threshold``).
 2. :func:`scores`: Dice, IoU, precision, recall and accuracy from summed counts.
 
 Reduction: MICRO over the whole split. :class:`SplitMeter` sums TP/FP/FN/TN over every
@@ -40,12 +40,6 @@ class Counts:
     fn: int = 0
     tn: int = 0
 
-    def __add__(self, other: Counts) -> Counts:
-        if not isinstance(other, Counts):
-            return NotImplemented
-        return Counts(self.tp + other.tp, self.fp + other.fp,
-                      self.fn + other.fn, self.tn + other.tn)
-
     @property
     def total(self) -> int:
         return self.tp + self.fp + self.fn + self.tn
@@ -70,15 +64,6 @@ def _count_tensor(logits: torch.Tensor, target: torch.Tensor,
     fn = truth.sum() - tp
     tn = truth.numel() - tp - fp - fn
     return torch.stack([tp, fp, fn, tn])
-
-
-def confusion_counts(logits: torch.Tensor, target: torch.Tensor,
-                     threshold: float = 0.5) -> Counts:
-    """Counts of a batch: ``logits`` (N, 1 or 2, H, W), ``target`` (N, 1, H, W) in {0, 1}.
-
-    A pixel is predicted foreground when ``foreground_probability(logits) > threshold``.
-    """
-    return Counts(*_count_tensor(logits, target, threshold).tolist())
 
 
 def _ratio(num: int, den: int) -> float:

@@ -70,13 +70,6 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     return _build_smp(cfg, classes)
 
 
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) numbers of parameter elements of ``model``."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
-
-
 # -- the classic UNet ------------------------------------------------------------------------
 
 

@@ -2,9 +2,9 @@
 
 On a CPU, bf16 autocast pays only where the CPU computes bf16 natively. oneDNN's own flag
 (``torch.ops.mkldnn._is_mkldnn_bf16_supported()``) is True on any AVX-512 CPU because
-oneDNN *emulates* bf16 there, and emulated bf16 trained 2.5-3x slower than fp32
-(/work/shared/MEASURED.md). So the choice reads the CPU's instruction sets from
-``torch.cpu.get_capabilities()``:
+oneDNN *emulates* bf16 there, and emulated bf16 trained 2.5-3x slower than fp32 (the
+project's speed notes, measured with plain PyTorch on three CPU kinds). So the choice reads
+the CPU's instruction sets from ``torch.cpu.get_capabilities()``:
 
 - ``amx_bf16`` (Intel AMX matrix units): bf16; measured 1.9-2.1x fp32 (bench/RESULTS.md);
 - no bf16 instructions at all: fp32; bf16 would be emulated or unvectorised;

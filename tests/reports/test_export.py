@@ -1,0 +1,365 @@
+"""``tuner export``: files, their contents against the storage, errors, PNGs, the command."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import typer
+from choreographer.browsers.chromium import Chromium
+from PIL import Image
+from typer.testing import CliRunner
+
+from tests.reports.test_latex import PDFLATEX, compile_fragments, parse_tabular
+from tests.reports.test_tables import N_TRIALS, build_study
+from tuner import records
+from tuner.cli.reports import export_command
+from tuner.errors import TunerError
+from tuner.inference import gallery
+from tuner.reports import export, plots, tables
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "exports.md"
+TEXT_FORMATS = {"csv", "md", "tex", "html"}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> tuple[Path, optuna.Study]:
+    """One study with galleries for the module (building it costs seconds of SQLite commits)."""
+    folder = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNER_ARTIFACTS", str(folder / "artifacts"))
+        return folder, build_study(f"sqlite:///{folder / 'tuner.db'}", "fake", folder)
+
+
+@pytest.fixture
+def study(shared, monkeypatch) -> optuna.Study:
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(shared[0] / "artifacts"))
+    return shared[1]
+
+
+@pytest.fixture
+def sqlite_url(shared) -> str:
+    """The shared study's storage (overrides conftest's fresh file for this module)."""
+    return f"sqlite:///{shared[0] / 'tuner.db'}"
+
+
+def test_export_writes_every_file_into_the_default_folder(study, sqlite_url, shared):
+    paths = export.export_study(sqlite_url, study.study_name, None, TEXT_FORMATS)
+    out = shared[0] / "exports" / study.study_name  # exports/ beside artifacts/
+    names = {p.relative_to(out).as_posix() for p in paths}
+    assert {"trials.csv", "curves.csv", "comparison.csv", "comparison.md", "comparison.tex",
+            "pivot.csv", "pivot.md", "pivot.tex", "cost.csv", "cost.md", "cost.tex",
+            "plots/plotly.min.js"} <= names
+    assert "best_lr.md" not in names  # lr is not searched here
+    curves = [f"learning_curves_{m}" for m in plots.CURVE_METRICS]
+    assert {f"plots/{n}.html" for n in ("dice_by_param", *curves, "optimization_history",
+                                        "intermediate_values", "parallel_coordinates",
+                                        "param_importances")} <= names
+    assert all(p.is_file() for p in paths)
+    assert not list(out.glob(".partial-*"))
+
+
+def test_trials_csv_rows_equal_the_storage_trials(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    stored = study.get_trials()
+    assert len(frame) == len(stored) == N_TRIALS
+    for (_, row), trial in zip(frame.iterrows(), stored, strict=True):
+        assert row["number"] == trial.number and row["state"] == trial.state.name
+        for name, value in trial.params.items():
+            assert row[name] == pytest.approx(value)
+        attrs = trial.user_attrs
+        for column in ("best_val_dice", "best_epoch", "epochs_run", "repeat", "seed",
+                       "seconds", "pruned_at"):
+            expected = attrs.get(column)
+            assert (pd.isna(row[column]) if expected is None
+                    else row[column] == pytest.approx(expected)), column
+        if "curves" in attrs:
+            assert row["final_train_loss"] == pytest.approx(attrs["curves"]["train_loss"][-1])
+
+
+def test_trials_csv_columns_are_documented(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    columns = pd.read_csv(tmp_path / "out" / "trials.csv").columns
+    documented = set(re.findall(r"`([a-z_<>]+)`", DOCS.read_text(encoding="utf-8")))
+    params = {"weight_decay", "train_fraction"}
+    missing = [c for c in columns if c not in documented and c not in params
+               and not (c.startswith("test_") and "test_<metric>" in documented)]
+    assert missing == []
+
+
+def _markdown_ok(text: str, rows: int) -> list[list[str]]:
+    """A GitHub pipe table of ``rows`` rows, then a blank line and one legend line."""
+    table, legend = text.strip().split("\n\n")
+    assert "|" not in legend and legend.count("\n") == 0
+    lines = table.splitlines()
+    assert len(lines) == rows + 2
+    assert all(line.startswith("|") and line.endswith("|") for line in lines)
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1
+    assert re.fullmatch(r"\|(:?-+:?\|)+", lines[1])
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip("|"))] for line in lines]
+
+
+def test_markdown_and_latex_tables_are_well_formed(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"md", "tex"})
+    table = _markdown_ok((out / "comparison.md").read_text(), rows=4)
+    assert table[0] == ["weight_decay", "train_fraction", "val Dice", "test Dice",
+                        "train Dice", "train loss", "val loss", "best epoch", "epochs",
+                        "seconds", "pruned"]
+    assert table[2][:4] == ["0.01", "0.8", "**0.715 ± 0.007 (2)**", "0.705 ± 0.007"]
+    assert table[3][2] == "0.635 ± 0.007 (2)"  # 0.08 behind: far outside the spread
+    assert table[2][-4:] == ["4", "4", "10", "0"]  # best epoch, epochs, seconds (10.5), pruned
+    parsed = parse_tabular((out / "comparison.tex").read_text())
+    assert parsed["header"] == [r"weight\_decay", r"train\_fraction", "val Dice",
+                                "test Dice", "train Dice", "val loss", "best epoch", "seconds"]
+    assert parsed["spec"] == "llrrrrrr" and len(parsed["rows"]) == 4
+    assert parsed["rows"][0][2] == r"\textbf{0.715 $\pm$ 0.007 (2)}"
+
+
+def test_pivot_cells_carry_sd_and_n_and_mark_best_and_ties(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"csv", "md", "tex"})
+    pivot = _markdown_ok((out / "pivot.md").read_text(), rows=2)
+    assert pivot[0] == ["weight_decay \\ train_fraction", "0.4", "0.8"]
+    assert pivot[1 + 1] == ["0.01", "0.635 ± 0.007 (2)", "**0.715 ± 0.007 (2)**"]
+    assert pivot[3] == ["0.1", "0.507 ± 0.006 (2)", "0.576 ± 0.006 (2)"]  # no ties here
+    for row in pivot[2:]:
+        assert all(re.search(r"\d ± \d\.\d{3} \(\d\)", cell) for cell in row[1:])
+    assert "within the repeat noise of the best mean (noise 0.010" in (out / "pivot.md").read_text()
+    parsed = parse_tabular((out / "pivot.tex").read_text())
+    assert parsed["over"] == r"train\_fraction" and parsed["spec"] == "lrr"
+    assert parsed["rows"][0] == ["0.01", r"0.635 $\pm$ 0.007 (2)",
+                                 r"\textbf{0.715 $\pm$ 0.007 (2)}"]
+    numbers = pd.read_csv(out / "pivot.csv")
+    assert list(numbers.columns[:4]) == ["weight_decay", "train_fraction=0.4 mean",
+                                         "train_fraction=0.4 sd", "train_fraction=0.4 n"]
+    assert numbers.loc[0, "train_fraction=0.8 n"] == 2
+
+
+def test_metric_picks_the_pivot_value(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="test_dice")
+    text = (out / "pivot.md").read_text()
+    assert "Cells: test Dice" in text and "**0.705 ± 0.007 (2)**" in text
+    export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="val_loss")
+    pivot = _markdown_ok((out / "pivot.md").read_text(), rows=2)
+    assert pivot[2][2].startswith("**")  # the lowest loss is the best
+    with pytest.raises(TunerError, match="--metric: got 'f1'"):
+        export.export_study(sqlite_url, study.study_name, out, {"md"}, metric="f1")
+
+
+def test_curves_csv_is_tidy_and_holds_every_stored_metric(study, sqlite_url, tmp_path):
+    export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv"})
+    frame = pd.read_csv(tmp_path / "out" / "curves.csv", keep_default_na=False)
+    assert list(frame.columns) == ["trial", "configuration", "repeat", "epoch", "split",
+                                   "metric", "value"]
+    stored = {(split, metric) for split in records.CURVE_SPLITS for metric in records.METRICS}
+    assert stored | {("", "lr"), ("", "seconds")} == set(zip(frame["split"], frame["metric"],
+                                                             strict=True))
+    trial = study.trials[0]
+    rows = frame[(frame["trial"] == 0) & (frame["split"] == "val") & (frame["metric"] == "iou")]
+    assert list(rows["value"]) == pytest.approx(trial.user_attrs[records.CURVES]["val_iou"])
+    assert set(rows["configuration"]) == {"weight_decay=0.1, train_fraction=0.4"}
+
+
+def test_export_and_report_print_no_library_warnings(study, sqlite_url, tmp_path):
+    from tuner.reports import html_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export.export_study(sqlite_url, study.study_name, tmp_path / "out", TEXT_FORMATS)
+        html_report.write_report(sqlite_url, [study.study_name], tmp_path / "r.html")
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+
+
+def test_html_plots_open_offline_and_contain_the_figures(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"html"})
+    assert (out / "plots" / "plotly.min.js").stat().st_size > 1_000_000
+    page = (out / "plots" / "dice_by_param.html").read_text()
+    assert '<script charset="utf-8" src="plotly.min.js"></script>' in page
+    assert "Plotly.newPlot" in page and "Best validation Dice by weight_decay" in page
+    assert not re.search(r"<script[^>]+src=\"https?:", page)
+    assert "Learning curves" in (out / "plots" / "learning_curves_dice.html").read_text()
+
+
+def test_galleries_of_the_best_trials_are_copied(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"csv"})
+    best = study.best_trial.number  # wd=0.01, tf=0.8, repeat 1
+    copied = sorted(p.name for p in (out / "galleries").iterdir())
+    assert copied[:3] == [f"rank1_trial{best:04d}_epoch{e:03d}.png" for e in (1, 2, 4)]
+    assert len(copied) == 3 * export.TOP_GALLERIES
+    original = dict(gallery.find_galleries(study, study.best_trial, sqlite_url))[4]
+    assert (out / "galleries" / copied[2]).read_bytes() == original
+
+
+def test_unknown_study_lists_existing_ones(study, sqlite_url, tmp_path):
+    with pytest.raises(TunerError, match=f"'nope'.*studies there: {study.study_name}$"):
+        export.export_study(sqlite_url, "nope", tmp_path / "out", {"csv"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_study_without_finished_trials_is_refused(study_name, tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = optuna.create_study(study_name=study_name, storage=url)
+    empty.ask()
+    with pytest.raises(TunerError, match=r"no finished trials yet \(1 running\)"):
+        export.export_study(url, study_name, tmp_path / "out", {"csv"})
+
+
+def test_unwritable_output_folder_is_one_clear_error(study, sqlite_url, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(TunerError, match="output folder .*a_file: exists and is not a folder"):
+        export.export_study(sqlite_url, study.study_name, blocker, {"csv"})
+    with pytest.raises(TunerError, match="output folder .*a_file/sub: cannot write there"):
+        export.export_study(sqlite_url, study.study_name, blocker / "sub", {"csv"})
+    with pytest.raises(TunerError, match="--format: got 'csv,pdf'"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "o", "csv,pdf")
+
+
+def test_failure_midway_leaves_nothing_half_written(study, sqlite_url, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(plots, "study_figures", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        export.export_study(sqlite_url, study.study_name, out, TEXT_FORMATS)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # no tables, no staging folder
+
+
+def test_png_without_a_browser_writes_a_one_line_note(study, sqlite_url, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
+    note = tmp_path / "out" / "plots" / export.PNG_NOTE
+    assert note in paths and not list((tmp_path / "out" / "plots").glob("*.png"))
+    text = note.read_text()
+    assert text.count("\n") == 1 and "chromium" in text and "kaleido" in text
+
+
+def _browser() -> str | None:
+    return Chromium.find_browser(skip_local=False)
+
+
+@pytest.mark.skipif(_browser() is None, reason="no Chrome/Chromium for kaleido on this "
+                    "machine (apt-get install chromium, or plotly_get_chrome)")
+def test_png_export_rendered_with_the_machines_chromium(study, sqlite_url, tmp_path):
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
+    pngs = [p for p in paths if p.parent.name == "plots"]
+    assert {p.name for p in pngs} >= {"dice_by_param.png", "learning_curves_dice.png"}
+    for path in pngs:
+        picture = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")
+        assert picture.size == (1000, 650)
+        assert len(picture.getcolors(1_000_000) or []) > 20  # drawn, not blank
+
+
+def test_export_command_prints_paths_and_exits_2_on_errors(study, sqlite_url, tmp_path,
+                                                           monkeypatch):
+    app = typer.Typer()
+    app.command("export")(export_command)
+    app.command("noop")(lambda: None)  # two commands: typer keeps the subcommand name
+    runner = CliRunner()
+    monkeypatch.setenv("TUNER_STORAGE", sqlite_url)
+    result = runner.invoke(app, ["export", study.study_name, "--out", str(tmp_path / "o"),
+                                 "--format", "csv,md"])
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "o" / "trials.csv") in result.output
+    result = runner.invoke(app, ["export", "missing", "--storage", sqlite_url])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("tuner: error: study 'missing' not found in")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tables_helpers_match_the_export(study):
+    trials = tables.trials_frame(study)
+    comparison = tables.comparison_frame(trials, ["weight_decay", "train_fraction"])
+    params = ["weight_decay", "train_fraction"]
+    best = export.representative_trials(trials, comparison, params, top=1)
+    worst = export.representative_trials(trials, comparison, params, top=1, worst=True)
+    assert best == [study.best_trial.number]
+    done = trials[trials["state"] == "COMPLETE"]
+    assert worst == [int(done.loc[done["best_val_dice"].idxmin(), "number"])]
+
+
+@pytest.mark.slow
+def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
+    """A real study run here (2 grid trials of a 4-channel UNet on 24 synthetic 32 px
+    images, 2 epochs), exported: rows, tables and the galleries the objective uploaded."""
+    from tests.tiny import TINY
+    from tuner import StudySpec, categorical
+    from tuner.study.runner import RunOptions, prepare_study, run_worker
+
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    spec = StudySpec(name="tiny", base=TINY, space=dict(lr=categorical([1e-3, 1e-2])),
+                     sampler="grid", pruner="none", question="which learning rate?")
+    options = RunOptions(storage=url)
+    prepare_study(spec, options)
+    run_worker(spec, options)
+    out = tmp_path / "out"
+    paths = export.export_study(url, "tiny", out, {"csv", "md", "html"})
+    study = optuna.load_study(study_name="tiny", storage=url)
+    frame = pd.read_csv(out / "trials.csv")
+    assert list(frame["number"]) == [t.number for t in study.trials]
+    assert sorted(frame["lr"]) == [1e-3, 1e-2] and set(frame["state"]) == {"COMPLETE"}
+    assert list(frame["best_val_dice"]) == pytest.approx([t.value for t in study.trials])
+    assert (frame["epochs_run"] == 2).all() and frame["test_dice"].notna().all()
+    _markdown_ok((out / "comparison.md").read_text(), rows=2)
+    assert (out / "plots" / "learning_curves_dice.html").is_file()
+    galleries = sorted(p.name for p in paths if p.parent.name == "galleries")
+    best = study.best_trial.number
+    assert galleries[:2] == [f"rank1_trial{best:04d}_epoch001.png",
+                             f"rank1_trial{best:04d}_epoch002.png"]
+    picture = Image.open(out / "galleries" / galleries[1])
+    assert picture.size == (3 * 128 + 4 * gallery.GAP, gallery.HEADER + 4 * (128 + 4) + 4)
+
+
+def test_trials_csv_on_every_storage_kind(any_storage_url, study_name, tmp_path):
+    """SQLite and the real PostgreSQL give the same export of the same trials."""
+    stored = build_study(any_storage_url, study_name, tmp_path, repeats=1, galleries=False)
+    export.export_study(any_storage_url, study_name, tmp_path / "out", {"csv", "md"})
+    frame = pd.read_csv(tmp_path / "out" / "trials.csv")
+    assert list(frame["number"]) == [t.number for t in stored.get_trials()]
+    assert list(frame["state"]) == [t.state.name for t in stored.get_trials()]
+    _markdown_ok((tmp_path / "out" / "comparison.md").read_text(), rows=4)
+
+
+def test_export_command_metric_and_target_options(study, sqlite_url, tmp_path):
+    from tuner.cli import reports as cli_reports
+
+    app = typer.Typer()
+    app.command("export")(export_command)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(app, ["export", study.study_name, "--storage", sqlite_url,
+                                      "--out", str(out), "--format", "md",
+                                      "--metric", "val_loss", "--target-dice", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "Cells: val loss" in (out / "pivot.md").read_text()
+    assert re.search(r"\| +s to Dice 0.500 +\|", (out / "cost.md").read_text())
+    result = CliRunner().invoke(app, ["export", study.study_name, "--storage", sqlite_url,
+                                      "--metric", "dice"])
+    assert result.exit_code == 2 and "--metric: got 'dice'" in result.stderr
+    help_text = str(cli_reports.MetricOption.__metadata__[0].help)
+    assert all(name in help_text for name in tables.METRICS)
+
+
+@pytest.mark.skipif(PDFLATEX is None, reason="no TeX engine (pdflatex) on this machine: "
+                    "the exported tables are parsed as tabulars instead")
+def test_exported_latex_compiles_and_fits_the_page(study, sqlite_url, tmp_path):
+    out = tmp_path / "out"
+    export.export_study(sqlite_url, study.study_name, out, {"tex"})
+    fragments = [path.read_text() for path in sorted(out.glob("*.tex"))]
+    assert len(fragments) == 3  # comparison, cost, pivot
+    compile_fragments(tmp_path, fragments)

@@ -1,0 +1,117 @@
+"""Plotly figures drawn from the tables of an ask/tell study."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from tests.reports.test_tables import EPOCHS, build_study, fake_curves
+from tuner.reports import curve_plots, plots, tables
+from tuner.results import formatting as fmt
+
+PARAMS = ["weight_decay", "train_fraction"]
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plots")
+    study = build_study(f"sqlite:///{folder / 'tuner.db'}", "fake", folder, galleries=False)
+    trials = tables.trials_frame(study)
+    return study, trials, tables.comparison_frame(trials, PARAMS), tables.curves_frame(study)
+
+
+def test_dice_by_param_bars_group_by_second_param(frames):
+    _, trials, comparison, _ = frames
+    fig = plots.dice_by_param(comparison, trials, PARAMS)
+    assert [t.name for t in fig.data] == ["0.4", "0.8"]  # one bar group per train_fraction
+    for trace in fig.data:
+        assert list(trace.x) == ["0.01", "0.1"]
+        for wd, y, err in zip(trace.x, trace.y, trace.error_y.array, strict=True):
+            row = comparison[(comparison["weight_decay"] == float(wd))
+                             & (comparison["train_fraction"] == float(trace.name))]
+            assert y == pytest.approx(row["best_val_dice_mean"].item())
+            assert err == pytest.approx(row["best_val_dice_std"].item())
+    assert "weight_decay" in fig.layout.title.text
+
+
+def test_dice_by_param_many_values_is_a_scatter_of_trials(frames):
+    _, trials, _, _ = frames
+    done = trials[trials["state"] == "COMPLETE"]
+    many = pd.concat([done, done], ignore_index=True)
+    many = many.assign(weight_decay=np.arange(len(many)) * 0.01 + 0.001)
+    comparison = tables.comparison_frame(many, ["weight_decay"])
+    assert len(comparison) == 16 > plots.MAX_BAR_VALUES
+    fig = plots.dice_by_param(comparison, many, ["weight_decay"])
+    assert [t.type for t in fig.data] == ["scatter"]
+    assert list(fig.data[0].x) == pytest.approx(list(many["weight_decay"]))
+
+
+def test_learning_curves_panel_per_fraction_colour_per_decay_mean_over_repeats(frames):
+    _, trials, _, curves = frames
+    fig = curve_plots.learning_curves(curves, trials, PARAMS, "dice")
+    titles = {a.text for a in fig.layout.annotations}
+    assert titles == {"train_fraction=0.4", "train_fraction=0.8"}  # one panel per fraction
+    lines = [t for t in fig.data if t.mode == "lines" and t.fill is None]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    # 2 panels x 2 decays x (val, train): a mean line and a band (2 repeats) each
+    assert len(lines) == len(bands) == 2 * 2 * 2
+    assert {t.name for t in lines} == {"0.01", "0.1"}
+    assert fig.layout.legend.title.text == "weight_decay"
+    assert sum(bool(t.showlegend) for t in lines) == 2  # one legend entry per decay
+    colour = {t.name: t.line.color for t in lines if t.line.dash == "solid"}
+    assert len(set(colour.values())) == 2
+    # wd=0.01, tf=0.8, validation: the mean of repeats 0 and 1 (pruned trial 8 is 0.1/0.4)
+    solid = [t for t in lines if t.name == "0.01" and t.line.dash == "solid"
+             and t.xaxis == "x2"]
+    repeats = [fake_curves(0.01, 0.8, r, EPOCHS)["val_dice"] for r in (0, 1)]
+    assert list(solid[0].x) == [1, 2, 3, 4]
+    assert list(solid[0].y) == pytest.approx(np.mean(repeats, axis=0))
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "d"
+    assert fig.layout.xaxis.title.text == "epoch" and fig.layout.yaxis.title.text == "Dice"
+
+
+def test_learning_curves_keep_the_best_configurations_of_a_crowded_panel(frames):
+    _, trials, _, curves = frames
+    many = trials.assign(weight_decay=trials["number"] * 0.001)  # a decay per trial
+    fig = curve_plots.learning_curves(curves, many, ["weight_decay"], "loss")
+    assert {t.name for t in fig.data} == {fmt.param(v) for v in many.loc[
+        many["state"].isin(["COMPLETE", "PRUNED"]), "weight_decay"]}
+    assert "10 best" not in fig.layout.title.text  # 9 finished: all drawn
+    crowded = pd.concat([many, many.assign(number=many["number"] + 100,
+                                           weight_decay=many["weight_decay"] + 1)])
+    doubled = pd.concat([curves, curves.assign(trial=curves["trial"] + 100)])
+    fig = curve_plots.learning_curves(doubled, crowded, ["weight_decay"], "loss")
+    assert len({t.name for t in fig.data}) == curve_plots.MAX_LINES
+    assert "10 best configurations" in fig.layout.title.text
+
+
+def test_intermediate_values_axis_counts_whole_epochs(frames):
+    study, trials, comparison, curves = frames
+    figures, _ = plots.study_figures(study, trials, comparison, curves, PARAMS)
+    axis = figures["intermediate_values"].layout.xaxis
+    assert axis.title.text == "epoch" and axis.tickformat == "d" and axis.dtick == 1
+
+
+def test_study_figures_builds_all_with_enough_trials(frames):
+    study, trials, comparison, curves = frames
+    figures, notes = plots.study_figures(study, trials, comparison, curves, PARAMS)
+    curves_figures = {f"learning_curves_{m}" for m in plots.CURVE_METRICS}
+    assert set(figures) == {"dice_by_param", *curves_figures, "optimization_history",
+                            "intermediate_values", "parallel_coordinates", "param_importances"}
+    assert notes == []
+
+
+def test_study_figures_skips_importances_with_one_completed_trial(sqlite_url, study_name):
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize")
+    study.optimize(lambda t: t.suggest_float("lr", 0.1, 1.0), n_trials=1)
+    trials = tables.trials_frame(study)
+    comparison = tables.comparison_frame(trials, ["lr"])
+    figures, notes = plots.study_figures(study, trials, comparison,
+                                         tables.curves_frame(study), ["lr"])
+    assert "param_importances" not in figures and "parallel_coordinates" not in figures
+    assert not [n for n in figures if n.startswith("learning_curves")]  # no curves recorded
+    assert "dice_by_param" in figures and "optimization_history" in figures
+    assert len(notes) == 1 and "at least 2 completed trials" in notes[0]

@@ -1,0 +1,1 @@
+"""Tests of tuner.results."""

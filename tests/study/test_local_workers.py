@@ -1,0 +1,174 @@
+"""Several workers on one study, against the real PostgreSQL (and SQLite): every grid
+point exactly once, a SIGKILLed worker's trial retried, Ctrl-C then resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tests.tiny import TINY_SETS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_grid(tmp_path, name: str, points: int) -> Path:
+    path = tmp_path / f"{name}.py"
+    values = [round(0.1 * (i + 1), 2) for i in range(points)]
+    path.write_text(textwrap.dedent(f"""
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="{name}", sampler="grid", pruner="none",
+                          space=dict(dropout=categorical({values})))
+    """))
+    return path
+
+
+def tuner(*args: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tuner.cli", "run", *map(str, args)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+def trials_of(url: str, name: str):
+    """The study's trials, read over a connection that is closed again (polled often)."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials()
+    finally:
+        storage.engine.dispose()
+
+
+def wait_for_running(url: str, name: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if any(t.state == TrialState.RUNNING and t.user_attrs.get("curves")
+                   for t in trials_of(url, name)):
+                return
+        except KeyError:
+            pass  # the study is not created yet
+        time.sleep(0.3)
+    raise AssertionError("no trial started running")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_workers_on_two_machines_train_every_grid_point_once(kind, tmp_path, study_name,
+                                                             request):
+    url = (f"sqlite:///{tmp_path / 'tuner.db'}" if kind == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    study_file = write_grid(tmp_path, study_name, 6)
+    # two "machines" start at once, with 2 and 1 workers: the grid is enqueued once
+    first = tuner(study_file, "--storage", url, "--workers", "2", *TINY_SETS)
+    second = tuner(study_file, "--storage", url, "--workers", "1", *TINY_SETS)
+    outputs = finish(first), finish(second)
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert "database is locked" not in "".join(outputs)
+    trials = trials_of(url, study_name)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6, outputs
+    assert sorted(t.params["dropout"] for t in trials) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+
+
+def test_sigkilled_worker_trial_is_failed_retried_and_the_study_completes(
+        tmp_path, postgres_url, study_name):
+    study_file = write_grid(tmp_path, study_name, 1)  # the rerun has only the dead trial
+    slow = [*TINY_SETS, "--set", "epochs=30"]  # the same setup for both: a study is one
+    beat = ["--heartbeat-interval", "1", "--grace-period", "3"]
+    victim = tuner(study_file, "--storage", postgres_url, *beat, *slow, "--n-trials", "1")
+    wait_for_running(postgres_url, study_name)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    rescuer = tuner(study_file, "--storage", postgres_url, *beat, *slow)
+    output = finish(rescuer)
+    assert rescuer.returncode == 0, output
+    trials = trials_of(postgres_url, study_name)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(failed) == 1 and len(complete) == 1, [(t.number, t.state) for t in trials]
+    retried = [t for t in complete if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retried) == 1 and retried[0].params == failed[0].params
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_url, study_name):
+    study_file = write_grid(tmp_path, study_name, 2)
+    same_setup = [*TINY_SETS, "--set", "epochs=20"]  # long enough to be interrupted
+    run = tuner(study_file, "--storage", sqlite_url, *same_setup,
+                "--workers", str(workers), start_new_session=True)
+    wait_for_running(sqlite_url, study_name)
+    time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process
+    output = finish(run)
+    assert run.returncode == 130, output
+    assert "run the same command again to resume" in output
+    assert "Traceback" not in output
+    states = [t.state for t in trials_of(sqlite_url, study_name)]
+    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    resumed = tuner(study_file, "--storage", sqlite_url, *same_setup)
+    output = finish(resumed)
+    assert resumed.returncode == 0, output
+    complete = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.COMPLETE]
+    assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2]
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        found[int(proc.name)] = (ppid, cmdline)
+    return found
+
+
+def spawned_workers(parent: int) -> list[int]:
+    """Pids of the worker processes of ``parent``: the children of its fork server."""
+    table = _processes()
+    servers = {pid for pid, (ppid, cmd) in table.items()
+               if ppid == parent and "forkserver" in cmd}
+    return [pid for pid, (ppid, _) in table.items() if ppid in servers]
+
+
+def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, sqlite_url,
+                                                                     study_name):
+    """--workers 2, the spawned worker is SIGKILLed mid-trial: this process waits out the
+    grace period, takes the retried trial over, and the run ends with exit 0 and a warning."""
+    study_file = write_grid(tmp_path, study_name, 2)
+    run = tuner(study_file, "--storage", sqlite_url, *TINY_SETS, "--set", "epochs=150",
+                "--workers", "2", "--heartbeat-interval", "1", "--grace-period", "3")
+    deadline, children = time.monotonic() + 180, []
+    while time.monotonic() < deadline:
+        try:
+            running = [t for t in trials_of(sqlite_url, study_name)
+                       if t.state == TrialState.RUNNING and t.user_attrs.get("curves")]
+        except KeyError:  # the study is not created yet
+            running = []
+        children = spawned_workers(run.pid)
+        if len(running) == 2 and children:
+            break
+        time.sleep(0.3)
+    assert children, "the spawned worker never started a trial"
+    os.kill(children[0], signal.SIGKILL)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert "warning: worker 2 was killed (SIGKILL)" in output
+    states = sorted(t.state.name for t in trials_of(sqlite_url, study_name))
+    assert states == ["COMPLETE", "COMPLETE", "FAIL"], output
