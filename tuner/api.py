@@ -14,6 +14,7 @@ anything is stored; progress goes to ``console`` (default: stderr).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,8 @@ class CampaignResult:
     record: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] | None = None
     failed: bool = False
+    #: the trials of each stage not frozen yet, by state (``{"COMPLETE": 2, "FAIL": 2}``)
+    trials: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -141,6 +144,7 @@ def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
     console = _console(console)
     loaded = campaign if isinstance(campaign, Campaign) else load_campaign(
         campaign, storage, overrides)
+    _hold_campaign_setup(loaded, storage_url(storage), overrides)
     if n_trials is not None:
         _say(console, f"--n-trials {n_trials}: every sampled stage runs {n_trials} trials "
                       "in all (its own n_trials set aside); grid stages run their grid")
@@ -150,6 +154,19 @@ def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
     if result.done and not result.failed:
         result.final = final_test_scores(loaded, url, console)
     return result
+
+
+def _hold_campaign_setup(campaign, url: str, overrides: dict[str, Any]) -> None:
+    """Every stage checked before anything is stored, then the campaign's setup stored on
+    its first run or insisted on (:mod:`tuner.study.campaign_setup`)."""
+    from tuner.storage import open_storage, study_lock
+    from tuner.study.campaign_setup import campaign_setup, check_stages, hold_setup
+
+    check_stages(campaign, overrides)
+    setup = campaign_setup(campaign, overrides)
+    storage = open_storage(url)
+    with study_lock(url, campaign.name):
+        hold_setup(storage, url, campaign, setup)
 
 
 def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | None,
@@ -222,13 +239,22 @@ def _say(console: Console, text: str) -> None:
 
 
 def campaign_status(campaign: str | Path, storage: str | None = None) -> CampaignResult:
-    """A campaign's frozen winners and final scores as stored, without running anything."""
+    """A campaign's frozen winners, its other stages' trials and its final scores as
+    stored, without running anything."""
+    import optuna
+
     from tuner.storage import open_storage, storage_url
     from tuner.study.campaign import load_campaign, read_final, read_record
 
     loaded = load_campaign(campaign, storage)
     stored = open_storage(storage_url(storage), create=False)
-    return CampaignResult(loaded, read_record(stored, loaded), read_final(stored, loaded))
+    record = read_record(stored, loaded)
+    names = set(optuna.get_all_study_names(stored))
+    trials = {stage.name: dict(Counter(t.state.name for t in optuna.load_study(
+                  study_name=loaded.study_name(stage), storage=stored).get_trials(deepcopy=False)))
+              for stage in loaded.stages
+              if stage.name not in record and loaded.study_name(stage) in names}
+    return CampaignResult(loaded, record, read_final(stored, loaded), trials=trials)
 
 
 def export(study_name: str, *, storage: str | None = None, out: Path | None = None,

@@ -102,6 +102,8 @@ CAVEATS = "data_caveats"
 CAMPAIGN = "campaign"
 #: of a campaign's record study: the winning configuration's scores on the test images
 CAMPAIGN_FINAL = "campaign_final"
+#: of a campaign's record study: the campaign's setup (``tuner.study.campaign_setup``)
+CAMPAIGN_SETUP = "campaign_setup"
 
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters

@@ -83,12 +83,23 @@ def lineage_table(result, n_trials: int | None = None) -> Table:
         winner = result.record.get(stage.name)
         cells = [stage.name, campaign.study_name(stage), _budget(campaign, stage, n_trials)]
         if winner is None:
-            table.add_row(*cells, "to run", "", "", "", "")
+            table.add_row(*cells, _unfrozen_state(result.trials.get(stage.name)), "", "", "",
+                          "")
             continue
         fixes = ", ".join(f"{k}={param(v, k)}" for k, v in winner["fields"].items())
         table.add_row(*cells, "frozen", fixes, winner_score(winner), str(winner["n"]),
                       ", ".join(map(str, winner["trials"])))
     return table
+
+
+def _unfrozen_state(trials: dict[str, int] | None) -> str:
+    """``to run``, or what a stage not frozen yet holds: ``2 complete, 2 failed``."""
+    if not trials:
+        return "to run"
+    words = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed",
+             "RUNNING": "running", "WAITING": "waiting"}
+    held = ", ".join(f"{n} {words.get(state, state.lower())}" for state, n in trials.items())
+    return f"unfinished: {held}"
 
 
 def _budget(campaign, stage, n_trials: int | None) -> str:
