@@ -76,25 +76,26 @@ def bce_dice(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def plain_run(x_train, y_train, x_val, y_val, seed: int, epochs: int, batch: int,
-              dtype: torch.dtype | None) -> tuple[float, float]:
-    """(best validation Dice, seconds) of the plain recipe."""
+              dtype: torch.dtype | None, device: str = "cpu") -> tuple[float, float]:
+    """(best validation Dice, seconds) of the plain recipe on ``device``."""
     start = time.perf_counter()
     torch.manual_seed(seed)
+    x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
     mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
     std = x_train.std(dim=(0, 2, 3), keepdim=True)
     norm = lambda x: ((x - mean) / std).contiguous(memory_format=torch.channels_last)  # noqa
-    model = UNet().to(memory_format=torch.channels_last)
+    model = UNet().to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     best = 0.0
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(x_train))
+        order = torch.randperm(len(x_train), device=device)
         for i in range(0, len(order), batch):
             idx = order[i:i + batch]
             x, y = x_train[idx], y_train[idx]
-            flip = torch.rand(len(idx)) < 0.5
+            flip = torch.rand(len(idx), device=device) < 0.5
             x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
                 logits = model(norm(x))
             loss = bce_dice(logits, y)
             optimizer.zero_grad()
@@ -102,7 +103,7 @@ def plain_run(x_train, y_train, x_val, y_val, seed: int, epochs: int, batch: int
             optimizer.step()
         model.eval()
         tp = fp = fn = 0
-        with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
             for i in range(0, len(x_val), batch):
                 pred = model(norm(x_val[i:i + batch])).float() > 0
                 truth = y_val[i:i + batch] > 0.5

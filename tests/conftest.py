@@ -62,6 +62,12 @@ def _artifacts_in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _fingerprints_in_tmp(tmp_path, monkeypatch):
+    """The data fingerprints' cache lands in the test's folder, not in ~/.cache."""
+    monkeypatch.setenv("TUNER_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
+
+
+@pytest.fixture(autouse=True)
 def _one_worker_unless_asked(monkeypatch):
     """``tuner run`` defaults to --workers auto (one per core); a spawned worker costs a
     few seconds of imports, so tests run one worker unless they pass --workers."""

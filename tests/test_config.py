@@ -93,3 +93,20 @@ def test_parse_assignments_rejects_bad_pairs(pair, match):
 def test_to_dict_round_trips():
     cfg = TrainConfig(lr=0.01, loss="switching")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_folds_and_fold_are_checked_and_stored_only_with_folds():
+    """``fold`` lies in [0, folds); a config without folds stores what it stored before."""
+    assert "folds" not in TrainConfig().to_dict() and "fold" not in TrainConfig().to_dict()
+    five = TrainConfig(folds=5, fold=4)
+    assert five.to_dict()["folds"] == 5 and five.to_dict()["fold"] == 4
+    assert TrainConfig.from_dict(five.to_dict()) == five
+    assert TrainConfig(folds=3).replace(lr=0.1).folds == 3
+    with pytest.raises(TunerError, match=r"'fold': got 3, expected 0\.\.2"):
+        TrainConfig(folds=3, fold=3)
+    with pytest.raises(TunerError, match="'fold': got 1, expected 0..0"):
+        TrainConfig(fold=1)
+    with pytest.raises(TunerError, match="'folds'"):
+        TrainConfig(folds=0)
+    TrainConfig(folds=2, val_fraction=0.5, test_fraction=0.5)  # val_fraction sizes nothing
+    assert parse_assignments(["folds=5"]) == {"folds": 5}

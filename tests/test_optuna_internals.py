@@ -5,6 +5,7 @@ small environment scripts/setup.sh makes for it)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -13,10 +14,15 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 
 from tuner.optuna_internals import (
+    DATABASE_METHODS,
+    RDB_LOGGER,
     live_trial,
+    quiet_optuna,
+    rdb_storage_class,
     retry_history,
     sql_engine,
     stale_trial_retry,
@@ -24,7 +30,7 @@ from tuner.optuna_internals import (
     study_id,
     trial_id,
 )
-from tuner.storage import open_storage, sqlite_file_of
+from tuner.storage import engine_kwargs, open_storage, sqlite_file_of
 
 ROOT = Path(__file__).resolve().parents[1]
 LOWEST_ENV = ROOT / ".venv" / "optuna-lowest"
@@ -83,6 +89,92 @@ def lowest_supported() -> str:
     """The lowest Optuna release pyproject.toml admits (``optuna>=X,<Y``)."""
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     return re.search(r'"optuna>=([0-9.]+),<', text).group(1)
+
+
+def test_every_database_method_of_the_rdb_storage_is_wrapped(tmp_path):
+    """The names exist on this release (the private ones Optuna's cache calls among them),
+    and the class is still an RDBStorage: Optuna caches it as its own."""
+    RDBStorage = optuna.storages.RDBStorage
+    present = [name for name in DATABASE_METHODS if hasattr(RDBStorage, name)]
+    assert set(DATABASE_METHODS) - set(present) <= {"_get_best_trial_id", "_set_trial_param"}
+    for private in ("_get_trials", "_create_new_trial", "_get_stale_trial_ids"):
+        assert private in present
+    calls: list[str] = []
+
+    def wrap(name, method):
+        def wrapped(*args, **kwargs):
+            calls.append(name)
+            return method(*args, **kwargs)
+        return wrapped
+
+    storage = rdb_storage_class(wrap)(f"sqlite:///{tmp_path / 'x.db'}")
+    assert isinstance(storage, RDBStorage)
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    assert len(study.get_trials()) == 2
+    assert {"create_new_study", "_create_new_trial", "set_trial_state_values",
+            "_get_trials"} <= set(calls)
+
+
+def _kill_statements(engine, admin_url: str, pattern: str, times: int) -> list[str]:
+    """Terminate the server backend of ``engine``'s connection just before each of the next
+    ``times`` statements matching ``pattern`` (mid-transaction, as an admin or a restart
+    would); returns the statements killed."""
+    killed: list[str] = []
+    admin = sqlalchemy.create_engine(admin_url, poolclass=sqlalchemy.pool.NullPool)
+
+    @sqlalchemy.event.listens_for(engine, "before_cursor_execute")
+    def kill(conn, cursor, statement, *args):
+        if len(killed) < times and re.search(pattern, statement):
+            killed.append(statement)
+            pid = conn.connection.dbapi_connection.info.backend_pid
+            with admin.connect() as other:
+                other.execute(sqlalchemy.text("select pg_terminate_backend(:p)"), {"p": pid})
+            time.sleep(0.05)  # the server has closed it before the statement is sent
+
+    return killed
+
+
+def test_calls_killed_mid_transaction_are_retried(postgres_url, study_name):
+    """Pre-ping cannot save a connection that dies in the middle of a call: the storage's
+    retry does, for reads (the progress poll) and for a trial's end alike."""
+    storage = open_storage(postgres_url)
+    try:
+        study = optuna.create_study(storage=storage, study_name=study_name)
+        trial = study.ask()
+        killed = _kill_statements(storage.engine, postgres_url, r"^UPDATE trials|^SELECT "
+                                  r"trials\.trial_id", times=2)
+        study.tell(trial, 1.0)
+        assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+        assert len(killed) == 2
+    finally:
+        optuna.delete_study(study_name=study_name, storage=storage)
+        storage.engine.dispose()
+
+
+def test_without_the_retry_a_killed_call_fails(postgres_url, study_name):
+    """The control: Optuna's own storage, even with pre-ping, raises the defect's error."""
+    plain = optuna.storages.RDBStorage(postgres_url, engine_kwargs=engine_kwargs(postgres_url))
+    try:
+        study = optuna.create_study(storage=plain, study_name=study_name)
+        trial = study.ask()
+        _kill_statements(plain.engine, postgres_url, r"^UPDATE trials", times=1)
+        with pytest.raises(optuna.exceptions.StorageInternalError):
+            study.tell(trial, 1.0)
+    finally:
+        optuna.delete_study(study_name=study_name, storage=plain)
+        plain.engine.dispose()
+
+
+def test_quiet_optuna_drops_the_storage_fallback_notice(caplog):
+    quiet_optuna()
+    quiet_optuna()  # twice: one filter
+    logger = logging.getLogger(RDB_LOGGER)
+    assert len(logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger=RDB_LOGGER):
+        logger.warning("Caught an error from sqlalchemy: (psycopg.errors.AdminShutdown) ...")
+        logger.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
 
 
 @pytest.mark.skipif(os.environ.get("TUNER_OPTUNA_LOWEST_RUN") == "1",

@@ -6,13 +6,17 @@ conftest.py) and skip, with the reason, where it is down.
 
 from __future__ import annotations
 
+import textwrap
+import uuid
 from pathlib import Path
 
 import optuna
 import pytest
 import sqlalchemy
+from typer.testing import CliRunner
 
 from tuner import records
+from tuner.cli import app
 from tuner.errors import TunerError
 from tuner.storage import (
     ARTIFACTS_ENV,
@@ -21,9 +25,12 @@ from tuner.storage import (
     artifact_dir,
     artifact_store,
     engine_kwargs,
+    holds_no_studies,
+    is_transient,
     open_storage,
     redact,
     storage_url,
+    with_retries,
 )
 
 SECRET = "s3cret-pw"
@@ -237,3 +244,110 @@ def test_postgres_connections_survive_being_dropped(postgres_url, study_name, cl
     with pytest.raises((optuna.exceptions.StorageInternalError, sqlalchemy.exc.DBAPIError)):
         _one_trial(plain_study, 4.0)
     plain.engine.dispose()
+
+
+# ---------------------------------------------------------------- in-memory, empty, dropped
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+@pytest.mark.parametrize("create", [True, False])
+def test_in_memory_sqlite_is_refused_and_leaves_nothing(url, create, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TunerError, match=r"in-memory SQLite .* expected a file path like "
+                                         r"sqlite:///storage/tuner\.db") as info:
+        open_storage(url, create=create)
+    assert "\n" not in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+READ_ONLY = [(["studies"], 0, "no studies in"), (["best", "s"], 2, "studies there: none yet"),
+             (["dashboard", "--port", "0"], 2, "no studies there yet")]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), READ_ONLY)
+def test_read_only_commands_leave_an_empty_sqlite_file_as_it_was(args, code, words, tmp_path,
+                                                                 monkeypatch):
+    """A 0-byte file is a database without tables: no studies, and it stays 0 bytes (it
+    grew to 114 KB of Optuna's tables)."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "empty.db"
+    db.touch()
+    result = CliRunner().invoke(app, [*args, "--storage", f"sqlite:///{db}"])
+    assert result.exit_code == code and words in result.output, result.output
+    assert db.stat().st_size == 0 and [p.name for p in tmp_path.iterdir()] == ["empty.db"]
+
+
+@pytest.fixture
+def empty_postgres(postgres_url) -> str:
+    """The URL of a new, empty database on the test server (dropped afterwards), so that
+    nothing here sees or disturbs the shared ``test`` database."""
+    name = f"tuner_empty_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"create database {name}"))
+    try:
+        yield sqlalchemy.engine.make_url(postgres_url).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f"drop database if exists {name} with (force)"))
+        admin.dispose()
+
+
+CAMPAIGN = """
+    from tuner import Campaign, Stage, categorical
+    campaign = Campaign(name="c", stages=[Stage("lr", space=dict(lr=categorical([1e-3])))])
+"""
+
+
+def test_read_only_commands_create_no_tables_in_an_empty_postgres(empty_postgres, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    campaign = tmp_path / "c.py"
+    campaign.write_text(textwrap.dedent(CAMPAIGN))
+    runner = CliRunner()
+    for args, code, words in [*READ_ONLY, (["campaign", str(campaign), "--status"], 0, "lr")]:
+        result = runner.invoke(app, [*args, "--storage", empty_postgres])
+        assert result.exit_code == code and words in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert holds_no_studies(open_storage(empty_postgres, create=False))
+    engine = sqlalchemy.create_engine(empty_postgres, poolclass=sqlalchemy.pool.NullPool)
+    assert sqlalchemy.inspect(engine).get_table_names() == []
+    engine.dispose()
+    assert list(tmp_path.iterdir()) == [campaign]
+
+
+def test_a_dropped_connection_is_transient_and_a_mistake_is_not(postgres_url):
+    engine = sqlalchemy.create_engine(postgres_url, poolclass=sqlalchemy.pool.NullPool)
+    with engine.connect() as conn, pytest.raises(sqlalchemy.exc.DBAPIError) as dropped:
+        conn.execute(sqlalchemy.text("select pg_terminate_backend(pg_backend_pid())"))
+        conn.execute(sqlalchemy.text("select 1"))
+    with engine.connect() as conn, pytest.raises(sqlalchemy.exc.DBAPIError) as mistake:
+        conn.execute(sqlalchemy.text("select * from no_such_table"))
+    engine.dispose()
+    wrapped = optuna.exceptions.StorageInternalError("An exception is raised during the commit")
+    wrapped.__cause__ = dropped.value  # how Optuna hands it on
+    assert is_transient(dropped.value) and is_transient(wrapped)
+    assert not is_transient(mistake.value) and not is_transient(ValueError("x"))
+
+
+def test_retries_are_bounded_and_only_for_dropped_connections(monkeypatch):
+    monkeypatch.setattr("tuner.storage.RETRY_DELAYS_S", (0.0, 0.0))
+    monkeypatch.setattr("tuner.storage.is_transient", lambda exc: "dropped" in str(exc))
+    calls = []
+
+    def flaky(fails: int, error: str = "dropped"):
+        calls.append(fails)
+        if len(calls) <= fails:
+            raise RuntimeError(error)
+        return "ok"
+
+    assert with_retries(flaky)(2) == "ok" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(RuntimeError, match="dropped"):
+        with_retries(flaky)(5)
+    assert len(calls) == 3  # the first try and one per delay
+    calls.clear()
+    with pytest.raises(RuntimeError, match="mistake"):
+        with_retries(flaky)(5, "mistake")
+    assert len(calls) == 1
+    calls.clear()  # a new try that finds the dropped one had done it: settled, not raised
+    assert with_retries(flaky, lambda exc, *a: "done" if "again" in str(exc) else None)(
+        2, "dropped again") == "done" and len(calls) == 2

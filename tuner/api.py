@@ -206,7 +206,10 @@ def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | N
 def final_test_scores(campaign, url: str, console: Console) -> dict[str, Any]:
     """The end of a campaign: the last stage's winning configuration scored on the
     held-out test split, once; stored in the campaign's record and written as files under
-    ``exports/<campaign>/evaluation/test/``."""
+    ``exports/<campaign>/evaluation/test/``. ``metrics`` and ``per_image_dice`` are at
+    each image's own size (``scored_at`` says which size, and why when it is the training
+    size), with HD95 and ASD in ``per_image``; the same at the training size (the trial's
+    stored test scores) under ``..._at_training_size``."""
     from tuner.inference.evaluation import evaluate_trial
     from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
     from tuner.storage import open_storage
@@ -221,9 +224,21 @@ def final_test_scores(campaign, url: str, console: Console) -> dict[str, Any]:
              + (f"; {result.note}" if result.note else ""))
         folder = default_folder(url, campaign.name, result.split)
         write_evaluation(result, last, folder)
+        own = result.native is not None
+        summary = result.summary[result.summary["size"] == "own"]
         final = {"study": last, "trial": result.trial, "split": result.split,
-                 "metrics": result.metrics, "per_image_dice": spread(result.per_image),
+                 "scored_at": "each image's own size" if own else
+                 f"the training size ({result.training_size} px)",
+                 "metrics": result.native_metrics if own else result.metrics,
+                 "per_image_dice": spread(result.native if own else result.per_image),
+                 "per_image": {row["metric"]: {k: row[k] for k in (
+                     "images", "undefined", "mean", "sd", "median", "q1", "q3")}
+                     for row in summary.to_dict("records")},
+                 "metrics_at_training_size": result.metrics,
+                 "per_image_dice_at_training_size": spread(result.per_image),
                  "files": str(folder)}
+        if result.native_note:
+            final["note"] = result.native_note
         store_final(storage, campaign, final)
     return final
 
@@ -283,37 +298,45 @@ def report(study_names: Sequence[str], *, storage: str | None = None,
 
 def evaluate(study_name: str, *, storage: str | None = None, trial: int | None = None,
              best: bool = False, split: str | None = None, data: str | None = None,
-             out: Path | None = None, gallery: Path | None = None):
-    """Score a trial's model (saved weights, or a retrain) on a split or another dataset
-    and write the evaluation files; returns ``(Evaluation, folder)``."""
+             out: Path | None = None, gallery: Path | None = None, native: bool = True):
+    """Score a trial's model (saved weights, or a retrain) on a split or another dataset,
+    at each image's own size (not with ``native`` False) and at the training size, and
+    write the evaluation files; returns ``(Evaluation, folder)``. Every argument and
+    output is checked before the work, and nothing is written on a mistake."""
     with heavy_imports():
-        from tuner.inference.evaluation import check_picture_path, check_split, evaluate_trial
+        from tuner.inference.evaluation import check_picture_path, choose, evaluate_choice
         from tuner.reports import evaluation_files as files
     from tuner.storage import storage_url
 
+    gallery = Path(gallery) if gallery is not None else None
     if gallery is not None:
         check_picture_path(gallery, "--gallery")
     url = storage_url(storage)
-    folder = out or files.default_folder(url, study_name, check_split(split, data), data)
-    files.check_folder(folder)
-    result = evaluate_trial(url, study_name, trial, data, split, best)
-    files.write_evaluation(result, study_name, folder)
-    if gallery is not None:
-        gallery.parent.mkdir(parents=True, exist_ok=True)
-        result.pictures["gallery"].save(gallery)
+    choice = choose(url, study_name, trial, data, split, best)
+    folder = Path(out) if out is not None else files.default_folder(
+        url, study_name, choice.split, data)
+    files.check_folder(folder, gallery)
+    result = evaluate_choice(choice, native)
+    files.write_evaluation(result, study_name, folder, gallery)
     return result, folder
 
 
 def predict(study_name: str, *, images: Path, out: Path, storage: str | None = None,
             trial: int | None = None, best: bool = False, threshold: float | None = None,
-            probabilities: bool = False, console: Console | None = None):
+            probabilities: bool = False, console: Console | None = None,
+            max_image_pixels: int | None = None):
     """Write a mask per image of ``images`` with a trial's saved weights; the
-    :class:`~tuner.inference.prediction.Prediction`."""
+    :class:`~tuner.inference.prediction.Prediction`. ``out`` is checked before any work
+    and made only once the study, the trial and its weights are found; images above
+    ``max_image_pixels`` (default: the trial's) are skipped."""
     with heavy_imports():
         from tuner.inference.prediction import predict_images
+        from tuner.reports.export import check_output
 
+    check_output(Path(out), "--out")
     return predict_images(storage, study_name, Path(images), Path(out), trial, best,
-                          threshold, probabilities, console=_console(console))
+                          threshold, probabilities, console=_console(console),
+                          max_pixels=max_image_pixels)
 
 
 @dataclass
@@ -333,9 +356,10 @@ def train(sets: Settings = None, data: str | None = None, on_epoch=None,
     cfg = TrainConfig.from_dict(settings(sets, data))
     with heavy_imports():
         from tuner.data import build_splits, describe_data
-        from tuner.training import fit, score
+        from tuner.training import build_model, fit, score
 
     splits = build_splits(cfg)
+    build_model(cfg)  # a model mistake is the command's only line, before the data's
     _console(console).print(describe_data(cfg, splits), markup=False, highlight=False)
     result = fit(cfg, splits, on_epoch=on_epoch)
     test = score(result.model, splits.test, cfg, result.runtime, result.normalize) \

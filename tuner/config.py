@@ -92,8 +92,8 @@ class TrainConfig:
                         "PATH/masks/* paired by file stem); docs/datasets.md")
     image_size: int = knob(64, "images are resized to image_size x image_size pixels; "
                            "a multiple of 32 keeps every architecture happy", low=16, high=4096)
-    val_fraction: float = knob(0.2, "share of the pool held out for validation "
-                               "(the same images in every trial)", low=0, high=1,
+    val_fraction: float = knob(0.2, "share of the pool held out for validation (the same "
+                               "images in every trial; unused with folds > 1)", low=0, high=1,
                                low_open=True, high_open=True)
     test_fraction: float = knob(0.2, "share of the pool held out for the final test",
                                 low=0, high=1, high_open=True)
@@ -102,6 +102,9 @@ class TrainConfig:
                                  low_open=True)
     split_seed: int = knob(0, "seed of the train/validation/test split; keep it fixed "
                            "within a study so that scores are comparable", low=0)
+    folds: int = knob(1, "k-fold cross-validation: each configuration trains once per fold of "
+                      "the non-test images (val_fraction unused); docs/folds.md", low=1, high=100)
+    fold: int = knob(0, "the fold that validates, 0 .. folds-1 (a study sets it per trial)", low=0)
     data_options: dict = knob({}, "options of dataset adapters, {adapter: {option: value}}: "
                               "images_dir, masks_dir, mask_pattern, foreground_values "
                               "(folder), trimap_border (oxford-pet), images (synthetic)... "
@@ -130,8 +133,9 @@ class TrainConfig:
     encoder: str = knob("resnet34", "smp encoder of smp architectures (ignored by 'unet')")
     encoder_weights: str = knob("none", "'none', 'imagenet' (the local cache that 'tuner "
                                 "weights fetch ENCODER' fills), a weights file, or a folder "
-                                "of <encoder>.safetensors files")
-    freeze_encoder: bool = knob(False, "train only the decoder and head")
+                                "of <encoder>.safetensors files; smp architectures only")
+    freeze_encoder: bool = knob(False, "train only the decoder and head (smp architectures "
+                                "only)")
     base_channels: int = knob(16, "width of the first classic-UNet level (paper: 64)",
                               low=1, high=512)
     batchnorm: bool = knob(True, "batch normalisation in the classic UNet")
@@ -178,7 +182,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _checked(f, getattr(self, f.name)))
-        if self.val_fraction + self.test_fraction >= 1:
+        if self.fold >= self.folds:
+            raise TunerError(f"config field 'fold': got {self.fold}, expected 0..{self.folds - 1}")
+        if self.folds == 1 and self.val_fraction + self.test_fraction >= 1:
             raise TunerError(
                 f"config fields val_fraction + test_fraction: got {self.val_fraction} + "
                 f"{self.test_fraction}, expected a sum below 1 so that images are left to train"
@@ -203,14 +209,16 @@ class TrainConfig:
         """A copy with ``changes`` applied and validated."""
         return TrainConfig.from_dict({**self.to_dict(), **changes}, source)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, Any]:  # FOLD_FIELDS only with folds > 1
+        out = dataclasses.asdict(self)
+        return out if self.folds > 1 else {k: v for k, v in out.items() if k not in FOLD_FIELDS}
 
 
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 #: the fields that say how a run computes, not what it trains (the "run" group above):
 #: they may differ between the workers of one study and are no part of a winner
 RUN_FIELDS = ("precision", "device", "threads", "channels_last")
+FOLD_FIELDS = ("folds", "fold")  # stored only with folds > 1: configs stored before stay alike
 
 
 def nest_options(values: dict[str, Any], source: str = "config") -> dict[str, Any]:

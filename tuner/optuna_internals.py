@@ -8,7 +8,10 @@ API offers none of these, so the private names they need (``Study._storage``,
 storage's ``_backend``) are read here and nowhere else, and so are the names that differ
 between the supported releases (the stale-trial retry callback is
 ``RetryHeartbeatStaleTrialCallback`` from Optuna 5, ``RetryFailedTrialCallback`` before, and
-``RDBStorage`` takes it under another keyword).
+``RDBStorage`` takes it under another keyword). The methods of ``RDBStorage`` that reach
+the database include private ones that Optuna's cache around it calls (``_get_trials``,
+``_create_new_trial``...): :func:`rdb_storage_class` names them here, for the storage that
+retries a dropped connection (:mod:`tuner.storage`).
 
 It also sets how loud Optuna is (:func:`quiet_optuna`), the one other thing every command
 asks of Optuna before using it.
@@ -21,19 +24,38 @@ that moves one fails there, by name, instead of deep inside a run.
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
+#: the logger of Optuna's RDB storage, which warns (several lines, with the SQL) each time
+#: a trial query failed and it falls back to a slower one
+RDB_LOGGER = "optuna.storages._rdb.storage"
+
+
+class _NoFallbackNoise(logging.Filter):
+    """Drops "Caught an error from sqlalchemy ... Falling back to a slower alternative":
+    the slower query or tuner's retry of a dropped connection (:mod:`tuner.storage`)
+    answers, and an error that lasts is raised anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Caught an error from sqlalchemy")
+
 
 def quiet_optuna() -> None:
-    """Optuna's log at warnings only, and no ExperimentalWarning (heartbeats, metric names,
-    PatientPruner, constant_liar... are marked experimental; a user cannot act on that)."""
+    """Optuna's log at warnings only, without the storage's fallback notices, and no
+    ExperimentalWarning (heartbeats, metric names, PatientPruner, constant_liar... are
+    marked experimental; a user cannot act on that)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    rdb = logging.getLogger(RDB_LOGGER)
+    if not any(isinstance(f, _NoFallbackNoise) for f in rdb.filters):
+        rdb.addFilter(_NoFallbackNoise())
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -66,10 +88,11 @@ def sql_engine(storage: object) -> Any | None:
 
 def stale_trial_retry(max_retry: int) -> Any:
     """The callback that puts a heartbeat-stale trial back in the queue, at most
-    ``max_retry`` times (named by the release)."""
+    ``max_retry`` times (named by the release), with the stale trial's reported values:
+    the retry goes on from its checkpoint (:mod:`tuner.study.checkpoints`)."""
     callback = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
         or optuna.storages.RetryFailedTrialCallback
-    return callback(max_retry=max_retry)
+    return callback(max_retry=max_retry, inherit_intermediate_values=True)
 
 
 def heartbeat_options(interval: int | None, grace_period: int | None,
@@ -89,3 +112,31 @@ def retry_history(trial: FrozenTrial) -> list[int]:
     callback = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) \
         or optuna.storages.RetryFailedTrialCallback
     return list(callback.retry_history(trial))
+
+
+#: ``RDBStorage`` methods that reach the database: the public ones, and the private ones
+#: Optuna's ``_CachedStorage`` and ``fail_stale_trials`` call on it (a name a release lacks,
+#: such as ``_get_best_trial_id`` or ``_set_trial_param`` before Optuna 5, is left out)
+DATABASE_METHODS = (
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "get_all_studies", "create_new_trial",
+    "set_trial_param", "get_trial_param", "set_trial_state_values",
+    "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id", "get_trial",
+    "get_trial_params", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_trials",
+    "get_n_trials", "get_best_trial", "record_heartbeat",
+    "_create_new_trial", "_set_trial_param", "_get_trials", "_get_best_trial_id",
+    "_get_stale_trial_ids",
+)
+
+
+def rdb_storage_class(wrap: Callable[[str, Callable], Callable]) -> type:
+    """A subclass of ``RDBStorage`` whose every method in :data:`DATABASE_METHODS` is
+    ``wrap(name, method)``; still an ``RDBStorage``, so Optuna caches it as usual."""
+    RDBStorage = optuna.storages.RDBStorage
+    methods = {name: wrap(name, getattr(RDBStorage, name))
+               for name in DATABASE_METHODS if hasattr(RDBStorage, name)}
+    return type("RetryingRDBStorage", (RDBStorage,), {
+        **methods, "__module__": __name__,
+        "__doc__": "Optuna's RDBStorage whose database calls are wrapped (tuner.storage)."})

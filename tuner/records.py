@@ -14,6 +14,8 @@ User attributes of a trial:
   :data:`PRUNED_AT` (epoch or None);
 - :data:`SECONDS` (whole trial), :data:`SECONDS_PER_EPOCH` (mean of training + validation);
 - :data:`REPEAT` (0, 1, ...) and :data:`SEED` (the training seed used by this repeat);
+  with ``folds`` > 1 the stored repeat is the paired unit (fold and seed together:
+  :func:`tuner.study.spec.unit_parts`) and :data:`FOLD` the fold it validates on;
 - :data:`TEST`: ``{metric: value}`` on the test split with the best weights (finished
   trials of studies with a test split);
 - :data:`STOP_REASON`: one of :data:`STOP_REASONS`; :data:`FAIL_REASON` on failures;
@@ -72,9 +74,14 @@ EPOCHS_RUN = "epochs_run"
 BEST_EPOCH = "best_epoch"
 BEST_VAL_DICE = "best_val_dice"
 PRUNED_AT = "pruned_at"
+#: ``{"epoch": k, "of": epochs, "trial": n}``: this trial went on from trial n's checkpoint
+#: of epoch k (itself after Ctrl-C, or the trial a dead worker left) instead of epoch 1
+RESUMED = "resumed"
 SECONDS = "seconds"
 SECONDS_PER_EPOCH = "seconds_per_epoch"
 REPEAT = "repeat"
+#: the fold a trial validates on (only in studies with folds > 1)
+FOLD = "fold"
 SEED = "seed"
 TEST = "test"
 STOP_REASON = "stop_reason"
@@ -108,12 +115,17 @@ CAMPAIGN_SETUP = "campaign_setup"
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters
 FIXED_PARAMS = "fixed_params"
+#: system attribute of a trial that Optuna's stale-trial retry made: the failed trial's number
+FAILED_TRIAL = "failed_trial"
 
 # -- artifacts ----------------------------------------------------------------------------
 GALLERY_PREFIX = "gallery_epoch"
 WEIGHTS_ARTIFACT = "best_weights.pt"
 #: a trial's per-epoch curves; the ``.csv`` ending makes optuna-dashboard show a table
 CURVES_ARTIFACT = "curves.csv"
+#: artifact-store id prefix of a running trial's last checkpoint (not a trial artifact:
+#: overwritten every epoch, removed when the trial ends; ``tuner.study.checkpoints``)
+CHECKPOINT_PREFIX = "tuner-checkpoint-"
 
 
 def trial_params(trial: FrozenTrial) -> dict[str, Any]:
@@ -124,6 +136,14 @@ def trial_params(trial: FrozenTrial) -> dict[str, Any]:
 def repeat_of(trial: FrozenTrial | optuna.Trial) -> int:
     """Which repeat of its configuration a trial is (0 for the first)."""
     return int(trial.user_attrs.get(REPEAT, 0))
+
+
+def fold_of(trial: FrozenTrial | optuna.Trial) -> int:
+    """Which fold a trial validates on: its :data:`FOLD`, else its config's (0 without
+    folds)."""
+    if FOLD in trial.user_attrs:
+        return int(trial.user_attrs[FOLD])
+    return int((trial.user_attrs.get(CONFIG) or {}).get("fold", 0))
 
 
 def ranked_trials(study: optuna.Study, top: int | None = None) -> list[FrozenTrial]:

@@ -5,16 +5,26 @@ workers on many machines (Optuna's own distributed mode: the database coordinate
 Passwords never leave this module in clear: every message uses :func:`redact`. Optuna is
 imported inside the functions that open a storage, so the constants and URL helpers here
 cost the command line (and ``tuner train``) no Optuna import.
+
+A server may drop a connection at any moment (a restart, an admin, a NAT): idle pooled
+connections are pinged before use, and every database call of a storage opened here is
+retried a few times with backoff when it failed on a dropped connection
+(:func:`is_transient`), in every process of a run. Reading never creates anything: a
+database without Optuna's tables holds no studies, and is read as such.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
+import random
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,10 +41,23 @@ STORAGE_ENV = "TUNER_STORAGE"
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 SCHEMA_LOCK = "tuner: create the schema"  # the lock name under which tables are created
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
+#: a process's pooled connections to a server: one, and one more while its heartbeat thread
+#: beats during a call of the main thread (Optuna's default pool holds up to 5 + 10)
+POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT_S = 1, 1, 60
 #: a password given as a parameter: ``?password=...`` in a URL's query, or libpq's
 #: ``password=...`` / ``password = 'with spaces'`` in a key=value connection string
 PASSWORD_PARAMETER = re.compile(
     r"((?<![A-Za-z_])password\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^&\s;]+)", re.IGNORECASE)
+#: waits before each new try of a database call that failed on a dropped connection (about
+#: 8 s in all, with jitter: a server restart, not an outage)
+RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: SQLSTATEs worth another try: connection exceptions (08), admin or crash shutdowns and a
+#: server starting (57P), serialization failures, deadlocks, too many connections
+TRANSIENT_SQLSTATES = ("08", "57P", "40001", "40P01", "53300")
+#: what libpq says when the server went away under a connection (it has no SQLSTATE then)
+DROPPED = re.compile(r"terminating connection|closed the connection|connection not open|"
+                     r"could not (?:receive|send) data|consuming input failed|connection "
+                     r"(?:is|already) closed|the connection is lost", re.IGNORECASE)
 
 
 def storage_url(url: str | None = None) -> str:
@@ -73,12 +96,94 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``sqlite:///``...)."""
+    parsed = sqlalchemy.engine.make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+        or str(parsed.database).startswith("file::memory:"))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps: Optuna wraps SQLAlchemy's, which wraps the
+    driver's) is a dropped connection or another error a new try may not meet again."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen or len(seen) > 20:
+            continue
+        seen.add(id(error))
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(state, str) and state.startswith(TRANSIENT_SQLSTATES):
+            return True
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and DROPPED.search(str(error.orig)):
+            return True
+        pending += [getattr(error, "orig", None), error.__cause__, error.__context__]
+    return False
+
+
+_retrying = threading.local()  # inside a retried call: the calls it makes are not retried
+_JITTER = random.SystemRandom()  # not the seeded global: forked workers must not agree
+
+
+def with_retries(call: Callable, settled: Callable | None = None) -> Callable:
+    """``call``, tried again after each of :data:`RETRY_DELAYS_S` while it fails on a
+    dropped connection; any other error, or the last one, is raised. ``settled(exc, *args,
+    **kwargs)`` may turn the error of a new try into a result (not None)."""
+
+    @functools.wraps(call)
+    def retried(*args, **kwargs):
+        if getattr(_retrying, "active", False):  # an outer call retries the whole
+            return call(*args, **kwargs)
+        _retrying.active = True
+        try:
+            for tries, delay in enumerate((*RETRY_DELAYS_S, None)):
+                try:
+                    return call(*args, **kwargs)
+                except Exception as exc:
+                    result = None
+                    if tries and settled:  # a check that fails too settles nothing
+                        with contextlib.suppress(Exception):
+                            result = settled(exc, *args, **kwargs)
+                    if result is not None:
+                        return result
+                    if delay is None or not is_transient(exc):
+                        raise
+                    time.sleep(delay * _JITTER.uniform(0.75, 1.25))
+        finally:
+            _retrying.active = False
+
+    return retried
+
+
+def _committed_before(exc: Exception, storage, trial_id: int, state=None, values=None):
+    """A trial's end a dropped try had committed: found finished, it is done, no conflict."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    if isinstance(exc, UpdateFinishedTrialError) and storage.get_trial(trial_id).state == state:
+        return True
+    return None
+
+
+@functools.cache
+def _storage_class() -> type:
+    from tuner.optuna_internals import rdb_storage_class
+
+    return rdb_storage_class(lambda name, method: with_retries(
+        method, _committed_before if name == "set_trial_state_values" else None))
+
+
 def engine_kwargs(url: str) -> dict:
-    """SQLAlchemy options: busy timeout for SQLite, pre-ping and recycling for servers."""
+    """SQLAlchemy options: busy timeout for SQLite; for servers pre-ping and recycling (a
+    connection dropped while idle is replaced silently) and a bounded pool: 200 workers
+    fit a server's default 100 connections only through a proxy, but 40 fit without."""
     if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-    # pre-ping: a connection the server or a NAT dropped while idle is replaced silently.
-    return {"pool_pre_ping": True, "pool_recycle": 300}
+    return {"pool_pre_ping": True, "pool_recycle": 300, "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT_S}
 
 
 def open_storage(url: str | None = None, *, create: bool = True,
@@ -88,7 +193,10 @@ def open_storage(url: str | None = None, *, create: bool = True,
 
     ``create=True`` (commands that train) makes a new SQLite file and its folder where
     needed and insists that the file can be written; ``create=False`` (commands that only
-    read) never creates anything: a SQLite path without a file is a mistyped path.
+    read) never creates anything: a SQLite path without a file is a mistyped path, and a
+    database without Optuna's tables (an empty file, a new server database) holds no
+    studies: it is read as an empty ``InMemoryStorage`` (:func:`holds_no_studies`). An
+    in-memory SQLite database is refused: no other process could see it.
     """
     import optuna
 
@@ -107,22 +215,49 @@ def open_storage(url: str | None = None, *, create: bool = True,
         raise TunerError(
             f"storage {redact(url)}: the password contains '@'; write it as %40 in the URL"
         )
+    if is_in_memory(url):
+        raise TunerError(
+            f"storage {redact(url)}: an in-memory SQLite database lives and dies with one "
+            "process, so the workers and later commands (best, export, dashboard) could "
+            f"not share it; expected a file path like {DEFAULT_STORAGE}")
     db_file = _sqlite_path(url)
     if db_file is not None:
         _check_sqlite_file(db_file, redact(url), create)
-    try:
+    options = heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback)
+
+    def connect() -> optuna.storages.BaseStorage:
+        if not create and not _has_optuna_tables(url):
+            return optuna.storages.InMemoryStorage()  # no studies; nothing is created
         # One process at a time creates Optuna's tables: two workers opening a new database
         # at once would both create them, and the loser fail on a duplicate. Reading
         # creates nothing, not even a lock file.
         with _named_lock(url, SCHEMA_LOCK) if create or db_file is None else \
                 contextlib.nullcontext():
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs(url),
-                **heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback))
+            return _storage_class()(url, engine_kwargs=engine_kwargs(url),
+                                    skip_table_creation=not create, **options)
+
+    try:
+        return with_retries(connect)()
     except TunerError:
         raise
     except Exception as exc:  # driver missing, server down, bad credentials, not a DB
         raise _cannot_open(parsed, exc) from None
+
+
+def _has_optuna_tables(url: str) -> bool:
+    """Whether Optuna ever wrote to ``url`` (its ``studies`` table), creating nothing."""
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        return sqlalchemy.inspect(engine).has_table("studies")
+    finally:
+        engine.dispose()
+
+
+def holds_no_studies(storage: object) -> bool:
+    """Whether ``storage`` is how :func:`open_storage` reads a database without tables."""
+    import optuna
+
+    return isinstance(storage, optuna.storages.InMemoryStorage)
 
 
 def _check_sqlite_file(db_file: Path, shown: str, create: bool) -> None:
@@ -173,7 +308,11 @@ def sqlite_lock(db_file: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _cannot_open(parsed: sqlalchemy.engine.URL, exc: Exception) -> TunerError:
+def _cannot_open(parsed: sqlalchemy.engine.URL, exc: BaseException) -> TunerError:
+    from optuna.exceptions import StorageInternalError
+
+    while isinstance(exc, StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # "An exception is raised during the commit": say which
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if parsed.password:  # drivers do not echo it, but a message is no place to find out
         reason = reason.replace(str(parsed.password), "***")
@@ -231,13 +370,29 @@ def _named_lock(storage_url: str, name: str) -> Iterator[None]:
     if url.get_backend_name() == "postgresql":
         key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-        try:
-            with engine.connect() as conn:
+
+        def lock() -> sqlalchemy.Connection:
+            conn = engine.connect()
+            try:
                 conn.execute(sqlalchemy.text("select pg_advisory_lock(:k)"), {"k": key})
-                try:
-                    yield
-                finally:
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise
+            return conn
+
+        try:
+            conn = with_retries(lock)()
+            try:
+                yield
+            finally:
+                try:  # a dropped connection has released its lock with it
                     conn.execute(sqlalchemy.text("select pg_advisory_unlock(:k)"), {"k": key})
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                with contextlib.suppress(Exception):
+                    conn.close()
         finally:
             engine.dispose()
     elif url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":

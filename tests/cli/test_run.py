@@ -106,6 +106,8 @@ def test_a_mistake_found_while_trials_ran_fails_its_trial_and_exits_1(
     result = run(study_file, "--storage", sqlite_url, *TINY_SETS)
     assert result.exit_code == 1, result.output
     assert "tuner: error: dataset 'folder:/data/gone': the folder is missing" in result.output
+    assert "tuner: 1 of 2 trials failed (last, trial 1: dataset 'folder:/data/gone'" \
+        in result.output  # every exit 1 says how many failed
     assert "Traceback" not in result.output
     states = [t.state for t in trials(sqlite_url, "grid")]
     assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING,

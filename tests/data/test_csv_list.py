@@ -49,6 +49,8 @@ def test_absolute_paths_and_merged_masks(listed):
     ("picture,mask\na.png,b.png\n", r"no column 'image' \(has picture, mask\)"),
     ("image,mask\n", r"lists no pairs"),
     ("image,mask\nscans/p1.png,labels/none.png\n", r"line 2: mask 'labels/none\.png' not found"),
+    ("image,mask\nscans,labels/p1.png\n", r"line 2: image 'scans' is a folder, not a file "
+                                         r"\(as .*scans\); expected an image file"),
     ("image,mask\nscans/p1.png,labels/p1.png\nscans/p1.png,labels/p1.png\n",
      r"line 3: image 'scans/p1\.png' is listed again \(first on line 2\)"),
     ("image,mask\nscans/p1.png,\n", r"line 2: empty mask cell"),

@@ -151,6 +151,19 @@ def test_more_than_two_values_needs_foreground_values(tmp_path):
         load(tmp_path, foreground_values="x")
 
 
+@pytest.mark.parametrize("values, words", [
+    ("999", r"got '999', but no mask under .*masks holds value 999 \(8-bit masks hold "
+            r"0-255\); the masks hold 0, 255: expected"),
+    (">255", r"got '>255', but no mask .* holds a value above 255; the masks hold 0, 255"),
+    ("1,2", r"got '1,2', but no mask .* holds any of the values 1, 2; the masks hold 0, 255"),
+])
+def test_foreground_values_that_no_mask_holds_are_refused(values, words, dataset):
+    with pytest.raises(TunerError, match=r"^config field 'foreground_values': " + words) as caught:
+        load(dataset, foreground_values=values)
+    assert "\n" not in str(caught.value)
+    assert load(dataset, foreground_values="255,999").masks.sum() == 2 * S * S // 4
+
+
 def test_different_value_pairs_across_files_is_an_error(tmp_path):
     for stem, high in (("a", 1), ("b", 255)):
         write(tmp_path / "images" / f"{stem}.png", rgb())
@@ -225,6 +238,11 @@ def test_non_image_files_are_skipped_and_counted(dataset):
 def test_missing_folders(tmp_path):
     with pytest.raises(TunerError, match=r"nowhere does not exist"):
         load(tmp_path / "nowhere")
+    (tmp_path / "a.png").write_bytes(b"x")
+    with pytest.raises(TunerError, match=r"a\.png is a file, not a folder; expected a folder "
+                                         r"with images/ and masks/ inside"):
+        load(tmp_path / "a.png")
+    (tmp_path / "a.png").unlink()
     (tmp_path / "masks").mkdir()
     with pytest.raises(TunerError, match=r"has no images/ subfolder"):
         load(tmp_path)

@@ -156,3 +156,53 @@ def test_pool_key_holds_the_fields_of_its_kind_and_an_absolute_path(tmp_path, mo
     for kind in PATH_KINDS:
         with pytest.raises(TunerError, match=rf"got '{kind}:', expected {kind}:PATH"):
             pool_key(TrainConfig(dataset=f"{kind}:"))
+
+
+FOLDS = SMALL.replace(folds=5)
+
+
+def test_folds_are_disjoint_cover_the_non_test_images_and_keep_the_test_split():
+    plain = build_splits(SMALL)
+    folds = [build_splits(FOLDS.replace(fold=j)) for j in range(5)]
+    non_test = set(plain.train.names) | set(plain.val.names)
+    validated = [name for split in folds for name in split.val.names]
+    assert sorted(validated) == sorted(non_test)  # each non-test image validates once
+    assert sorted(len(s.val) for s in folds) == [6, 6, 6, 7, 7]  # 32 images: differ by 1
+    for split in folds:
+        assert split.test.names == plain.test.names  # the test split is the folds' own too
+        assert set(split.train.names) == non_test - set(split.val.names)
+        assert torch.equal(split.test.images, plain.test.images)
+    again = build_splits(FOLDS.replace(fold=2, seed=9, lr=0.1))  # training fields: same fold
+    assert again.val.names == folds[2].val.names and again.train.names == folds[2].train.names
+
+
+def test_folds_are_stratified_by_foreground_share():
+    """Every fold spans the foreground shares: the folds' mean shares are closer than
+    those of folds dealt without the shares."""
+    shares = load_pool(FOLDS).foreground_shares
+    spreads = []
+    for split_seed in range(5):
+        for given in (shares, None):
+            means = [shares[split_indices(40, FOLDS.replace(fold=j, split_seed=split_seed),
+                                          given)[1]].mean() for j in range(5)]
+            spreads.append(max(means) - min(means))
+    stratified, unstratified = spreads[0::2], spreads[1::2]
+    assert max(stratified) < 0.03 < max(unstratified)
+    assert np.mean(stratified) < 0.7 * np.mean(unstratified)
+    # the sizes are the same with or without the shares (the caveats count without them)
+    for j in range(5):
+        with_shares = split_indices(40, FOLDS.replace(fold=j), shares)
+        assert [len(part) for part in with_shares] == [
+            len(part) for part in split_indices(40, FOLDS.replace(fold=j))]
+
+
+def test_folds_decide_the_split_key_and_their_errors_are_named():
+    from tuner.data import split_key
+
+    assert split_key(FOLDS) != split_key(SMALL) != split_key(SMALL.replace(folds=3))
+    assert split_key(FOLDS) != split_key(FOLDS.replace(fold=1))
+    assert split_key(FOLDS) == split_key(FOLDS.replace(seed=4, lr=0.1))
+    with pytest.raises(TunerError, match="'folds': 40 folds of the 32 images"):
+        split_indices(40, SMALL.replace(folds=40))
+    tiny_val = FOLDS.replace(val_fraction=0.01)  # no validation share needed with folds
+    assert len(split_indices(40, tiny_val)[1]) in (6, 7)

@@ -22,7 +22,7 @@ from tuner.inference.per_image import (
     score_images,
 )
 from tuner.training import resolve_runtime, score
-from tuner.training.metrics import confusion_counts
+from tuner.training.metrics import SplitMeter
 
 
 def logit(p: float) -> float:
@@ -37,7 +37,9 @@ def test_counts_per_image_add_up_to_the_batch_counts():
     masks = truth.reshape(3, 1, 2, 2)
     counts = image_counts(z, masks, 0.5)
     assert counts.tolist() == [[2, 0, 0, 2], [0, 0, 0, 4], [0, 2, 2, 0]]
-    batch = confusion_counts(z, masks, 0.5)
+    meter = SplitMeter(0.5)  # the counts of training's scores
+    meter.update(z, masks, 0.0)
+    batch = meter.counts()
     assert counts.sum(dim=0).tolist() == [batch.tp, batch.fp, batch.fn, batch.tn]
     # nothing to find and nothing found is a perfect image, as in the overall scores
     assert dice_of(counts).tolist() == [1.0, 1.0, 0.0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+import optuna
 import pytest
+from optuna.trial import TrialState
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -86,19 +88,51 @@ def test_colliding_stems_get_distinct_names(tmp_path):
 
 def test_mistakes_exit_2_before_any_work(tmp_path, sqlite_url):
     run_study(tmp_path, sqlite_url)  # no --save-weights
+    study = optuna.load_study(study_name="pr", storage=sqlite_url)
+    for state in (TrialState.PRUNED, TrialState.FAIL):
+        study.add_trial(optuna.trial.create_trial(state=state))
     images = tmp_path / "new"
     new_images(images)
     (tmp_path / "empty").mkdir()
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a file")
+    out = tmp_path / "deep" / "out"
     cases = {
-        (tmp_path / "nowhere", tmp_path / "out", ()): "is not a folder",
-        (tmp_path / "empty", tmp_path / "out", ()): "no image files",
+        (tmp_path / "nowhere", out, ()): "is not a folder",
+        (tmp_path / "empty", out, ()): "no image files",
         (images, images, ()): "is the --images folder",
-        (images, tmp_path / "out", ("--threshold", "1.5")): "expected a probability",
-        (images, tmp_path / "out", ("--trial", "7")): "has no such trial",
-        (images, tmp_path / "out", ()): "no saved weights; run the study with --save-weights",
+        (images, plain, ()): "exists and is not a folder",
+        (images, plain / "out", ()): "plain.txt is a file, not a folder",
+        (images, out, ("--threshold", "1.5")): "expected a probability",
+        (images, out, ("--max-image-pixels", "0")): "expected a number of pixels >= 1",
+        (images, out, ("--trial", "7")): "has no such trial",
+        (images, out, ("--trial", "1")): "the trial is pruned; expected a completed trial",
+        (images, out, ("--trial", "2")): "the trial is fail; expected a completed trial",
+        (images, out, ("--trial", "0", "--best")): "got both",
+        (images, out, ("--storage", f"sqlite:///{tmp_path / 'nope.db'}")): "nope.db",
+        (images, out, ()): "no saved weights; run the study with --save-weights",
     }
-    for (folder, out, args), message in cases.items():
-        result = predict(sqlite_url, folder, out, *args)
+    for (folder, target, args), message in cases.items():
+        result = predict(sqlite_url, folder, target, *args)
         assert result.exit_code == 2 and message in result.stderr, (message, result.output)
         assert len(result.stderr.strip().splitlines()) == 1
-    assert not list((tmp_path / "out").glob("*.png"))
+    unknown = runner.invoke(app, ["predict", "nope", "--storage", sqlite_url, "--images",
+                                  str(images), "--out", str(out)])
+    assert unknown.exit_code == 2 and "'nope' not found" in unknown.stderr
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "nope.db").exists()
+
+
+def test_a_too_large_image_names_predicts_own_option(tmp_path, sqlite_url):
+    run_study(tmp_path, sqlite_url, "--save-weights")
+    expected = new_images(tmp_path / "new")  # the largest: 45 x 45 = 2025 pixels
+    small = predict(sqlite_url, tmp_path / "new", tmp_path / "small",
+                    "--max-image-pixels", "2000")
+    assert small.exit_code == 1, small.output
+    assert "gray.jpg" in small.stderr and "--set" not in small.stderr
+    assert "tuner predict --max-image-pixels 2025" in small.stderr
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == sorted(
+        set(expected) - {"gray.png"})
+    enough = predict(sqlite_url, tmp_path / "new", tmp_path / "enough",
+                     "--max-image-pixels", "2025")
+    assert enough.exit_code == 0, enough.output
+    assert sorted(p.name for p in (tmp_path / "enough").iterdir()) == sorted(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from pathlib import Path
@@ -109,17 +110,23 @@ def test_markdown_and_latex_tables_are_well_formed(study, sqlite_url, tmp_path):
     out = tmp_path / "out"
     export.export_study(sqlite_url, study.study_name, out, {"md", "tex"})
     table = _markdown_ok((out / "comparison.md").read_text(), rows=4)
-    assert table[0] == ["weight_decay", "train_fraction", "val Dice", "test Dice",
-                        "train Dice", "train loss", "val loss", "best epoch", "epochs",
-                        "seconds", "pruned"]
-    assert table[2][:4] == ["0.01", "0.8", "**0.715 ± 0.007 (2)**", "0.705 ± 0.007"]
-    assert table[3][2] == "0.635 ± 0.007 (2)"  # 0.08 behind: far outside the spread
+    assert table[0] == ["weight_decay", "train_fraction", "val Dice", "Δ val Dice [95% CI]",
+                        "p (paired t)", "test Dice", "train Dice", "train loss", "val loss",
+                        "best epoch", "epochs", "seconds", "pruned"]
+    assert table[2][:6] == ["0.01", "0.8", "**0.715 ± 0.007 (2)**", "reference", "",
+                            "0.705 ± 0.007"]
+    # 0.08 behind in both repeats: far outside the spread, and the paired test says so
+    assert table[3][2:5] == ["0.635 ± 0.007 (2)", "-0.080 [-0.080, -0.080]", "<0.001"]
     assert table[2][-4:] == ["4", "4", "10", "0"]  # best epoch, epochs, seconds (10.5), pruned
+    legend = (out / "comparison.md").read_text()
+    assert "paired t-test (scipy.stats.ttest_rel) over 2 pairs" in legend
     parsed = parse_tabular((out / "comparison.tex").read_text())
     assert parsed["header"] == [r"weight\_decay", r"train\_fraction", "val Dice",
-                                "test Dice", "train Dice", "val loss", "best epoch", "seconds"]
-    assert parsed["spec"] == "llrrrrrr" and len(parsed["rows"]) == 4
+                                r"$\Delta$ val Dice [95\% CI]", "p (paired t)", "test Dice",
+                                "train Dice", "val loss", "best epoch", "seconds"]
+    assert parsed["spec"] == "llrrrrrrrr" and len(parsed["rows"]) == 4
     assert parsed["rows"][0][2] == r"\textbf{0.715 $\pm$ 0.007 (2)}"
+    assert parsed["rows"][1][3:5] == ["-0.080 [-0.080, -0.080]", r"\textless{}0.001"]
 
 
 def test_pivot_cells_carry_sd_and_n_and_mark_best_and_ties(study, sqlite_url, tmp_path):
@@ -131,7 +138,8 @@ def test_pivot_cells_carry_sd_and_n_and_mark_best_and_ties(study, sqlite_url, tm
     assert pivot[3] == ["0.1", "0.507 ± 0.006 (2)", "0.576 ± 0.006 (2)"]  # no ties here
     for row in pivot[2:]:
         assert all(re.search(r"\d ± \d\.\d{3} \(\d\)", cell) for cell in row[1:])
-    assert "within the repeat noise of the best mean (noise 0.010" in (out / "pivot.md").read_text()
+    assert "italic: not distinguishable from the best mean by the two-sided paired t-test" \
+        in (out / "pivot.md").read_text()
     parsed = parse_tabular((out / "pivot.tex").read_text())
     assert parsed["over"] == r"train\_fraction" and parsed["spec"] == "lrr"
     assert parsed["rows"][0] == ["0.01", r"0.635 $\pm$ 0.007 (2)",
@@ -221,8 +229,8 @@ def test_unwritable_output_folder_is_one_clear_error(study, sqlite_url, tmp_path
         export.export_study(sqlite_url, study.study_name, blocker, {"csv"})
     with pytest.raises(TunerError, match="output folder .*a_file/sub: cannot write there"):
         export.export_study(sqlite_url, study.study_name, blocker / "sub", {"csv"})
-    with pytest.raises(TunerError, match="--format: got 'csv,pdf'"):
-        export.export_study(sqlite_url, study.study_name, tmp_path / "o", "csv,pdf")
+    with pytest.raises(TunerError, match="--format: got 'csv,jpg'"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "o", "csv,jpg")
 
 
 def test_failure_midway_leaves_nothing_half_written(study, sqlite_url, tmp_path, monkeypatch):
@@ -237,6 +245,93 @@ def test_failure_midway_leaves_nothing_half_written(study, sqlite_url, tmp_path,
     with pytest.raises(RuntimeError, match="plotting failed"):
         export.export_study(sqlite_url, study.study_name, out, TEXT_FORMATS)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]  # no tables, no staging folder
+    with pytest.raises(RuntimeError, match="plotting failed"):  # folders it made: gone
+        export.export_study(sqlite_url, study.study_name, tmp_path / "new" / "out",
+                            TEXT_FORMATS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_every_study_has_its_own_folder(study, sqlite_url, tmp_path, monkeypatch):
+    """Names whose slugs collide, unicode, 600 characters: one folder each, never shared;
+    a plain name keeps its folder (exports made before the hash keep their place)."""
+    monkeypatch.setenv("TUNER_ARTIFACTS", str(tmp_path / "artifacts"))
+    url = f"sqlite:///{tmp_path / 'names.db'}"
+    names = ["col_x", "col/x", "col x", "Ünïcødé 日本語 🚀", "s" * 600, "s" * 601, "a.b-c"]
+    for name in names:
+        optuna.copy_study(from_study_name=study.study_name, from_storage=sqlite_url,
+                          to_storage=url, to_study_name=name)
+    folders = {}
+    for name in names:
+        paths = export.export_study(url, name, None, {"csv"})
+        folders[name] = paths[0].parent
+        assert paths[0] == export.default_out(url, name) / "trials.csv"
+    assert len(set(folders.values())) == len(names)
+    assert {f.parent for f in folders.values()} == {tmp_path / "exports"}
+    assert folders["col_x"].name == "col_x" and folders["a.b-c"].name == "a.b-c"
+    assert re.fullmatch(r"col_x-[0-9a-f]{8}", folders["col/x"].name)
+    assert re.fullmatch(r"Unic_de-[0-9a-f]{8}", folders["Ünïcødé 日本語 🚀"].name)
+    assert all(len(f.name) <= export.NAME_LIMIT for f in folders.values())
+    assert export.folder_name(".") != export.folder_name("..") != "study"
+    from tuner.reports import html_report
+
+    page = html_report.write_report(url, ["s" * 600],
+                                    html_report.default_report_path(url, ["s" * 600]))
+    assert page == folders["s" * 600] / "report.html" and page.is_file()
+
+
+def test_outputs_are_checked_before_any_work(study, sqlite_url, tmp_path, monkeypatch):
+    """A read-only place is one error line before the analysis, and leaves nothing."""
+    import errno
+
+    from tuner.reports import analysis
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the analysis ran before the output was checked")
+
+    monkeypatch.setattr(export, "temp_file", read_only)
+    monkeypatch.setattr(export, "analyse", no_work)
+    monkeypatch.setattr(analysis, "analyse", no_work)
+    with pytest.raises(TunerError, match=r"^output folder .*/ro/out: cannot write there "
+                                         r"\(Read-only file system\); expected"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "ro" / "out", {"csv"})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_refused(study, sqlite_url, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(TunerError, match="cannot write there .Permission denied"):
+            export.export_study(sqlite_url, study.study_name, locked / "out", {"csv"})
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_failed_trials_print_their_numbers_like_every_table():
+    """``tuner best --state fail``: a learning rate reads 3.4e-03, not 0.0034192116619781968."""
+    from optuna.distributions import FloatDistribution
+    from rich.console import Console
+
+    from tuner.reports.unfinished import unfinished_table
+
+    study = optuna.create_study()
+    space = {"lr": FloatDistribution(1e-4, 1e-2, log=True),
+             "weight_decay": FloatDistribution(0, 0.1)}
+    study.add_trial(optuna.trial.create_trial(
+        params={"lr": 0.0034192116619781968, "weight_decay": 0.012345678},
+        distributions=space, state=optuna.trial.TrialState.FAIL,
+        user_attrs={records.FAIL_REASON: "CUDA out of memory"}))
+    console = Console(record=True, width=120)
+    console.print(unfinished_table(study, "fail"))
+    text = console.export_text()
+    assert "3.4e-03" in text and "0.0123" in text and "CUDA out of memory" in text
+    assert "0.00341" not in text and "0.012345678" not in text
 
 
 def test_png_without_a_browser_writes_a_one_line_note(study, sqlite_url, tmp_path,

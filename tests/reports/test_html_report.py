@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -61,7 +62,10 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
     assert page.count("Plotly.newPlot") == 7  # 5 as exported + loss and Dice curves
     assert page.count("* plotly.js v") == 1  # the library itself, inlined
     assert "which weight decay at which train fraction?" in page
-    assert "Best configuration: weight_decay=0.01, train_fraction=0.8" in page
+    # one trial is left running: the conclusion says so first, then names the best
+    assert ("<h3>Conclusion</h3><ul><li>Partly run: 4 of 4 configurations have a completed "
+            "run (1 trial still waiting or running; 3 of the completed with fewer than 3 "
+            "finished runs); the best of those is weight_decay=0.01, train_fraction=0.8") in page
     assert '<td class="best">0.715 ± 0.007 (2)</td>' in page  # comparison and pivot
     assert page.count('<td class="best">') == 2 and "(noise 0.010:" in page
     assert "<h3>Cost</h3>" in page and "s to Dice 0.67" in page  # 95 % of 0.715
@@ -84,8 +88,50 @@ def test_report_errors_are_one_line(url, tmp_path):
     assert not (tmp_path / "x.html").exists()
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(TunerError, match="report file .*file/x.html: cannot write it"):
+    with pytest.raises(TunerError, match="report file .*file/x.html: cannot write there "
+                                         r"\(.*file is a file, not a folder\)"):
         report.write_report(url, ["second"], blocker / "x.html")
+    with pytest.raises(TunerError, match="report file .*: is a folder; expected a file name"):
+        report.write_report(url, ["second"], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary_file(url, tmp_path,
+                                                                         monkeypatch):
+    import errno
+    import os
+
+    out = tmp_path / "r.html"
+    out.write_text("the old page")
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(TunerError, match=r"report file .*r.html: cannot write there \(No "
+                                         "space left on device"):
+        report.write_report(url, ["second"], out)
+    assert out.read_text() == "the old page" and [p.name for p in tmp_path.iterdir()] == [
+        "r.html"]
+
+
+def test_a_read_only_place_is_refused_before_any_work(url, tmp_path, monkeypatch):
+    import errno
+
+    from tuner.reports import export
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the page was drawn before its file was checked")
+
+    monkeypatch.setattr(export, "temp_file", read_only)
+    monkeypatch.setattr(report, "analyse", no_work)
+    with pytest.raises(TunerError, match=r"report file .*/ro/r.html: cannot write there "
+                                         r"\(Read-only file system\)"):
+        report.write_report(url, ["first"], tmp_path / "ro" / "r.html")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _ranking(*scores: list[float]):
@@ -102,8 +148,8 @@ def test_noise_sentences_compare_differences_with_the_repeat_noise():
     sentences = report.noise_sentences(ranking)
     assert sentences[0].startswith("Repeat noise of best validation Dice") \
         and sentences[0].endswith(": 0.024.")  # sd 0.02, scaled to sigma for n = 3
-    assert sentences[1] == ("Within the noise of the best mean, so not distinguishable from "
-                            "it: lr=1.0e-02 (-0.010).")
+    assert sentences[1] == ("Within the repeat noise of the best mean (the winner rule's "
+                            "ties): lr=1.0e-02 (-0.010).")
 
 
 def test_noise_sentences_clear_winner_and_no_repeats():
@@ -140,5 +186,17 @@ def test_report_command_default_path_and_exit_code(url, shared, tmp_path, monkey
 
 
 def test_default_report_path_of_one_study(url, shared):
-    assert report.default_report_path(url, ["a b"]) == (
+    assert report.default_report_path(url, ["a_b"]) == (
         shared[0] / "exports" / "a_b" / "report.html")
+    assert re.fullmatch(r"a_b-[0-9a-f]{8}", report.default_report_path(url, ["a b"]).parent.name)
+    assert report.default_report_path(url, ["a b"]) != report.default_report_path(url, ["a/b"])
+
+
+def test_default_report_path_of_several_studies_is_one_short_name_each(url, shared):
+    exports = shared[0] / "exports"
+    assert report.default_report_path(url, ["a", "b_c"]) == exports / "report_a+b_c.html"
+    assert report.default_report_path(url, ["a_b", "c"]) != report.default_report_path(
+        url, ["a/b", "c"])
+    long = [report.default_report_path(url, ["x" * 600, f"y{k}"]) for k in range(2)]
+    assert long[0] != long[1] and all(len(p.name) <= 100 for p in long)
+    assert long[0].parent == exports and long[0].name.startswith("report_xxx")

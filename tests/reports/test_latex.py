@@ -58,7 +58,8 @@ def parse_tabular(text: str) -> dict:
         assert line.endswith(r" \\"), line
         assert _separators(line) == len(spec) - 1, line
         assert re.search(r"(?<!\\)[_%#]", line) is None, line  # specials escaped
-        assert line.replace(r"$\pm$", "").replace(r"\$", "").count("$") == 0, line
+        maths = line.replace(r"$\pm$", "").replace(r"$\Delta$", "").replace(r"\$", "")
+        assert maths.count("$") == 0, line
         cells.append([c.strip() for c in re.split(r"(?<!\\)&", line[:-3])])
     assert text.count("{") - text.count(r"\{") == text.count("}") - text.count(r"\}")
     return dict(spec=spec, over=over, header=cells[0], rows=cells[1:], resized=resized)

@@ -42,7 +42,7 @@ def test_dice_by_param_many_values_is_a_scatter_of_trials(frames):
     many = pd.concat([done, done], ignore_index=True)
     many = many.assign(weight_decay=np.arange(len(many)) * 0.01 + 0.001)
     comparison = tables.comparison_frame(many, ["weight_decay"])
-    assert len(comparison) == 16 > plots.MAX_BAR_VALUES
+    assert len(comparison) == 16 > plots.MAX_DOT_VALUES
     fig = plots.dice_by_param(comparison, many, ["weight_decay"])
     assert [t.type for t in fig.data] == ["scatter"]
     assert list(fig.data[0].x) == pytest.approx(list(many["weight_decay"]))
@@ -53,8 +53,11 @@ def test_learning_curves_panel_per_fraction_colour_per_decay_mean_over_repeats(f
     fig = curve_plots.learning_curves(curves, trials, PARAMS, "dice")
     titles = {a.text for a in fig.layout.annotations}
     assert titles == {"train_fraction=0.4", "train_fraction=0.8"}  # one panel per fraction
-    lines = [t for t in fig.data if t.mode == "lines" and t.fill is None]
+    lines = [t for t in fig.data if t.mode == "lines" and t.fill is None
+             and t.legendgroup != "_splits"]
     bands = [t for t in fig.data if t.fill == "toself"]
+    key = [t for t in fig.data if t.legendgroup == "_splits"]  # the line styles' legend
+    assert [(t.name, t.line.dash) for t in key] == [("validation", "solid"), ("train", "dash")]
     # 2 panels x 2 decays x (val, train): a mean line and a band (2 repeats) each
     assert len(lines) == len(bands) == 2 * 2 * 2
     assert {t.name for t in lines} == {"0.01", "0.1"}
@@ -76,14 +79,14 @@ def test_learning_curves_keep_the_best_configurations_of_a_crowded_panel(frames)
     _, trials, _, curves = frames
     many = trials.assign(weight_decay=trials["number"] * 0.001)  # a decay per trial
     fig = curve_plots.learning_curves(curves, many, ["weight_decay"], "loss")
-    assert {t.name for t in fig.data} == {fmt.param(v) for v in many.loc[
+    assert {t.name for t in fig.data} - {"validation", "train"} == {fmt.param(v) for v in many.loc[
         many["state"].isin(["COMPLETE", "PRUNED"]), "weight_decay"]}
     assert "10 best" not in fig.layout.title.text  # 9 finished: all drawn
     crowded = pd.concat([many, many.assign(number=many["number"] + 100,
                                            weight_decay=many["weight_decay"] + 1)])
     doubled = pd.concat([curves, curves.assign(trial=curves["trial"] + 100)])
     fig = curve_plots.learning_curves(doubled, crowded, ["weight_decay"], "loss")
-    assert len({t.name for t in fig.data}) == curve_plots.MAX_LINES
+    assert len({t.name for t in fig.data} - {"validation", "train"}) == curve_plots.MAX_LINES
     assert "10 best configurations" in fig.layout.title.text
 
 

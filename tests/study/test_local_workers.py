@@ -1,5 +1,6 @@
 """Several workers on one study, against the real PostgreSQL (and SQLite): every grid
-point exactly once, a SIGKILLed worker's trial retried, Ctrl-C then resume."""
+point exactly once, a SIGKILLed worker's trial retried, Ctrl-C then resume, connections
+the server drops mid-run survived; the progress bar counts a retried trial once."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
 
 from tests.tiny import TINY_SETS
+from tuner.study.progress import StudyProgress
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -172,3 +176,83 @@ def test_a_killed_local_worker_is_a_warning_when_the_study_completes(tmp_path, s
     assert "warning: worker 2 was killed (SIGKILL)" in output
     states = sorted(t.state.name for t in trials_of(sqlite_url, study_name))
     assert states == ["COMPLETE", "COMPLETE", "FAIL"], output
+
+
+@pytest.fixture
+def own_postgres(postgres_url):
+    """(admin engine, URL, name) of a new database on the test server, dropped afterwards:
+    its connections can be killed without touching anyone else's."""
+    name = f"tuner_drop_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f"create database {name}"))
+    url = sqlalchemy.engine.make_url(postgres_url).set(database=name)
+    try:
+        yield admin, url.render_as_string(hide_password=False), name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f"drop database if exists {name} with (force)"))
+        admin.dispose()
+
+
+def terminate_backends(admin, database: str) -> int:
+    """What an admin (or a restarting server) does: kill every connection to ``database``."""
+    with admin.connect() as conn:
+        return conn.execute(sqlalchemy.text(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where datname = :d and pid <> pg_backend_pid()"), {"d": database}).scalar_one()
+
+
+def test_connections_dropped_during_a_run_are_survived(own_postgres, tmp_path, study_name):
+    """issue 17: killing the run's connections again and again while --workers 2 train a
+    grid ended in exit 1 (a traceback from the progress poll, or "lost the database" with
+    trials left FAIL/RUNNING). Every process reconnects and retries: exit 0, every point
+    complete once."""
+    admin, url, database = own_postgres
+    study_file = write_grid(tmp_path, study_name, 4)
+    run = tuner(study_file, "--storage", url, "--workers", "2", *TINY_SETS, "--set",
+                "epochs=3", "--heartbeat-interval", "1", "--grace-period", "3")
+    deadline = time.monotonic() + 180
+    while run.poll() is None and time.monotonic() < deadline:  # until the grid is stored
+        try:
+            if trials_of(url, study_name):
+                break
+        except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+            pass  # no schema or no study yet
+        time.sleep(0.2)
+    killed = rounds = 0
+    while run.poll() is None and time.monotonic() < deadline:
+        killed += terminate_backends(admin, database)
+        rounds += 1
+        time.sleep(0.3)
+    output = finish(run)
+    assert run.returncode == 0, output
+    assert "Traceback" not in output and "Caught an error from sqlalchemy" not in output
+    assert killed >= 3, f"{killed} connections killed in {rounds} rounds: too few to test"
+    trials = trials_of(url, study_name)
+    assert sorted(t.params["dropout"] for t in trials if t.state == TrialState.COMPLETE) \
+        == [0.1, 0.2, 0.3, 0.4], [(t.number, t.state.name) for t in trials]
+    assert not [t for t in trials if not t.state.is_finished()]
+
+
+def frozen(number: int, state: TrialState, retries: list[int] = ()) -> FrozenTrial:
+    system = {"failed_trial": retries[0], "retry_history": list(retries)} if retries else {}
+    return FrozenTrial(number=number, state=state,
+                       value=0.5 if state == TrialState.COMPLETE else None,
+                       datetime_start=None, datetime_complete=None, params={},
+                       distributions={}, user_attrs={}, system_attrs=system,
+                       intermediate_values={}, trial_id=number + 1)
+
+
+@pytest.mark.parametrize("order", ["failed first", "retry first"])
+def test_progress_counts_a_retried_trial_once(order):
+    """A dead worker's trial fails and its retry completes the same grid point: 2 of 2, not
+    3 of 2 (the bar showed 7/4), whichever of the two the parent sees first."""
+    progress = StudyProgress(2, enabled=False)
+    failed, retry = frozen(0, TrialState.FAIL), frozen(2, TrialState.COMPLETE, [0])
+    ends = [failed, frozen(1, TrialState.COMPLETE), retry]
+    for trial in ends if order == "failed first" else ends[::-1]:
+        progress.trial_end(trial)
+        progress.trial_end(trial)  # the poll and the worker itself: shown once
+    assert progress.done == 2
+    assert progress._progress.tasks[0].completed == 2

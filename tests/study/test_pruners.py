@@ -13,7 +13,13 @@ from tests.tiny import TINY
 from tuner import StudySpec, categorical, records
 from tuner.errors import TunerError
 from tuner.study.objective import Objective
-from tuner.study.pruners import FloorPruner, build_pruner, prune_reason, pruner_cannot_act
+from tuner.study.pruners import (
+    FloorPruner,
+    SameFoldPruner,
+    build_pruner,
+    prune_reason,
+    pruner_cannot_act,
+)
 from tuner.training.metrics import trivial_dice
 
 
@@ -146,3 +152,50 @@ def test_a_trial_on_thin_structures_records_its_trivial_dice_and_why_it_was_prun
     assert attrs[records.STEPS_PER_EPOCH] == 2  # 14 train images, batch 8
     assert attrs[records.PRUNE_REASON].startswith("threshold: val Dice ")
     assert "< floor 1.010 (lower) after 2 of 4 epochs (50%)" in attrs[records.PRUNE_REASON]
+
+
+def folded_study(url: str, name: str, pruner_name: str, **options) -> optuna.Study:
+    """A study with two completed trials per fold: fold 0 reached 0.9, fold 1 only 0.1."""
+    spec = StudySpec(name="p", pruner=pruner_name, pruner_options=options)
+    study = optuna.create_study(study_name=name, storage=url, direction="maximize",
+                                pruner=build_pruner(spec))
+    for fold, dice in ((0, 0.9), (0, 0.9), (1, 0.1), (1, 0.1)):
+        trial = study.ask()
+        trial.set_user_attr(records.CONFIG, {"folds": 2, "fold": fold, "epochs": 3})
+        for epoch in (1, 2, 3):
+            trial.report(dice, epoch)
+        study.tell(trial, dice)
+    return study
+
+
+def judged(study: optuna.Study, dice: float, fold: int | None) -> bool:
+    """Whether a new trial of ``fold`` (None: a study without folds) at ``dice`` is pruned."""
+    trial = study.ask()
+    if fold is not None:
+        trial.set_user_attr(records.CONFIG, {"folds": 2, "fold": fold, "epochs": 3})
+        trial.set_user_attr(records.FOLD, fold)
+    trial.report(dice, 1)
+    return trial.should_prune()
+
+
+def test_a_pruner_compares_a_trial_only_with_the_trials_of_its_fold(sqlite_url, study_name):
+    """Folds differ in how hard they are: a Dice of 0.3 is good on fold 1 (whose trials
+    reached 0.1) and poor on fold 0 (0.9); the median of all four trials (0.5) would prune
+    both."""
+    study = folded_study(sqlite_url, study_name, "median", n_startup_trials=2)
+    assert isinstance(study.pruner, SameFoldPruner)
+    assert not judged(study, 0.3, fold=1)
+    assert judged(study, 0.3, fold=0)
+    assert judged(study, 0.3, fold=None)  # no folds: the whole study, as before
+    view = study.pruner.view(study, 1)
+    assert {t.number for t in view.get_trials(deepcopy=False)} >= {2, 3}
+    assert all(records.fold_of(t) == 1 for t in view.get_trials(deepcopy=False))
+    assert view.best_trial.number == 2 and study.best_trial.number == 0
+
+
+@pytest.mark.parametrize("name", ["percentile", "successive_halving", "hyperband",
+                                  "patient", "wilcoxon"])
+def test_every_comparing_pruner_works_through_the_fold_view(sqlite_url, study_name, name):
+    study = folded_study(sqlite_url, study_name, name)
+    for fold in (0, 1):
+        judged(study, 0.3, fold)  # runs; what each decides is its own rule

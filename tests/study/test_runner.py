@@ -35,3 +35,26 @@ def test_lost_database_ends_the_worker_with_one_clear_line(sqlite_url):
 
     with pytest.raises(TunerError, match="lost the database.*rerun the same command"):
         run_worker(spec, options, objective=objective)
+
+
+def test_a_failure_whose_retry_another_worker_runs_is_not_this_runs_failure(sqlite_url):
+    """A starved worker's trial taken over (failed as stale, its retry running elsewhere)
+    is recovered, not a failure: the run whose trial it was exits 0."""
+    from optuna.trial import TrialState
+
+    from tuner.study.outcome import run_outcome
+    from tuner.study.session import handed_on
+
+    study = optuna.create_study(study_name="taken", storage=sqlite_url)
+    study.enqueue_trial({"x": 1})
+    first = study.ask()
+    study.tell(first, state=TrialState.FAIL)  # failed as stale by another worker
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, system_attrs={"failed_trial": 0, "retry_history": [0]}))
+    retry = study.ask()  # the other worker runs the retry now
+    assert retry.number == 1
+    outcome = handed_on(study, run_outcome(study, set()))
+    assert (len(outcome.failed), outcome.recovered, outcome.exit_code) == (0, 1, 0)
+    study.tell(retry, state=TrialState.FAIL)  # a retry that failed: that run's failure
+    outcome = handed_on(study, run_outcome(study, set()))
+    assert len(outcome.failed) == 2 and outcome.exit_code == 1

@@ -60,6 +60,78 @@ def folder_dataset(root, count: int = 12) -> str:
     return f"folder:{root}"
 
 
+@pytest.fixture(autouse=True)
+def _fingerprints_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNER_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
+
+
+def bmp_dataset(root, foreground: float, count: int = 12) -> str:
+    """Images and masks as 8-bit BMP files, whose size does not depend on their pixels:
+    masks with another ``foreground`` share keep every name and byte size."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            root / "images" / f"{i}.bmp")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[: round(32 * foreground)] = 255
+        Image.fromarray(mask).save(root / "masks" / f"{i}.bmp")
+    return f"folder:{root}"
+
+
+def test_masks_rewritten_in_place_are_another_dataset(tmp_path, sqlite_url):
+    data = bmp_dataset(tmp_path / "data", 0.14)
+    file = write(tmp_path, GRID, name="s")
+    assert run(file, "--storage", sqlite_url, *TINY_SETS, "--data", data).exit_code == 0
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "data").rglob("*.bmp")}
+    before = snapshot(sqlite_url, "s")
+    bmp_dataset(tmp_path / "data", 0.88)  # same names, same byte sizes, other masks
+    assert {p.name: p.stat().st_size for p in (tmp_path / "data").rglob("*.bmp")} == sizes
+    result = run(file, "--storage", sqlite_url, *TINY_SETS, "--data", data)
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "created with another setup (dataset content of masks/: the bytes changed" in line
+    assert snapshot(sqlite_url, "s") == before
+
+
+def test_a_fingerprint_stored_before_contents_were_hashed_still_resumes(tmp_path, sqlite_url):
+    data = bmp_dataset(tmp_path / "data", 0.14)
+    file = write(tmp_path, GRID, name="s")
+    args = (file, "--storage", sqlite_url, *TINY_SETS, "--data", data)
+    assert run(*args, "--n-trials", "1").exit_code == 0
+    study = optuna.load_study(study_name="s", storage=sqlite_url)
+    setup = study.user_attrs[records.SETUP]
+    old = {**setup, "data": {k: v for k, v in setup["data"].items() if k != "content"}}
+    study.set_user_attr(records.SETUP, old)  # as an earlier tuner stored it
+    result = run(*args)  # compared by names and sizes: the same
+    assert result.exit_code == 0, result.output
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
+    (tmp_path / "data" / "masks" / "extra.bmp").write_bytes(b"x")  # the old rule still bites
+    result = run(*args)
+    assert result.exit_code == 2 and "dataset file count: stored 24, now 25" in \
+        one_error_line(result)
+
+
+def test_data_differences_name_what_changed():
+    from tuner.study.setup import data_difference
+
+    base = {"kind": "folder", "files": 3, "sha256": "a", "content": {"images": "i", "masks": "m"}}
+    assert data_difference(base, dict(base)) is None
+    assert data_difference(base, {**base, "kind": "isic"}).startswith("dataset 'kind'")
+    assert data_difference(base, {**base, "sha256": "b"}) == (
+        "dataset file names or sizes: the same 3 files, with other names or sizes than when "
+        "the study was created")
+    assert data_difference(base, {**base, "content": {"images": "i", "masks": "x"}}) == (
+        "dataset content of masks/: the bytes changed since the study was created (same "
+        "names and sizes)")
+    listed = {**base, "list_sha256": "l", "content": {"image": "i", "mask": "m"}}
+    assert "content of the list's mask files" in data_difference(
+        listed, {**listed, "content": {"image": "i", "mask": "x"}})
+    old = {k: v for k, v in base.items() if k != "content"}
+    assert data_difference(old, base) is None and data_difference(base, old) is None
+
+
 @pytest.fixture
 def stored(tmp_path, any_storage_url, study_name):
     """A finished two-point grid study in a real storage; (url, name, study file)."""

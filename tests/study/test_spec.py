@@ -8,9 +8,9 @@ import optuna
 import pytest
 
 from tuner.errors import TunerError
-from tuner.study.pruners import FloorPruner, build_pruner
+from tuner.study.pruners import FloorPruner, SameFoldPruner, build_pruner
 from tuner.study.samplers import build_sampler
-from tuner.study.spec import StudySpec, categorical, float_range, load_spec
+from tuner.study.spec import StudySpec, categorical, float_range, load_spec, unit_parts
 
 
 def write(tmp_path, body: str, name: str = "study.py"):
@@ -105,8 +105,41 @@ def test_samplers_and_pruners_by_name():
                        ("threshold", FloorPruner),
                        ("hopeless", FloorPruner),
                        ("none", optuna.pruners.NopPruner)]:
-        assert isinstance(build_pruner(StudySpec(name="p", pruner=name)), kind)
+        pruner = build_pruner(StudySpec(name="p", pruner=name))
+        assert isinstance(getattr(pruner, "inner", pruner), kind)  # SameFoldPruner: inner
+        assert isinstance(pruner, SameFoldPruner) == (kind not in (FloorPruner,
+                                                                   optuna.pruners.NopPruner))
     with pytest.raises(TunerError, match="unknown pruner 'medain'; expected one of: median"):
         build_pruner(StudySpec(name="p", pruner="medain"))
     with pytest.raises(TunerError, match="bad options"):
         build_pruner(StudySpec(name="p", pruner="median", pruner_options=dict(nope=1)))
+
+
+def test_a_paired_unit_is_a_fold_and_a_seed_repeat():
+    """Units 0..folds-1 are every fold of seed repeat 0; without folds a unit is the repeat."""
+    assert [unit_parts(u, 3) for u in range(6)] == [(0, 0), (1, 0), (2, 0),
+                                                     (0, 1), (1, 1), (2, 1)]
+    assert [unit_parts(u, 1) for u in range(3)] == [(0, 0), (0, 1), (0, 2)]
+    spec = StudySpec(name="f", base={"folds": 3, "seed": 7}, repeats=2)
+    assert [(spec.config({}, None, u).fold, spec.config({}, None, u).seed)
+            for u in range(6)] == [(0, 7), (1, 7), (2, 7), (0, 8), (1, 8), (2, 8)]
+    assert spec.units() == 6 and spec.default_n_trials() == 120
+    plain = StudySpec(name="p", repeats=2)
+    assert plain.config({}, None, 1) == plain.config({}, None, 0).replace(seed=1)
+    assert plain.units() == 2 and plain.units({"folds": 5}) == 10
+
+
+def test_folds_come_from_the_base_or_the_run_and_fold_is_never_set_by_hand(tmp_path):
+    path = write(tmp_path, """
+        from tuner import StudySpec, categorical
+        study = StudySpec(name="g", sampler="grid", space=dict(lr=categorical([1e-3, 1e-2])))
+    """)
+    spec = load_spec(path, overrides={"folds": 4})
+    assert spec.folds_of() == 4 and spec.default_n_trials() == 8
+    assert load_spec(path).folds_of() == 1
+    with pytest.raises(TunerError, match="'fold' is set per trial"):
+        StudySpec(name="f", base={"folds": 3, "fold": 1})
+    with pytest.raises(TunerError, match="'fold' is set per trial"):
+        StudySpec(name="f").config({}, {"folds": 3, "fold": 1})
+    with pytest.raises(TunerError, match=r"space\['folds'\]: folds decide how"):
+        StudySpec(name="f", space=dict(folds=categorical([1, 5])))

@@ -161,3 +161,106 @@ def test_the_heartbeat_keeps_a_long_trial_alive(any_storage_url, study_name):
         assert states(study) == ["RUNNING"]
     study.tell(trial, 1.0)
     assert states(study) == ["COMPLETE"]
+
+
+class OneBeat(Heartbeat):
+    """A starved worker's heartbeat: one beat as the trial starts, then none."""
+
+    def __init__(self, storage, trial_id: int, interval: int | None) -> None:
+        super().__init__(storage, trial_id, None)
+        storage.record_heartbeat(trial_id)
+
+
+@pytest.mark.parametrize("late", ["tell", "write"])
+def test_a_starved_workers_trial_is_taken_over_once_and_its_late_result_dropped(
+        late, any_storage_url, study_name, monkeypatch):
+    """The first trial's worker stops beating (starved) and runs past the grace period;
+    another worker fails it and queues its retry under the study lock, and a run starting
+    then enqueues nothing. The starved worker's late result (its tell, or its next write
+    of an epoch) is dropped, not a second COMPLETE: the retry is the point's one result."""
+    import tuner.study.worker as worker
+    from tuner.study.spec import StudySpec, categorical
+    from tuner.study.trial_queue import enqueue_grid, missing_grid_trials
+    from tuner.study.worker import take_over_stale_trials
+
+    options = dict(heartbeat_interval=1, grace_period=1,
+                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    grid = StudySpec(name="g", sampler="grid",
+                     space=dict(lr=categorical([1e-3]), dropout=categorical([0.1])))
+    study = make_study(any_storage_url, study_name, **options)
+    enqueue_grid(study, grid)
+    monkeypatch.setattr(worker, "Heartbeat", OneBeat)
+    other = optuna.load_study(study_name=study_name,
+                              storage=open_storage(any_storage_url, **options))
+
+    def objective(trial):
+        grid.suggest(trial)
+        if trial.number == 0:
+            time.sleep(2.5)  # past the grace period without a beat
+            take_over_stale_trials(other)  # what another worker does before its claim
+            assert states(other) == ["FAIL", "WAITING"]
+            assert missing_grid_trials(other, grid) == [] and enqueue_grid(other, grid) == 0
+            if late == "write":
+                trial.set_user_attr("curves", {})  # the next epoch's record
+            return 0.9
+        return 0.5
+
+    result = run_trials(study, objective, claim_only=True, grace_period=1)
+    assert (result.finished, result.failed, result.taken_over) == (1, 0, 1)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].value == 0.5 and trials[1].system_attrs["failed_trial"] == 0
+    assert trials[1].params == trials[0].params == {"lr": 1e-3, "dropout": 0.1}
+
+
+def test_a_failed_trial_is_never_told_complete(any_storage_url, study_name):
+    """The tell of a trial failed meanwhile tells nothing and says so."""
+    from tuner.study.worker import tell_unless_taken_over
+
+    study = make_study(any_storage_url, study_name)
+    study.enqueue_trial({"x": 1})
+    trial = claim_waiting_trial(study)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # a takeover
+    assert tell_unless_taken_over(study, trial, 0.9) is False
+    assert tell_unless_taken_over(study, trial, state=TrialState.PRUNED) is False
+    assert states(study) == ["FAIL"]
+    again = make_study(any_storage_url, f"{study_name}-b")
+    again.enqueue_trial({"x": 1})
+    running = claim_waiting_trial(again)
+    assert tell_unless_taken_over(again, running, 0.9) is True
+    assert states(again) == ["COMPLETE"]
+
+
+def test_the_heartbeat_beats_while_the_training_thread_holds_the_cpu(any_storage_url,
+                                                                     study_name):
+    """A busy training thread (pure Python, the GIL held between switches) does not stop
+    the beats: only a stopped or dead process goes stale."""
+    options = dict(heartbeat_interval=1, grace_period=2,
+                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
+    study = make_study(any_storage_url, study_name, **options)
+    study.enqueue_trial({"x": 1})
+    trial = claim_waiting_trial(study)
+    with Heartbeat(study._storage, trial._trial_id, interval=1):
+        end = time.monotonic() + 3.5
+        while time.monotonic() < end:
+            sum(range(10_000))
+        optuna.storages.fail_stale_trials(study)
+        assert states(study) == ["RUNNING"]
+
+
+def test_a_refused_beat_is_tried_again_within_a_second(monkeypatch):
+    import tuner.study.heartbeat as heartbeat
+
+    monkeypatch.setattr(heartbeat, "RETRY_S", 0.1)
+    beats: list[float] = []
+
+    class Busy:
+        def record_heartbeat(self, trial_id):
+            beats.append(time.monotonic())
+            if len(beats) == 2:
+                raise RuntimeError("database is locked")
+
+    with Heartbeat(Busy(), 1, interval=1):
+        time.sleep(1.5)
+    assert len(beats) == 3  # the first, the refused one at 1 s, its retry 0.1 s later
+    assert beats[2] - beats[1] < 0.5

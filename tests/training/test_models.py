@@ -77,6 +77,24 @@ def test_unet_rejects_image_size_not_divisible_by_16():
         build_model(TrainConfig(image_size=40))
 
 
+@pytest.mark.parametrize("fields, words", [
+    (dict(encoder_weights="imagenet"), "config field 'encoder_weights': got 'imagenet', but "
+                                       "arch 'unet' (the classic UNet) has no encoder; "
+                                       "expected encoder_weights=none with arch=unet"),
+    (dict(freeze_encoder=True), "config field 'freeze_encoder': got True, but arch 'unet'"),
+])
+def test_encoder_fields_asked_of_the_classic_unet_are_refused(fields, words):
+    from tuner.training.models import model_check_key
+
+    cfg = TrainConfig(image_size=32, **fields)
+    with pytest.raises(TunerError) as caught:
+        build_model(cfg)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert model_check_key(cfg) != model_check_key(TrainConfig(image_size=32))  # checked
+    assert isinstance(build_model(cfg.replace(encoder="resnet18", **{  # encoder: ignored
+        k: TrainConfig().to_dict()[k] for k in fields})), ClassicUNet)
+
+
 # -- smp architectures -----------------------------------------------------------------------
 
 

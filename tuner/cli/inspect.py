@@ -1,4 +1,5 @@
-"""``tuner studies`` and ``tuner best``: reading what studies stored."""
+"""``tuner studies`` and ``tuner best``: reading what studies stored (never creating
+anything: a database Optuna never wrote to holds no studies)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 
 from tuner.cli.common import StorageOption, console, quiet_optuna, user_errors
 from tuner.errors import TunerError
-from tuner.storage import load_existing_study, open_storage
+from tuner.storage import holds_no_studies, load_existing_study, open_storage, redact
+from tuner.storage import storage_url as resolve_storage_url
 
 
 @user_errors
@@ -19,7 +21,12 @@ def studies_command(storage: StorageOption = None) -> None:
     quiet_optuna()
     from tuner.reports.console import studies_table
 
-    console.print(studies_table(open_storage(storage, create=False)))
+    stored = open_storage(storage, create=False)
+    if holds_no_studies(stored):
+        console.print(f"no studies in {redact(resolve_storage_url(storage))} yet "
+                      "(tuner run STUDY.py stores one)", markup=False, highlight=False)
+        return
+    console.print(studies_table(stored))
 
 
 @user_errors

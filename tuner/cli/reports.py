@@ -29,7 +29,8 @@ def export_command(
         "--out", help="output folder; default storage/exports/STUDY beside the storage",
         show_default=False)] = None,
     format: Annotated[str, typer.Option(
-        "--format", help="comma-separated subset of csv,md,tex,html,png")
+        "--format", help="comma-separated subset of csv,md,tex,html,png,svg,pdf (png, svg "
+        "and pdf plots need Chrome or Chromium for kaleido)")
     ] = "csv,md,tex,html,png",
     metric: MetricOption = "val_dice",
     target: TargetOption = None,

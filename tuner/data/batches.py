@@ -9,6 +9,7 @@ normalisation comes last, on the batch.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -89,12 +90,32 @@ class TrainBatches:
         self.images, self.masks = split.images, split.masks
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.pipeline = make_pipeline(cfg.augment, size, _seed(cfg.seed, 1))
+        # the pipeline's own streams, held here so that a checkpoint can save and restore
+        # them (the same seeds as make_pipeline's: the same draws)
+        self._streams = (np.random.default_rng(_seed(cfg.seed, 1)),
+                         random.Random(_seed(cfg.seed, 1)))
+        if self.pipeline is not None:
+            self.pipeline.set_random_state(*self._streams)
         if cfg.n_aug:
             name = cfg.augment if cfg.augment != "none" else "combine"
             copier = make_pipeline(name, size, _seed(cfg.seed, 2))
             copies = [_augment(copier, self.images, self.masks) for _ in range(cfg.n_aug)]
             self.images = torch.cat([self.images, *(c[0] for c in copies)])
             self.masks = torch.cat([self.masks, *(c[1] for c in copies)])
+
+    def rng_state(self) -> dict:
+        """The shuffling and augmentation streams' state (what a checkpoint keeps)."""
+        numpy_rng, python_rng = self._streams
+        return {"shuffle": self.generator.get_state(),
+                "numpy": numpy_rng.bit_generator.state, "python": python_rng.getstate()}
+
+    def load_rng_state(self, state: dict) -> None:
+        """Continue the streams from :meth:`rng_state` (a resumed run draws what the
+        uninterrupted one would have drawn)."""
+        numpy_rng, python_rng = self._streams
+        self.generator.set_state(state["shuffle"])
+        numpy_rng.bit_generator.state = state["numpy"]
+        python_rng.setstate(state["python"])
 
     @property
     def n_samples(self) -> int:

@@ -2,6 +2,7 @@
 
 Every dataset adapter reads its files here, so that each kind of input is handled once:
 
+- regular files only: a FIFO, socket or device is never opened (:mod:`tuner.data.files`);
 - size limit: PIL's decompression-bomb guard (``Image.MAX_IMAGE_PIXELS``) set to the
   config field ``max_image_pixels`` for each file, its warning and its error both turned
   into one line naming the file, its size and the field that raises the limit;
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from tuner.data.files import file_problem
 from tuner.errors import TunerError
 
 #: image file extensions that datasets list (case-insensitive)
@@ -77,8 +79,14 @@ def read(file: Path, max_pixels: int, draft: int | None = None) -> tuple[Image.I
     """The decoded, upright image of ``file`` and its upright full size ``(width, height)``.
 
     ``draft`` lets formats that can (JPEG) decode at a reduced scale whose sides stay at
-    least ``draft`` px; the returned size is always the file's full size.
+    least ``draft`` px; the returned size is always the file's full size. Only a regular
+    file is opened (a FIFO would block for ever): anything else is :class:`UnreadableImage`.
     """
+    problem = file_problem(file)
+    if problem:
+        problem = "does not exist" if problem == "not found" else problem
+        raise UnreadableImage(f"cannot read {file}: it {problem}; expected an image file "
+                              + "/".join(e.lstrip(".") for e in EXTENSIONS), file)
     try:
         with _pixel_limit(max_pixels):
             image = Image.open(file)

@@ -52,7 +52,8 @@ def binarise(raw: list[tuple[Path, np.ndarray]],
              foreground: tuple[str, list[int]] | None) -> np.ndarray:
     """Masks uint8 (N, H, W) in {0, 1} from the raw values of each file.
 
-    With ``foreground`` given, those values (or values above the threshold) are foreground.
+    With ``foreground`` given, those values (or values above the threshold) are foreground,
+    and some mask must hold one of them (else a one-line error names the values they hold).
     Otherwise each mask may hold at most two values and the whole set at most two; the
     larger is foreground (a set whose masks all hold one value: 0 is background, anything
     else foreground).
@@ -62,7 +63,10 @@ def binarise(raw: list[tuple[Path, np.ndarray]],
     if foreground is not None:
         kind, values = foreground
         test = (lambda m: m > values[0]) if kind == "gt" else (lambda m: np.isin(m, values))
-        return np.stack([test(m) for _, m in raw]).astype(np.uint8)
+        binary = np.stack([test(m) for _, m in raw]).astype(np.uint8)
+        if not binary.any():  # a typo (999 on 8-bit masks) would train on empty masks
+            raise TunerError(_no_foreground(raw, kind, values))
+        return binary
     seen: dict[int, Path] = {}  # value -> first file holding it
     for file, mask in raw:
         values = np.unique(mask)
@@ -85,6 +89,21 @@ def binarise(raw: list[tuple[Path, np.ndarray]],
     if len(seen) == 1 and top == 0:
         return np.zeros((len(raw), *raw[0][1].shape), np.uint8)
     return np.stack([m == top for _, m in raw]).astype(np.uint8)
+
+
+def _no_foreground(raw: list[tuple[Path, np.ndarray]], kind: str, values: list[int]) -> str:
+    """The one line for ``foreground_values`` that no mask holds, naming what they hold."""
+    held = sorted(set().union(*(np.unique(m).tolist() for _, m in raw)))
+    given = f">{values[0]}" if kind == "gt" else ",".join(map(str, values))
+    wanted = (f"a value above {values[0]}" if kind == "gt" else
+              f"value {values[0]}" if len(values) == 1 else
+              f"any of the values {', '.join(map(str, values))}")
+    eight_bit = all(m.dtype == np.uint8 for _, m in raw) and max(values) > 255
+    return (f"config field 'foreground_values': got {given!r}, but no mask under "
+            f"{raw[0][0].parent} holds {wanted}"
+            + (" (8-bit masks hold 0-255)" if eight_bit else "")
+            + f"; the masks hold {first_few(map(str, held), 8)}: expected some of those "
+            f"values (such as '{held[-1]}')")
 
 
 def first_few(names: Iterable[str], limit: int = 5) -> str:

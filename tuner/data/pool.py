@@ -2,12 +2,14 @@
 
 A :class:`Pool` holds every decoded, resized pair of a dataset as ``uint8`` arrays, plus
 what its loader skipped and why (for the one-line summary of :mod:`tuner.data.summary`);
-:meth:`Pool.take` turns a selection of it into a float :class:`Split` for training.
+:meth:`Pool.take` turns a selection of it into a float :class:`Split` for training, and
+:attr:`Pool.foreground_shares` (each mask's foreground share) stratifies k-fold splits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -52,6 +54,13 @@ class Pool:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def foreground_shares(self) -> np.ndarray:
+        """Each mask's share of foreground pixels, float64 (N,): computed once per pool."""
+        if not len(self):
+            return np.zeros(0)
+        return self.masks.reshape(len(self), -1).mean(axis=1)
 
     def take(self, index: np.ndarray) -> Split:
         """The pairs at ``index`` as a float :class:`Split`."""

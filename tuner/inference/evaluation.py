@@ -9,8 +9,11 @@ that rule).
 artifact (``tuner.records.WEIGHTS_ARTIFACT``). :func:`trial_model` rebuilds the model from
 the trial's resolved config and loads them; where none were saved it retrains the same
 config with the same seed (``tuner.training.fit``) and says so in one line.
-:func:`evaluate_trial` scores that model on the fixed test split (or another split, or
-every image of another dataset) with the metrics of training, plus the per-image table,
+:func:`choose` checks every argument (split, study, trial, ``--data``) before any work, and
+:func:`evaluate_trial` scores the trial's model on the fixed test split (or another split, or
+every image of another dataset) at each image's own size (:mod:`tuner.inference.native`:
+the predictions mapped back as ``tuner predict`` maps them, against the mask files) and at
+the training size with the metrics of training, plus the per-image tables, their summary,
 the threshold curve and overlays of the best and the worst images
 (:mod:`tuner.inference.per_image`); :mod:`tuner.reports.evaluation_files` writes them.
 """
@@ -41,7 +44,8 @@ from tuner.data import (
 )
 from tuner.errors import TunerError
 from tuner.inference.gallery import gallery_indices, render_gallery
-from tuner.inference.per_image import extremes, per_image_frame, score_images
+from tuner.inference.native import NativeScorer, native_truth, overall
+from tuner.inference.per_image import extremes, per_image_frame, score_images, summary_frame
 from tuner.optuna_internals import storage_of
 from tuner.storage import artifact_store, load_existing_study, storage_url
 from tuner.training import Runtime, build_model, fit, predict_probabilities, resolve_runtime
@@ -75,8 +79,16 @@ class TrialModel:
 @dataclass
 class Evaluation:
     """A trial's scores on ``split`` of ``dataset`` (``images`` of them), and why it was
-    the one evaluated (``chosen``); ``per_image`` and ``thresholds`` are the tables of
-    :mod:`tuner.inference.per_image`; ``pictures``: ``best``, ``worst`` and ``gallery``."""
+    the one evaluated (``chosen``).
+
+    At the training size (``training_size`` px, what the model saw): ``metrics`` (loss and
+    micro scores, as the trial stored them), ``per_image`` and ``thresholds`` (the tables
+    of :mod:`tuner.inference.per_image`). At each image's own size
+    (:mod:`tuner.inference.native`): ``native`` (per image; None when not scored, and
+    ``native_note`` says why) and ``native_metrics`` (micro); ``native_note`` also says
+    when the own size is the training size (synthetic data). ``summary``: the per-image
+    scores' mean ± sd and median [IQR] at both sizes; ``pictures``: ``best``, ``worst`` and
+    ``gallery``."""
 
     trial: int
     split: str
@@ -90,6 +102,11 @@ class Evaluation:
     per_image: pd.DataFrame = field(default_factory=pd.DataFrame)
     thresholds: pd.DataFrame = field(default_factory=pd.DataFrame)
     pictures: dict[str, Image.Image] = field(default_factory=dict)
+    training_size: int = 0
+    native: pd.DataFrame | None = None
+    native_metrics: dict[str, float] = field(default_factory=dict)
+    native_note: str = ""
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def check_picture_path(path: Path, option: str) -> None:
@@ -151,7 +168,11 @@ def stored_config(trial: FrozenTrial) -> TrainConfig:
     if not stored:
         raise TunerError(f"trial {trial.number} has no stored config; expected a trial "
                          "run by tuner run")
-    return TrainConfig.from_dict(dict(stored), f"trial {trial.number} config")
+    stored = dict(stored)
+    if stored.get("arch", "unet") == "unet":  # stored before the classic UNet refused them:
+        stored.pop("encoder_weights", None)   # they never changed what it trained
+        stored.pop("freeze_encoder", None)
+    return TrainConfig.from_dict(stored, f"trial {trial.number} config")
 
 
 def saved_weights(study: optuna.Study, trial: FrozenTrial,
@@ -228,27 +249,74 @@ def check_split(split: str | None, dataset: str | None) -> str:
     return split
 
 
-def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = None,
-                   dataset: str | None = None, split: str | None = None,
-                   best: bool = False) -> Evaluation:
-    """Scores of a trial's model on ``split`` of its dataset (or of ``dataset``: all of it
-    unless ``split`` says otherwise). The trial is ``trial_number``, else (``best``, the
-    default) the best trial of the winning configuration (:func:`winning_trial`)."""
+@dataclass(frozen=True)
+class Choice:
+    """What :func:`choose` found, every argument checked: the trial to evaluate, why it
+    (``chosen``), on which ``split`` of which ``dataset`` (None: its own)."""
+
+    url: str
+    study: optuna.Study
+    trial: FrozenTrial
+    chosen: str
+    split: str
+    dataset: str | None = None
+
+
+def choose(url: str | None, study_name: str, trial_number: int | None = None,
+           dataset: str | None = None, split: str | None = None,
+           best: bool = False) -> Choice:
+    """Every check of :func:`evaluate_trial` before its work: the split, the study, the
+    trial (:func:`pick_trial`), its stored config and ``dataset`` in it."""
     split = check_split(split, dataset)
     url = storage_url(url)
     study = load_existing_study(url, study_name)
     trial, chosen = pick_trial(study, trial_number, best)
-    loaded = trial_model(study, trial, url)
+    cfg = stored_config(trial)
+    if dataset:
+        cfg.replace("--data", dataset=dataset)
+    return Choice(url, study, trial, chosen, split, dataset)
+
+
+def evaluate_trial(url: str | None, study_name: str, trial_number: int | None = None,
+                   dataset: str | None = None, split: str | None = None,
+                   best: bool = False, native: bool = True) -> Evaluation:
+    """Scores of a trial's model on ``split`` of its dataset (or of ``dataset``: all of it
+    unless ``split`` says otherwise), at each image's own size (not with ``native``
+    False) and at the training size. The trial is ``trial_number``, else (``best``, the
+    default) the best trial of the winning configuration (:func:`winning_trial`)."""
+    return evaluate_choice(choose(url, study_name, trial_number, dataset, split, best),
+                           native)
+
+
+def evaluate_choice(choice: Choice, native: bool = True) -> Evaluation:
+    """:func:`evaluate_trial` of what :func:`choose` checked: the model, then its scores
+    (one pass of the model: each batch is scored at the training size and, with
+    ``native``, at each image's own size)."""
+    trial, chosen, split, dataset = choice.trial, choice.chosen, choice.split, choice.dataset
+    loaded = trial_model(choice.study, trial, choice.url)
     cfg = loaded.cfg.replace("--data", dataset=dataset) if dataset else loaded.cfg
     images = scored_split(cfg, split)
-    result = score_images(loaded.model, images, cfg, loaded.runtime, loaded.normalize)
+    scorer, note = None, "not scored at each image's own size (asked for the training size only)"
+    if native:
+        try:
+            truth = native_truth(cfg, images)
+        except TunerError as error:
+            note = f"not scored at each image's own size: {error}"
+        else:
+            scorer, note = NativeScorer(truth, list(images.names), cfg.threshold), truth.note
+    result = score_images(loaded.model, images, cfg, loaded.runtime, loaded.normalize,
+                          scorer.add if scorer is not None else None)
     frame = per_image_frame(result)
+    own = scorer.frame() if scorer is not None else None
+    title = (f"trial {trial.number}, {split}: Dice {result.metrics['dice']:.3f} at "
+             f"{cfg.image_size} px")
     return Evaluation(
         trial=trial.number, split=split, images=len(images), metrics=result.metrics,
         chosen=chosen, note=loaded.note, weights=loaded.weights, dataset=cfg.dataset,
         threshold=cfg.threshold, per_image=frame, thresholds=result.curve,
-        pictures=overlays(loaded, images, frame,
-                          f"trial {trial.number}, {split}: Dice {result.metrics['dice']:.3f}"))
+        pictures=overlays(loaded, images, frame, title), training_size=cfg.image_size,
+        native=own, native_metrics=overall(own) if own is not None else {},
+        native_note=note, summary=summary_frame(own, frame))
 
 
 def overlays(loaded: TrialModel, images: Split, frame: pd.DataFrame,

@@ -4,15 +4,19 @@ image's own size.
 Every image is decoded like the training data (:mod:`tuner.data.image_io`: EXIF
 orientation, 16-bit and grayscale, the size limit), fitted to the trial's ``image_size``
 with its ``resize`` mode and normalised as in training; the model's foreground
-probabilities are then mapped back: the padding of ``pad`` is cut off, and the picture
-resized (bilinear) to the upright size of the file. The mask is that probability above
+probabilities are then mapped back (:func:`tuner.inference.native.restore`, which
+``tuner evaluate`` uses too): the padding of ``pad`` is cut off, and the picture resized
+(bilinear) to the upright size of the file. The mask is that probability above
 the threshold, written as an 8-bit PNG with 0 (background) and 255 (foreground); with
 ``probabilities`` the probability itself as 0-255 goes to ``probabilities/``. A file that
-cannot be decoded is named in one line and skipped.
+cannot be decoded is named in one line and skipped. Every argument, the study, the trial
+and its weights are checked before ``out`` is made; each PNG is written beside its place
+and moved there, so no half-written mask is ever seen.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,7 @@ from rich.progress import track
 from tuner.data.image_io import EXTENSIONS, Box, fit, read, to_rgb
 from tuner.errors import TunerError
 from tuner.inference.evaluation import TrialModel, pick_trial, trial_model
+from tuner.inference.native import restore
 from tuner.storage import load_existing_study, storage_url
 from tuner.training import predict_probabilities
 
@@ -80,18 +85,14 @@ def output_names(files: list[Path]) -> dict[Path, str]:
 
 
 def check_out(out: Path, images: Path) -> None:
-    """``out`` can take the masks (created if missing) and is not the images' folder."""
-    if out.exists() and not out.is_dir():
+    """``out`` is not a file and not the images' folder (nothing is made here: whether it
+    can be written is :func:`tuner.reports.export.check_output`'s)."""
+    if os.path.exists(out) and not os.path.isdir(out):
         raise TunerError(f"--out: {str(out)!r} exists and is not a folder; expected a "
                          "folder for the masks")
     if out.resolve() == images.resolve():
         raise TunerError(f"--out: {str(out)!r} is the --images folder; expected another "
                          "folder (masks would overwrite images)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise TunerError(f"--out: cannot write to {str(out)!r} ({exc.strerror or exc})"
-                         ) from None
 
 
 def check_threshold(threshold: float | None) -> None:
@@ -100,36 +101,76 @@ def check_threshold(threshold: float | None) -> None:
                          "and 1 (both excluded)")
 
 
+def check_max_pixels(max_pixels: int | None) -> None:
+    if max_pixels is not None and max_pixels < 1:
+        raise TunerError(f"--max-image-pixels: got {max_pixels}, expected a number of "
+                         "pixels >= 1")
+
+
+def make_out(out: Path, probabilities: bool) -> None:
+    """``out`` (and ``probabilities/`` in it), once the work starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if probabilities:
+            (out / PROBABILITIES).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise TunerError(f"--out: cannot write to {str(out)!r} ({exc.strerror or exc})"
+                         ) from None
+
+
+def save_png(pixels: np.ndarray, path: Path) -> None:
+    """``pixels`` (uint8) as a PNG at ``path``: written beside it, then moved into place."""
+    temp = path.with_name(f".{path.name[:max(8, len(path.name) - 9)]}.partial")  # no longer
+    try:
+        Image.fromarray(pixels).save(temp, format="PNG")
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise TunerError(f"--out: cannot write {str(path)!r} ({exc.strerror or exc})"
+                         ) from None
+
+
+def for_predict(message: str) -> str:
+    """A decoding error in predict's words: the size limit is raised with
+    ``--max-image-pixels`` (predict has no ``--set``)."""
+    return message.replace("config field max_image_pixels", "max_image_pixels").replace(
+        "--set max_image_pixels=", "tuner predict --max-image-pixels ")
+
+
 def predict_images(url: str | None, study_name: str, images: Path, out: Path,
                    trial_number: int | None = None, best: bool = False,
                    threshold: float | None = None, probabilities: bool = False,
-                   console: Console | None = None) -> Prediction:
+                   console: Console | None = None,
+                   max_pixels: int | None = None) -> Prediction:
     """Write a mask (and with ``probabilities`` a probability map) for every image file
     of ``images`` into ``out``, with the model of ``trial_number`` (else the winning
-    configuration's best trial) at ``threshold`` (default: the trial's)."""
+    configuration's best trial) at ``threshold`` (default: the trial's); images above
+    ``max_pixels`` (default: the trial's ``max_image_pixels``) are skipped."""
     check_threshold(threshold)
+    check_max_pixels(max_pixels)
     files = image_files(images)
     check_out(out, images)
     url = storage_url(url)
     study = load_existing_study(url, study_name)
     trial, chosen = pick_trial(study, trial_number, best)
     loaded = trial_model(study, trial, url, retrain=False)
+    if max_pixels is not None:
+        loaded.cfg = loaded.cfg.replace("--max-image-pixels", max_image_pixels=max_pixels)
     used = loaded.cfg.threshold if threshold is None else threshold
     result = Prediction(trial.number, chosen, used)
-    if probabilities:
-        (out / PROBABILITIES).mkdir(exist_ok=True)
+    make_out(out, probabilities)
     names = output_names(files)
 
     def write(decoded: _Decoded, square_probs: np.ndarray) -> None:
         probs = restore(square_probs, decoded.box, decoded.size)
         path = out / names[decoded.file]
-        Image.fromarray(np.where(probs > used, FOREGROUND, 0).astype(np.uint8)).save(path)
+        save_png(np.where(probs > used, FOREGROUND, 0).astype(np.uint8), path)
         if probabilities:
-            Image.fromarray(np.round(probs * 255).astype(np.uint8)).save(
-                out / PROBABILITIES / path.name)
+            save_png(np.round(probs * 255).astype(np.uint8), out / PROBABILITIES / path.name)
         result.written.append(path)
 
     def skip(file: Path, reason: str) -> None:
+        reason = for_predict(reason)
         result.skipped.append((file, reason))
         if console is not None:
             console.print(f"skipped: {reason}", markup=False, highlight=False)
@@ -173,12 +214,3 @@ def decode(file: Path, size: int, how: str, max_pixels: int) -> _Decoded:
     image, full = read(file, max_pixels, draft=size)
     square, box = fit(to_rgb(image, file), size, how, Image.BILINEAR)
     return _Decoded(file, np.asarray(square), box, full)
-
-
-def restore(probs: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
-    """Square probabilities (S, S) back at an image's ``size`` (width, height): the
-    picture's ``box`` cut out (the padding dropped) and resized bilinearly; (H, W) float."""
-    inner = np.ascontiguousarray(probs[box.top:box.top + box.height,
-                                       box.left:box.left + box.width], np.float32)
-    resized = Image.fromarray(inner).resize(size, Image.BILINEAR)  # float32: mode F
-    return np.clip(np.asarray(resized), 0, 1)

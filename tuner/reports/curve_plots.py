@@ -2,9 +2,15 @@
 
 One panel per value of one searched field (one per train fraction, say), one colour per
 value of the others (one per weight decay), the mean over repeats as a line with a band
-from the lowest to the highest repeat, validation solid and train dashed, integer epochs.
-Drawn from the tidy table of :func:`tuner.reports.tables.curves_frame`, so every stored
-metric (loss, Dice, IoU, precision, recall, accuracy) has its figure.
+from the lowest to the highest repeat, validation solid and train dashed (the legend says
+so), integer epochs. Drawn from the tidy table of
+:func:`tuner.reports.tables.curves_frame`, so every stored metric (loss, Dice, IoU,
+precision, recall, accuracy) has its figure.
+
+Losses differ by orders of magnitude between configurations and epochs (RMSprop's first
+epoch at 200,000 flattened every other curve), so each loss panel has its own log axis
+(linear where a loss is not positive) over its own range, and a first epoch far above the
+rest (:data:`SPIKE` times) is left above the axis, which the title says.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ FINISHED = ("COMPLETE", "PRUNED")
 TITLES = {"loss": "loss", "dice": "Dice", "iou": "IoU", "precision": "precision",
           "recall": "recall", "accuracy": "accuracy"}
 SPLITS = {"val": ("solid", "validation"), "train": ("dash", "train")}
+SPIKE = 10.0  # a first epoch this many times above every later one is cut off the axis
 
 
 def curve_layout(trials: pd.DataFrame, params: list[str]) -> tuple[str | None, list[str]]:
@@ -82,8 +89,9 @@ def learning_curves(curves: pd.DataFrame, trials: pd.DataFrame, params: list[str
     facet, colour_fields = curve_layout(trials, params)
     stats = curve_stats(curves, trials, params, metric)
     panels = sorted(stats["panel"].unique(), key=_panel_key(trials, facet))
-    fig = make_subplots(rows=1, cols=max(len(panels), 1), shared_yaxes=True,
-                        subplot_titles=panels if facet else None, horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=max(len(panels), 1), shared_yaxes=metric != "loss",
+                        subplot_titles=panels if facet else None,
+                        horizontal_spacing=0.03 if metric != "loss" else 0.06)
     palette = colours(trials, colour_fields)
     order = list(palette)
     shown_in_legend: set[str] = set()
@@ -96,15 +104,47 @@ def learning_curves(curves: pd.DataFrame, trials: pd.DataFrame, params: list[str
                       palette[name], col, show=split == "val" and name not in shown_in_legend)
             shown_in_legend.add(name)
     _axes(fig, stats, metric)
+    axes = [_loss_axis(fig, stats[stats["panel"] == panel], col)
+            for col, panel in enumerate(panels, start=1)] if metric == "loss" else []
+    for dash, title in SPLITS.values():  # the line styles' key
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=title,
+                                 legendgroup="_splits", legendgrouptitle_text="split",
+                                 line=dict(color="#444", dash=dash, width=2)))
     cut = (stats.groupby("panel")["rank"].max() > MAX_LINES).any()
+    notes = [*([f"the {MAX_LINES} best configurations of each panel"] if cut else []),
+             *([("log axis" if all(log for log, _ in axes) else "linear where a loss is not "
+                 "positive") + ", each panel its own range" + (
+                 "; a first-epoch spike is above the axis" if any(s for _, s in axes) else "")]
+               if axes else [])]
     fig.update_layout(
         title=f"Learning curves: {TITLES.get(metric, metric)} (solid: validation, dashed: "
               "train; band: lowest to highest repeat)"
-              + (f"<br><sup>the {MAX_LINES} best configurations of each panel</sup>"
-                 if cut else ""),
-        legend_title_text=", ".join(colour_fields), showlegend=bool(colour_fields),
+              + (f"<br><sup>{'; '.join(notes)}</sup>" if notes else ""),
+        legend_title_text=", ".join(colour_fields) or None, showlegend=True,
         hovermode="closest")  # fmt: skip
     return fig
+
+
+def _loss_axis(fig: go.Figure, panel: pd.DataFrame, col: int) -> tuple[bool, bool]:
+    """Panel ``col``'s own y range over its curves and bands: a log axis where every
+    value is positive; first-epoch values over :data:`SPIKE` times every later one are
+    left above the axis. Returns (log axis, a spike cut off)."""
+    values = panel.melt(id_vars=["epoch"], value_vars=["mean", "min", "max"])
+    values = values[values["value"].map(lambda v: math.isfinite(v))]
+    if values.empty:
+        return True, False
+    later = values[values["epoch"] > 1]["value"]
+    top, limit = values["value"].max(), SPIKE * later.max() if not later.empty else math.inf
+    spike = top > limit > 0  # only the spike is left out: other first epochs are in range
+    low = values["value"].min()
+    high = values["value"][values["value"] <= limit].max() if spike else top
+    log = low > 0
+    if log:
+        low, high = math.log10(low), math.log10(high)
+    pad = 0.05 * (high - low) or (0.05 if log else 0.05 * abs(high) or 0.05)
+    fig.update_yaxes(type="log" if log else "linear", range=[low - pad, high + pad],
+                     row=1, col=col)
+    return log, spike
 
 
 def _panel_key(trials: pd.DataFrame, facet: str | None):

@@ -18,7 +18,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from tuner.errors import TunerError
-from tuner.storage import artifact_dir, artifact_store, open_storage, redact
+from tuner.storage import artifact_dir, artifact_store, holds_no_studies, open_storage, redact
 from tuner.storage import storage_url as resolve_storage_url
 
 DEFAULT_HOST = "127.0.0.1"  # localhost only: the dashboard has no login
@@ -44,13 +44,19 @@ def dashboard_app(url: str | None = None):
     """The optuna-dashboard WSGI app for the storage at ``url`` and its artifact store.
 
     ``url`` falls back to ``$TUNER_STORAGE``, then to the SQLite default (see
-    :func:`tuner.storage.storage_url`). Raises :class:`TunerError` if it cannot be opened.
+    :func:`tuner.storage.storage_url`). Raises :class:`TunerError` if it cannot be opened,
+    or if it holds no studies: the dashboard only reads, so it creates no tables, and a
+    view of nothing would never show the studies a later run stores.
     """
     import optuna_dashboard
 
     url = resolve_storage_url(url)
-    return optuna_dashboard.wsgi(open_storage(url, create=False),
-                                 artifact_store=artifact_store(url))
+    storage = open_storage(url, create=False)
+    if holds_no_studies(storage):
+        raise TunerError(f"storage {redact(url)}: no studies there yet (Optuna's tables do "
+                         "not exist); start a run first (tuner run STUDY.py --storage "
+                         "URL), then the dashboard")
+    return optuna_dashboard.wsgi(storage, artifact_store=artifact_store(url))
 
 
 def make_dashboard_server(url: str | None = None, host: str = DEFAULT_HOST,

@@ -1,9 +1,12 @@
 """The study's tables as text for a reader, and as Markdown and HTML.
 
 Each ``*_shown`` function turns a frame of :mod:`tuner.reports.tables` (numbers) into a
-:class:`Shown`: text cells (``0.821 ± 0.012 (3)``, ``2.0e-04``, whole seconds), the mark of
-each cell (``best``, or ``tie``: within the repeat noise of the best, both by the one rule
-of :mod:`tuner.results.winner`) and a legend that says what the columns and marks mean.
+:class:`Shown`: text cells (``0.821 ± 0.012 (3)``, ``2.0e-04``, whole seconds, the paired
+difference from the best ``-0.012 [-0.020, -0.004]`` and its p-value), the mark of each
+cell (``best``: the winner by the rule of :mod:`tuner.results.winner`; ``tie``: not
+distinguishable from the best mean by the paired test of :mod:`tuner.results.paired`, or
+within the repeat noise where too few pairs allow no test) and a legend that says what the
+columns and marks mean, which test, over how many pairs, and why a cell is blank.
 :func:`markdown` and :func:`html` write one; :mod:`tuner.reports.latex` writes LaTeX.
 Every format marks the best cell bold and the ties italic.
 """
@@ -18,6 +21,7 @@ import pandas as pd
 from tuner.reports import tables
 from tuner.reports.tables import METRICS
 from tuner.results import formatting as fmt
+from tuner.results import paired
 
 #: comparison columns for a screen (Markdown, HTML): (metric, with sd, with n)
 FULL = (("val_dice", True, True), ("test_dice", True, False), ("train_dice", False, False),
@@ -64,6 +68,53 @@ def spread_sentence(noise: float | None, winner: bool = True) -> str:
             "repeats; a gap below noise x sqrt(1/n_best + 1/n) is a tie).")
 
 
+def marks_sentence(comparison: pd.DataFrame, column: str, winner: bool = True) -> str:
+    """What the marks of ``column`` mean: the paired test and its pairs where it ran, the
+    repeat noise where too few pairs allowed none (:func:`tuner.results.paired.mark`)."""
+    noise = _noise(comparison, column)
+    if f"{column}_pairs" not in comparison:
+        return spread_sentence(noise, winner)
+    rows = comparison[comparison[f"{column}_pairs"].notna()]
+    tested = [int(n) for n, p in zip(rows[f"{column}_pairs"], rows[f"{column}_p"],
+                                     strict=True) if not fmt.missing(p)]
+    test = paired.TESTS[paired.TEST]
+    if not tested:
+        why = (f"No paired test: no configuration has {test.min_pairs} or more runs paired "
+               "with the best's by repeat index (one run each, or repeats that do not line "
+               "up). ")
+        return why + spread_sentence(noise, winner)
+    bold = ("Bold: the winner (the best mean, or a configuration within the repeat noise of "
+            "it that needs less training work)" if winner else "Bold: the best")
+    text = (f"{bold}; italic: not distinguishable from the best mean by the {test.name} "
+            f"over {paired.pairs_text(tested)} (p >= {paired.ALPHA}, each comparison "
+            "alone, not adjusted for their number)")
+    if len(tested) < len(rows):
+        text += (f"; where fewer than {test.min_pairs} pairs allow no test, " + (
+            f"within the repeat noise (noise {fmt.number(noise)}: the median over "
+            "configurations of their sd between repeats; a gap below noise x "
+            "sqrt(1/n_best + 1/n) is a tie)" if noise is not None else "no mark"))
+    return text + "."
+
+
+def _paired_cells(comparison: pd.DataFrame, column: str, kind: str
+                  ) -> tuple[list[str], list[str]]:
+    """The Δ-vs-best and p cells of ``column``: ``reference`` for the best mean, the
+    reason instead of a p-value where the test could not run."""
+    deltas, ps = [], []
+    for row in comparison.to_dict("records"):
+        pairs, p = row.get(f"{column}_pairs"), row.get(f"{column}_p")
+        if fmt.missing(pairs):
+            reference = not fmt.missing(row.get(f"{column}_mean")) and row.get("n", 1) > 0
+            deltas.append("reference" if reference else "")
+            ps.append("")
+            continue
+        deltas.append(fmt.difference(row.get(f"{column}_diff"), row.get(f"{column}_ci_low"),
+                                     row.get(f"{column}_ci_high"), kind))
+        ps.append(fmt.p_value(p) if not fmt.missing(p) else
+                  "no pair" if int(pairs) == 0 else f"too few pairs ({int(pairs)})")
+    return deltas, ps
+
+
 def _noise(comparison: pd.DataFrame, column: str) -> float | None:
     values = comparison.get(f"{column}_noise")
     known = [] if values is None else [v for v in values if not fmt.missing(v)]
@@ -89,19 +140,22 @@ def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) 
         cells[m.title] = [fmt.mean_sd(mean, sd, n, m.kind) for mean, sd, n in
                           zip(comparison[f"{m.column}_mean"], sds, ns, strict=True)]
         titles.append(m.title)
+        if m.column == tables.WINNER_COLUMN and f"{m.column}_pairs" in comparison:
+            cells[f"Δ {m.title} [95% CI]"], cells[f"p ({paired.TESTS[paired.TEST].short})"] \
+                = _paired_cells(comparison, m.column, m.kind)
     if columns is FULL and "pruned" in comparison and (comparison["pruned"] > 0).any():
         cells["pruned"] = comparison["pruned"].astype(int).astype(str)
     marks = _unmarked(cells)
     column = tables.WINNER_COLUMN
-    spread = _noise(comparison, column)
     if f"{column}_mark" in comparison:
         marks["val Dice"] = _marks_of(comparison[f"{column}_mark"])
     test = ("test Dice: the same runs' best weights on the test split, mean ± sd. "
             if "test Dice" in titles else "")
+    method = (paired.method_sentence() + " " if f"{column}_pairs" in comparison else "")
     legend = ("val Dice: best validation Dice of a run, mean ± sd (n: completed repeats). "
-              f"{test}train Dice, train loss, val loss: at the last epoch; best epoch, "
-              "epochs, seconds (training and validation): means over the repeats. "
-              + spread_sentence(spread))
+              f"{method}{test}train Dice, train loss, val loss: at the last epoch; best "
+              "epoch, epochs, seconds (training and validation): means over the repeats. "
+              + marks_sentence(comparison, column))
     return Shown(cells.reset_index(drop=True), marks.reset_index(drop=True), len(params),
                  legend)
 
@@ -114,7 +168,6 @@ def pivot_shown(comparison: pd.DataFrame, params: list[str], metric: str = "val_
     means = tables.pivot_frame(comparison, params, f"{m.column}_mean")
     sds = tables.pivot_frame(comparison, params, f"{m.column}_std").reindex_like(means)
     ns = tables.pivot_frame(comparison, params, "n").reindex_like(means)
-    spread = _noise(comparison, m.column)
     marked = tables.pivot_frame(comparison, params, f"{m.column}_mark").reindex_like(means)
     corner = f"{params[0]} \\ {params[1]}"
     cells = pd.DataFrame({corner: [fmt.param(v, params[0]) for v in means.index]})
@@ -126,8 +179,24 @@ def pivot_shown(comparison: pd.DataFrame, params: list[str], metric: str = "val_
         marks[title] = _marks_of(marked.loc[r, col] for r in means.index)
     legend = (f"Cells: {m.title}, mean ± sd over the repeats of each configuration "
               f"(n in brackets). "
-              + spread_sentence(spread, winner=m.column == tables.WINNER_COLUMN))
+              + marks_sentence(comparison, m.column, winner=m.column == tables.WINNER_COLUMN)
+              + blank_sentence(means, ns, m.title))
     return Shown(cells, marks, 1, legend, *params)
+
+
+def blank_sentence(means: pd.DataFrame, ns: pd.DataFrame, title: str) -> str:
+    """Why cells of a grid are blank: every run pruned, not run (or failed), or no
+    ``title`` recorded; '' when none is."""
+    why = {"pruned": 0, "none": 0, "metric": 0}
+    for r in means.index:
+        for c in means.columns:
+            if fmt.missing(means.loc[r, c]):
+                n = ns.loc[r, c]
+                why["none" if fmt.missing(n) else "pruned" if n == 0 else "metric"] += 1
+    parts = [f"{why[key]} {text}" for key, text in (
+        ("pruned", "whose every run was pruned"), ("none", "not run yet (or every run failed)"),
+        ("metric", f"without a recorded {title}")) if why[key]]
+    return f" Blank cells: {'; '.join(parts)}." if parts else ""
 
 
 def best_value_shown(best: pd.DataFrame, params: list[str], value: str = "lr") -> Shown:

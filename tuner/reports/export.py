@@ -4,16 +4,26 @@ Everything is written into a hidden temporary folder inside the output folder fi
 place file by file only when all of it succeeded, so a failure leaves no half-written
 export that looks complete (files of an earlier export that this one did not rewrite stay).
 What each file holds: ``docs/exports.md``.
+
+The rules every written output of ``export``, ``report``, ``evaluate`` and ``predict``
+follows live here too: one folder name per study (:func:`folder_name`), an output checked
+before any work (:func:`check_output`), files staged and moved into place
+(:func:`staged`, :func:`replacing`), and nothing left behind by a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
+import unicodedata
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -27,24 +37,164 @@ from tuner.reports import display, latex, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.storage import artifact_dir, load_existing_study, storage_url
 
-FORMATS = ("csv", "md", "tex", "html", "png")
+FORMATS = ("csv", "md", "tex", "html", "png", "svg", "pdf")
+#: the plot formats kaleido draws (through a Chrome or Chromium); ``html`` needs none
+IMAGE_FORMATS = ("png", "svg", "pdf")
 TOP_GALLERIES = 3  # galleries of the best trial of the best 3 configurations
-PNG_NOTE = "png-note.txt"
+PNG_NOTE = "png-note.txt"  # written instead of the PNG, SVG and PDF plots without a browser
 PNG_HINT = (
-    "PNG plots need Chrome or Chromium for kaleido: install one (e.g. `apt-get install "
-    "chromium`, or `plotly_get_chrome` / `python -c 'import kaleido; "
+    "PNG, SVG and PDF plots need Chrome or Chromium for kaleido: install one (e.g. "
+    "`apt-get install chromium`, or `plotly_get_chrome` / `python -c 'import kaleido; "
     "kaleido.get_chrome_sync()'`, or point BROWSER_PATH at it), then run tuner export again"
 )
 
 
+#: the longest folder or file name tuner makes up (any common filesystem takes 143 bytes)
+NAME_LIMIT = 100
+HASH_LENGTH = 8  # hex digits of the exact name's SHA-256 after a slug that is not the name
+
+
 def default_out(url: str | None, study_name: str) -> Path:
-    """``exports/<study>/`` beside the storage's artifact folder (``storage/exports/...``)."""
-    return artifact_dir(url).parent / "exports" / safe_name(study_name)
+    """``exports/<folder>/`` beside the storage's artifact folder (``storage/exports/...``),
+    ``<folder>`` the study's own :func:`folder_name`."""
+    return artifact_dir(url).parent / "exports" / folder_name(study_name)
 
 
-def safe_name(name: str) -> str:
-    """``name`` usable as a file name (study names may hold slashes or spaces)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
+def slug(name: str) -> str:
+    """``name`` in letters, digits, ``.``, ``_`` and ``-`` (accents dropped, any other run
+    of characters one ``_``); '' when nothing readable is left."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name)
+                    if not unicodedata.combining(c))
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", plain).strip("._")
+
+
+def name_hash(key: str) -> str:
+    """:data:`HASH_LENGTH` hex digits of the SHA-256 of ``key``."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+
+
+def folder_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """The one folder (or file stem) name of ``name``, shared with no other name: ``name``
+    itself when it is a plain file name of at most ``limit`` characters (letters, digits,
+    ``.``, ``_``, ``-``; no leading or trailing ``.`` or ``_``), else its :func:`slug`, cut
+    to fit ``limit``, then ``-`` and a hash of the exact name (``col/x`` ->
+    ``col_x-3f2a9c1d``)."""
+    readable = slug(name)
+    if readable == name and len(name) <= limit:
+        return name
+    readable = readable[:limit - HASH_LENGTH - 1].rstrip("._-") or "study"
+    return f"{readable}-{name_hash(name)}"
+
+
+def check_output(path: Path, what: str, folder: bool = True) -> None:
+    """Before any work: ``path``, a folder (``folder``) or a file, can be created and
+    written; else a TunerError naming ``what`` and ``path``. Trying leaves nothing behind:
+    a folder made to try is removed again."""
+    path = Path(path)
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise TunerError(f"{what} {path}: exists and is not a folder; expected a folder")
+    if not folder and os.path.isdir(path):
+        raise TunerError(f"{what} {path}: is a folder; expected a file name")
+    where = path if folder else path.parent
+    made = make_folders(where, what, path)
+    try:
+        with _failing_as(what, path):
+            temp_file(where, "" if folder else path.name).unlink()  # as long as the name
+    finally:
+        remove_folders(made)
+
+
+def make_folders(folder: Path, what: str, path: Path | None = None) -> list[Path]:
+    """Make ``folder`` and its missing parents; the folders made, outermost first (for
+    :func:`remove_folders`). A TunerError about ``what`` ``path`` when that is not
+    possible (a parent is a file, read-only, a name too long)."""
+    path = folder if path is None else path
+    missing, nearest = [], Path(folder)
+    while not os.path.exists(nearest) and nearest != nearest.parent:
+        missing.append(nearest)
+        nearest = nearest.parent
+    if not os.path.isdir(nearest):
+        raise TunerError(f"{what} {path}: cannot write there ({nearest} is a file, not a "
+                         "folder); expected a place where a folder can be made")
+    made: list[Path] = []
+    try:
+        with _failing_as(what, path):
+            for each in reversed(missing):
+                os.mkdir(each)
+                made.append(each)
+    except TunerError:
+        remove_folders(made)
+        raise
+    return made
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders :func:`make_folders` made, innermost first, where still empty."""
+    for each in reversed(made):
+        with contextlib.suppress(OSError):
+            os.rmdir(each)
+
+
+@contextlib.contextmanager
+def staged(out: Path, what: str) -> Iterator[Path]:
+    """A hidden staging folder (``.partial-*``) inside ``out``, made with its parents as
+    needed, for the block to write into and move from; removed at the end, and when the
+    block fails the folders made for it too. An OSError becomes a TunerError about
+    ``what``."""
+    made = make_folders(Path(out), what)
+    staging = None
+    try:
+        with _failing_as(what, out):
+            staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+            yield staging
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        remove_folders(made)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replacing(path: Path, what: str) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the block to write; it replaces ``path`` when
+    the block succeeds, else it is removed (and the folders made for it). An OSError
+    becomes a TunerError about ``what``."""
+    path = Path(path)
+    made = make_folders(path.parent, what, path)
+    temp = None
+    try:
+        with _failing_as(what, path):
+            temp = temp_file(path.parent, path.name)
+            yield temp
+            os.replace(temp, path)
+    except BaseException:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        remove_folders(made)
+        raise
+
+
+def temp_file(folder: Path, name: str = "") -> Path:
+    """A new empty hidden file in ``folder`` with the permissions of any new file:
+    ``.partial-<random>``, or beside a file ``name`` ``.<name>.<random>.partial``, the name
+    cut so that it is no longer than ``name``."""
+    for _ in range(100):
+        token, part = secrets.token_hex(4), name[:max(8, len(name) - 18)]
+        path = Path(folder) / (f".{part}.{token}.partial" if name else f".partial-{token}")
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
+@contextlib.contextmanager
+def _failing_as(what: str, path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise TunerError(f"{what} {path}: cannot write there ({exc.strerror or exc}); "
+                         "expected a place that can be written") from None
 
 
 def finished_study(url: str | None, study_name: str) -> optuna.Study:
@@ -81,28 +231,19 @@ def export_study(storage_url: str | None, study_name: str, out: Path | None = No
     """
     formats = parse_formats(formats)
     study = finished_study(storage_url, study_name)
-    found = analyse(study, metric, target)
     out = Path(out) if out is not None else default_out(storage_url, study_name)
-    staging = _staging_folder(out)
-    try:
+    check_output(out, OUT_WHAT)
+    found = analyse(study, metric, target)
+    with staged(out, OUT_WHAT) as staging:
         written = _write_all(found, storage_url, staging, formats)
-        return _move_into_place(staging, written, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return move_into_place(staging, written, out)
 
 
-def _staging_folder(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise TunerError(f"output folder {out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
-    except OSError as exc:
-        raise TunerError(f"output folder {out}: cannot write there ({exc.strerror or exc})"
-                         ) from None
+OUT_WHAT = "output folder"  # how errors name the folder of an export
 
 
-def _move_into_place(staging: Path, written: list[Path], out: Path) -> list[Path]:
+def move_into_place(staging: Path, written: list[Path], out: Path) -> list[Path]:
+    """Move ``written`` (files in ``staging``) to the same places in ``out``; the paths."""
     final = []
     for path in written:
         target = out / path.relative_to(staging)
@@ -132,7 +273,7 @@ def _write_all(found: Analysis, url: str | None, folder: Path,
     if found.cost is not None:
         written += write_table(folder / "cost", formats, found.cost,
                                display.cost_shown(found.cost, params, found.target))
-    if formats & {"html", "png"}:
+    if formats & {"html", *IMAGE_FORMATS}:
         figures, notes = _plots_module().study_figures(found.study, found.trials, comparison,
                                                        found.curves, params)
         written += write_figures(figures, folder / "plots", formats)
@@ -184,7 +325,8 @@ def pivot_csv(comparison: pd.DataFrame, params: list[str], metric: str) -> pd.Da
 
 def write_figures(figures: dict[str, go.Figure], folder: Path, formats: set[str]
                   ) -> list[Path]:
-    """HTML (plotly.js once, as ``plotly.min.js`` beside them: opens offline) and PNG."""
+    """HTML (plotly.js once, as ``plotly.min.js`` beside them: opens offline), and PNG,
+    SVG and PDF as asked (:data:`IMAGE_FORMATS`)."""
     written = []
     if "html" in formats and figures:
         folder.mkdir(parents=True, exist_ok=True)
@@ -193,19 +335,23 @@ def write_figures(figures: dict[str, go.Figure], folder: Path, formats: set[str]
             fig.write_html(path, include_plotlyjs="directory", full_html=True)
             written.append(path)
         written.append(folder / "plotly.min.js")
-    if "png" in formats and figures:
-        written += write_pngs(figures, folder)
+    kinds = [kind for kind in IMAGE_FORMATS if kind in formats]
+    if kinds and figures:
+        written += write_pngs(figures, folder, kinds)
     return written
 
 
-def write_pngs(figures: dict[str, go.Figure], folder: Path) -> list[Path]:
-    """PNGs through kaleido (one browser for all); without a browser, a one-line note."""
+def write_pngs(figures: dict[str, go.Figure], folder: Path,
+               kinds: list[str] | tuple[str, ...] = ("png",)) -> list[Path]:
+    """Each figure as each of ``kinds`` (png, svg, pdf) through kaleido, one browser for
+    all; without a browser, a one-line note (:data:`PNG_NOTE`) instead."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png" for name in figures]
+    paths = [folder / f"{name}.{kind}" for kind in kinds for name in figures]
     try:
         with warnings.catch_warnings():  # kaleido's and plotly's deprecation chatter
             warnings.simplefilter("ignore")
-            pio.write_images(list(figures.values()), paths, width=1000, height=650)
+            pio.write_images([fig for _ in kinds for fig in figures.values()], paths,
+                             width=1000, height=650)
     except Exception as exc:  # kaleido raises ChromeNotFoundError, or the browser fails
         logging.getLogger(__name__).info("PNG export failed: %s", exc)
         for path in paths:

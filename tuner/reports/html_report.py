@@ -4,15 +4,17 @@ The page opens without a network: plotly.js is inlined once in the head, galleri
 ``data:`` URIs, and there is no external script or link tag. Per study it says what was
 searched and what was fixed, shows the comparison table (and the pivot of two-parameter
 studies), the plots, the galleries of the best and the worst configuration, the best
-configuration in words, and which differences between configurations are smaller than the
-spread between repeats (so the reader does not over-read noise).
+configuration in words (first saying so when only part of the study ran), which
+configurations a paired test cannot tell from the best, and which differences between
+configurations are smaller than the spread between repeats (so the reader does not
+over-read noise). Datasets are named as shared: no absolute path.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import os
+import json
 from pathlib import Path
 
 import optuna
@@ -23,11 +25,12 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.inference import gallery
 from tuner.reports import display, export, tables
-from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
+from tuner.reports.analysis import BEST_VALUE, Analysis, Coverage, analyse
 from tuner.reports.campaign_report import expand_campaigns
+from tuner.results import paired
 from tuner.results.caveats import study_caveats
+from tuner.results.formatting import difference, mean_sd, number, p_value, param
 from tuner.results.formatting import label as text_label
-from tuner.results.formatting import mean_sd, number, param
 from tuner.results.winner import Ranking, tie_margin
 from tuner.storage import storage_url as resolve_url
 
@@ -42,23 +45,37 @@ td.tie { font-style: italic; background: #f3faf3; } tbody th { text-align: left;
 """
 
 
+OUT_WHAT = "report file"  # how errors name the page's file
+
+
 def default_report_path(url: str | None, study_names: list[str]) -> Path:
-    """``exports/<study>/report.html``; several studies: ``exports/report_<a>+<b>.html``."""
+    """``exports/<study>/report.html``; several studies: ``exports/report_<a>+<b>.html``
+    (each study by its :func:`~tuner.reports.export.folder_name`; a name longer than
+    :data:`~tuner.reports.export.NAME_LIMIT` is cut and ends in a hash of the names)."""
     if len(study_names) == 1:
         return export.default_out(url, study_names[0]) / "report.html"
     folder = export.default_out(url, study_names[0]).parent
-    return folder / f"report_{'+'.join(export.safe_name(n) for n in study_names)}.html"
+    stem = "report_" + "+".join(export.folder_name(n) for n in study_names)
+    limit = export.NAME_LIMIT - len(".html")
+    if len(stem) > limit:
+        cut = stem[:limit - export.HASH_LENGTH - 1].rstrip("._-+")
+        stem = f"{cut}-{export.name_hash(json.dumps(list(study_names)))}"
+    return folder / f"{stem}.html"
 
 
 def write_report(storage_url: str | None, study_names: list[str], out: Path,
                  metric: str = "val_dice", target: float | None = None) -> Path:
     """Write the page about ``study_names`` to ``out`` (replaced whole, never half-written);
-    ``metric`` and ``target`` as in :func:`study_section`."""
+    ``metric`` and ``target`` as in :func:`study_section`. The studies and ``out`` are
+    checked before any work; a mistake writes nothing."""
     if not study_names:
         raise TunerError("tuner report: no study named; give one or more study names")
     studies, lineages = expand_campaigns(storage_url, study_names)  # a campaign: its stages
-    sections = [*lineages, *(study_section(storage_url, name, metric, target)
-                             for name in studies)]
+    loaded = [export.finished_study(storage_url, name) for name in studies]
+    out = Path(out)
+    export.check_output(out, OUT_WHAT, folder=False)
+    sections = [*lineages, *(_section(storage_url, study, metric, target)
+                             for study in loaded)]
     title = "tuner report: " + ", ".join(study_names)
     page = "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -66,17 +83,8 @@ def write_report(storage_url: str | None, study_names: list[str], out: Path,
         f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>',
         "</head><body>", f"<h1>{html.escape(title)}</h1>", *sections, "</body></html>",
     ])  # fmt: skip
-    out = Path(out)
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    with export.replacing(out, OUT_WHAT) as partial:
         partial.write_text(page, encoding="utf-8")
-        os.replace(partial, out)
-    except OSError as exc:
-        if partial.parent.is_dir():
-            partial.unlink(missing_ok=True)
-        raise TunerError(f"report file {out}: cannot write it ({exc.strerror or exc})"
-                         ) from None
     return out
 
 
@@ -84,9 +92,15 @@ def study_section(url: str | None, study_name: str, metric: str = "val_dice",
                   target: float | None = None) -> str:
     """The HTML section about one study (TunerError if it is unknown or has no results);
     ``metric`` fills the pivot, ``target`` is the Dice of the cost table."""
-    found = analyse(export.finished_study(url, study_name), metric, target)
+    return _section(url, export.finished_study(url, study_name), metric, target)
+
+
+def _section(url: str | None, study: optuna.Study, metric: str,
+             target: float | None) -> str:
+    found = analyse(study, metric, target)
     study, trials, params, comparison = found.study, found.trials, found.params, found.comparison
-    parts = [f'<section id="{html.escape(export.safe_name(study_name))}">',
+    study_name = study.study_name
+    parts = [f'<section id="{html.escape(export.folder_name(study_name))}">',
              f"<h2>Study {html.escape(study_name)}</h2>"]
     question = study.user_attrs.get(records.QUESTION)
     if question:
@@ -96,7 +110,8 @@ def study_section(url: str | None, study_name: str, metric: str = "val_dice",
     parts.append(_searched_and_fixed(study))
     parts.append("<h3>Conclusion</h3><ul>" + "".join(
         f"<li>{html.escape(s)}</li>"
-        for s in [best_in_words(found.ranking, comparison), *noise_sentences(found.ranking),
+        for s in [best_in_words(found.ranking, comparison, found.coverage),
+                  *paired_sentences(found.ranking), *noise_sentences(found.ranking),
                   *(f"Caution: {c}." for c in study_caveats(study))]
     ) + "</ul>")
     parts.append("<h3>Comparison</h3>" + comparison_html(comparison, params))
@@ -122,11 +137,14 @@ def label(config: pd.Series, params: list[str]) -> str:
     return text_label({p: config[p] for p in params})
 
 
-def best_in_words(ranking: Ranking | None, comparison: pd.DataFrame) -> str:
+def best_in_words(ranking: Ranking | None, comparison: pd.DataFrame,
+                  coverage: Coverage | None = None) -> str:
     """The winning configuration (the one rule of :mod:`tuner.results.winner`) and its
-    score as a sentence."""
+    score as a sentence; of a partly-run study (``coverage``), first how much of it ran."""
+    partly = coverage is not None and coverage.partial
     if ranking is None:
-        return "No configuration completed: every trial was pruned."
+        return (f"Partly run: {coverage.sentence()}." if partly else
+                "No configuration completed: every trial was pruned.")
     winner = ranking.winner
     if winner.n >= 2:
         score = f"{mean_sd(winner.mean, winner.sd)} (mean ± sd over {winner.n} repeats)"
@@ -135,8 +153,54 @@ def best_in_words(ranking: Ranking | None, comparison: pd.DataFrame) -> str:
     rows = comparison[comparison.get(f"{tables.WINNER_COLUMN}_mark", "") == "best"]
     epoch = (f", reached at epoch {rows['best_epoch_mean'].iloc[0]:.0f} on average"
              if len(rows) and not pd.isna(rows["best_epoch_mean"].iloc[0]) else "")
-    return (f"Best configuration: {text_label(winner.values)}, with best validation Dice "
-            f"{score}{epoch}.")
+    start = (f"Partly run: {coverage.sentence()}; the best of those is" if partly else
+             "Best configuration:")
+    return f"{start} {text_label(winner.values)}, with best validation Dice {score}{epoch}."
+
+
+PAIRED_LISTED = 8  # configurations named per sentence; more are counted
+
+
+def paired_sentences(ranking: Ranking | None) -> list[str]:
+    """Which configurations the paired test (:mod:`tuner.results.paired`) cannot tell
+    from the best mean, which it can, and which have too few pairs for it."""
+    if ranking is None or len(ranking.configurations) < 2:
+        return []
+    test = paired.TESTS[paired.TEST]
+    found = [(c, paired.compare(c, ranking.best)) for c in ranking.configurations[1:]]
+    tested = [(c, p) for c, p in found if p.p is not None]
+    if not tested:
+        return [f"No paired test against the best: no configuration has {test.min_pairs} or "
+                "more runs paired with the best's by repeat index (the same seed and "
+                "images), so no difference has a p-value."]
+    same = [(c, p) for c, p in tested if not p.distinguishable]
+    out = [f"{test.name[0].upper()}{test.name[1:]} against the best mean "
+           f"({text_label(ranking.best.values)}), over "
+           f"{paired.pairs_text([p.pairs for _, p in tested])}: "
+           + (f"not distinguishable from it (p >= {paired.ALPHA}): {_listed(same)}." if same
+              else "every other configuration is distinguishable from it (p < "
+                   f"{paired.ALPHA}); the closest: {_listed(tested[:1])}.")]
+    untested = [(c, p) for c, p in found if p.p is None]
+    if untested:
+        out.append(f"Too few pairs for the test: {_listed(untested, with_p=False)}.")
+    winner = dict((id(c), p) for c, p in found).get(id(ranking.winner))
+    if winner is not None and winner.distinguishable:
+        out.append(f"The winner is a cheaper configuration that the paired test tells from "
+                   f"the best mean ({_one(ranking.winner, winner)}): choosing it gives up that "
+                   "much validation Dice for less training work.")
+    return out
+
+
+def _one(configuration, found: paired.Paired, with_p: bool = True) -> str:
+    delta = "Δ " + difference(found.difference, found.low, found.high)
+    p = f", p {p_value(found.p)}" if with_p else f", {found.why_untested()}"
+    return f"{text_label(configuration.values)} ({delta}{p})"
+
+
+def _listed(found: list, with_p: bool = True) -> str:
+    shown = "; ".join(_one(c, p, with_p) for c, p in found[:PAIRED_LISTED])
+    more = len(found) - PAIRED_LISTED
+    return shown + (f"; and {more} more (the comparison table lists them)" if more > 0 else "")
 
 
 def noise_sentences(ranking: Ranking | None) -> list[str]:
@@ -153,13 +217,13 @@ def noise_sentences(ranking: Ranking | None) -> list[str]:
     if ranking.ties:
         listed = "; ".join(f"{text_label(c.values)} (-{best.mean - c.mean:.3f})"
                            for c in ranking.ties)
-        out.append(f"Within the noise of the best mean, so not distinguishable from it: "
+        out.append(f"Within the repeat noise of the best mean (the winner rule's ties): "
                    f"{listed}.")
     else:
         runner_up = ranking.configurations[1]
         out.append(f"The best mean is ahead of the runner-up ({text_label(runner_up.values)})"
                    f" by {best.mean - runner_up.mean:.3f}, more than the noise allows "
-                   f"({tie_margin(noise, best, runner_up):.3f}): a real difference.")
+                   f"({tie_margin(noise, best, runner_up):.3f}).")
     if ranking.winner is not best:
         out.append(f"Winner: {ranking.rule}.")
     return out

@@ -21,14 +21,16 @@ NEEDS = r"% needs \usepackage{booktabs} (and \usepackage{graphicx} for \resizebo
 SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$",
+    "±": r"$\pm$", "×": r"$\times$", "≥": r"$\geq$", "≤": r"$\leq$", "Δ": r"$\Delta$",
+    "<": r"\textless{}", ">": r"\textgreater{}",
 }  # fmt: skip
 MARK = {"best": r"\textbf{%s}", "tie": r"\textit{%s}"}
 
 
 def escape(text: object) -> str:
     """``text`` with LaTeX's special characters escaped (``weight_decay`` ->
-    ``weight\\_decay``) and ``±`` written as ``$\\pm$``."""
+    ``weight\\_decay``, ``<0.001`` -> ``\\textless{}0.001``) and ``±``, ``Δ`` written as
+    ``$\\pm$``, ``$\\Delta$``."""
     return "".join(SPECIAL.get(ch, ch) for ch in str(text))
 
 

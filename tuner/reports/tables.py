@@ -7,7 +7,7 @@ turns them into text. Column meanings are in ``docs/exports.md``.
 - :func:`trials_frame`: one row per trial (``trials.csv``);
 - :func:`comparison_frame`: one row per configuration (the searched parameters), mean,
   standard deviation and count over its repeats (``comparison.*``), and each metric's
-  marks by the one winner rule (:mod:`tuner.results.winner`);
+  marks and paired comparison with the best (:mod:`tuner.results.paired`);
 - :func:`pivot_frame`: two-parameter studies, first parameter down, second across;
 - :func:`best_value_frame`: the best learning rate (or other value) per optimizer x loss;
 - :func:`curves_frame`: every per-epoch curve in tidy long format (``curves.csv``).
@@ -31,6 +31,7 @@ from tuner.config import TrainConfig
 from tuner.errors import TunerError
 from tuner.records import repeat_of, trial_params
 from tuner.results import curves as curve_names
+from tuner.results import paired
 from tuner.results.formatting import label
 from tuner.results.winner import Ranking, Run, configuration_key, group_runs, rank
 
@@ -221,9 +222,10 @@ def comparison_frame(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     :func:`runs_frame`). For every column of :data:`COMPARED`, ``<column>_mean`` and
     ``<column>_std`` (sample standard deviation, empty with one run); ``n``: runs,
     ``pruned``: pruned trials; and for every ranked metric of :data:`METRICS`,
-    ``<column>_mark`` (``best``, ``tie`` or ``""``) and ``<column>_noise`` (its repeat
-    noise, the same in every row) by :func:`tuner.results.winner.rank`. A configuration
-    whose trials were all pruned keeps its row with ``n = 0``.
+    ``<column>_mark`` (``best``, ``tie`` or ``""``), ``<column>_noise`` (its repeat
+    noise, the same in every row) and the paired comparison with the best
+    (:func:`tuner.results.paired.columns`). A configuration whose trials were all pruned
+    keeps its row with ``n = 0``.
     """
     finished = trials[trials["state"].isin(FINISHED) & trials["duplicate_of"].isna()]
     keys = list(params) or ["_all"]
@@ -264,16 +266,14 @@ def runs_frame(finished: pd.DataFrame) -> pd.DataFrame:
 
 
 def _with_marks(table: pd.DataFrame, done: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """``table`` with ``<column>_mark`` and ``<column>_noise`` for every ranked metric."""
-    for m in METRICS.values():
-        if m.column not in done:
-            continue
-        ranking = rank_rows(done, keys, m)
-        marks = {} if ranking is None else {
-            configuration_key(c.values): ranking.mark(c) for c in ranking.configurations}
-        table[f"{m.column}_mark"] = [marks.get(configuration_key(dict(row)), "")
-                                     for row in table[keys].to_dict("records")]
-        table[f"{m.column}_noise"] = None if ranking is None else ranking.noise
+    """``table`` with every ranked metric's marks and paired comparison with the best
+    (:func:`tuner.results.paired.columns`: ``<column>_mark``, ``_noise``, ``_pairs``...)."""
+    rows = [configuration_key(row) for row in table[keys].to_dict("records")]
+    for m in (m for m in METRICS.values() if m.column in done):
+        found, empty = paired.columns(rank_rows(done, keys, m), m.column)
+        for name in paired.names(m.column):
+            values = [found.get(key, empty)[name] for key in rows]
+            table[name] = pd.array(values, dtype="Int64") if name.endswith("_pairs") else values
     return table
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tuner import records
 from tuner.records import repeat_of, trial_params
+from tuner.results.formatting import param
 
 #: ``--state`` names of ``tuner best`` for trials that did not complete
 STATES = {"pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
@@ -39,7 +40,8 @@ def why(trial: FrozenTrial) -> str:
 
 
 def unfinished_table(study: optuna.Study, state: str, top: int = 10) -> Table:
-    """A rich table of the newest ``top`` trials in ``state``: parameters and reason."""
+    """A rich table of the newest ``top`` trials in ``state``: parameters (written as in
+    every other table: ``3.4e-03`` for a learning rate) and reason."""
     trials = trials_in_state(study, state, top)
     names = sorted({name for t in trials for name in trial_params(t)})
     table = Table(title=f"{state} trials of {study.study_name!r} (newest first)")
@@ -47,6 +49,6 @@ def unfinished_table(study: optuna.Study, state: str, top: int = 10) -> Table:
         table.add_column(column, justify="left" if column == "why" else "right")
     for t in trials:
         params = trial_params(t)
-        table.add_row(str(t.number), *(str(params.get(n, "")) for n in names),
+        table.add_row(str(t.number), *(param(params.get(n), n) for n in names),
                       str(repeat_of(t)), str(t.user_attrs.get(records.EPOCHS_RUN, "")), why(t))
     return table

@@ -1,14 +1,23 @@
 """Numbers as a reader wants them: learning rates as 2.0e-04, Dice to 3 decimals, seconds
-whole, ``mean ± sd (n)`` cells, configuration labels and short column names.
+whole, ``mean ± sd (n)`` cells, paired differences and p-values, configuration labels and
+short column names; paths as they may be shared.
 
 Pure functions of values (no pandas, no Optuna): the tables, the terminal, the plots and
 the dashboard notes all format through here, so a number reads the same everywhere.
+
+What is written for sharing (tables, reports, notes) names a dataset by its spec with its
+path relative to the working folder, or by the folder's name alone when it lies elsewhere
+(:func:`shared_path`): ``folder:data/cells``, never ``folder:/home/me/data/cells``. Stored
+trial configs keep the path; only the text made from them is shortened.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 PM = " ± "  # between mean and standard deviation; LaTeX output turns it into $\pm$
@@ -65,6 +74,55 @@ def winner_score(winner: dict[str, Any]) -> str:
     return mean_sd(winner["mean"], winner.get("sd") if winner.get("n", 0) > 1 else None)
 
 
+def difference(value: Any, low: Any = None, high: Any = None, kind: str = "score") -> str:
+    """A signed difference and its interval: ``-0.012 [-0.020, -0.004]``; ``-0.012``
+    without one; '' without a value. ASCII signs, so every format (LaTeX too) takes it."""
+    if missing(value):
+        return ""
+    digits = 0 if kind in ("seconds", "count") else 1 if kind == "epoch" else 3
+    text = f"{float(value):+.{digits}f}"
+    if missing(low) or missing(high):
+        return text
+    return f"{text} [{float(low):+.{digits}f}, {float(high):+.{digits}f}]"
+
+
+def p_value(p: Any) -> str:
+    """``0.031``; ``<0.001`` below that; '' without one."""
+    if missing(p):
+        return ""
+    return "<0.001" if float(p) < 0.001 else f"{float(p):.3f}"
+
+
+#: an absolute path inside free text: ``/x/y`` or ``~/x`` not glued to a word before it
+_ABSOLUTE = re.compile(r"(?<![\w.~/-])~?/[^\s,;'\"`()\[\]{}<>|]+")
+
+
+def shared_path(path: str, cwd: str | Path | None = None) -> str:
+    """``path`` as it may be shared: relative to ``cwd`` (default: the working folder)
+    when it lies inside it, else the folder's (or file's) own name; a relative path as it
+    is. Never absolute, never a home folder."""
+    text = os.path.expanduser(str(path))
+    if not os.path.isabs(text):
+        return str(path)
+    full = Path(os.path.normpath(text))
+    here = Path(os.path.normpath(os.path.abspath(cwd if cwd is not None else os.getcwd())))
+    if full != here and full.is_relative_to(here):
+        return full.relative_to(here).as_posix()
+    return full.name or "."
+
+
+def shared_text(text: str, cwd: str | Path | None = None) -> str:
+    """``text`` with every absolute path in it (``folder:/home/me/data``, ``~/data``) as
+    :func:`shared_path` writes it; trailing punctuation stays outside the path."""
+    def one(match: re.Match) -> str:
+        found = match.group(0)
+        tail = len(found) - len(found.rstrip(".:"))
+        body, rest = (found[:-tail], found[-tail:]) if tail else (found, "")
+        return (shared_path(body, cwd) if body not in ("/", "~", "~/") else body) + rest
+
+    return _ABSOLUTE.sub(one, text)
+
+
 def is_rate(name: str) -> bool:
     """Whether a parameter is a learning rate (``lr``, ``lr_adam``, ``min_lr``...)."""
     return name == "lr" or name.startswith("lr_") or name.endswith("_lr")
@@ -73,9 +131,12 @@ def is_rate(name: str) -> bool:
 def param(value: Any, name: str = "") -> str:
     """A parameter value as written in a table: learning rates ``2.0e-04``; other floats
     as written in a study file when that is short (``0.01``, ``0.8``), else 3 significant
-    digits (``0.00473``) or scientific for very small or large ones; others as ``str``."""
+    digits (``0.00473``) or scientific for very small or large ones; text with its paths
+    as :func:`shared_text` writes them; others as ``str``."""
     if missing(value):
         return ""
+    if isinstance(value, str):
+        return shared_text(value)  # a dataset's or a weights file's path: as shared
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     if isinstance(value, int) and not is_rate(name):

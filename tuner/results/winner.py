@@ -27,6 +27,9 @@ reads no storage: runs come in as :class:`Run` values.
   the machine's load as much as the configuration): then the cheapest tie wins, because
   a report should not recommend a costlier setting for a difference the seeds alone
   produce. Without a noise estimate (every configuration ran once) the best mean wins.
+
+Beside the rule, :mod:`tuner.results.paired` compares each configuration with the best
+mean run by run (pairs of the same repeat index) for the tables' and the report's marks.
 """
 
 from __future__ import annotations
@@ -42,8 +45,10 @@ from typing import Any
 @dataclass(frozen=True)
 class Run:
     """One completed trial as evidence: its configuration's ``values``, its ``repeat``
-    index, its ``score`` (best validation Dice, or the metric ranked), its number and its
-    training work in GFLOP (None when it recorded none). ``identity``: every parameter the
+    index (the paired unit: runs of two configurations with the same index trained on the
+    same images with the same seed; with folds, fold and repeat together), its ``score``
+    (best validation Dice, or the metric ranked), its number and its training work in
+    GFLOP (None when it recorded none). ``identity``: every parameter the
     trial ran with, where ``values`` holds only some of them (runs of one identity and
     repeat are one run); None: ``values`` is the whole identity."""
 
@@ -60,13 +65,15 @@ class Configuration:
     """One configuration's ``values`` and the scores of its runs (one per repeat).
 
     ``work``: its runs' mean training work in GFLOP (None where no run recorded any);
-    ``trials``: the trial numbers of its runs.
+    ``trials``: the trial numbers of its runs; ``repeats``: their repeat indices (the
+    paired unit: :mod:`tuner.results.paired` pairs runs of two configurations by it).
     """
 
     values: dict[str, Any]
     scores: list[float] = field(default_factory=list)
     trials: list[int] = field(default_factory=list)
     works: list[float] = field(default_factory=list)
+    repeats: list[int] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -123,6 +130,7 @@ def group_runs(runs: Iterable[Run]) -> list[Configuration]:
         group = groups.setdefault(key, Configuration(dict(run.values)))
         group.scores.append(float(run.score))
         group.trials.append(run.trial)
+        group.repeats.append(run.repeat)
         if run.work is not None and math.isfinite(run.work):
             group.works.append(float(run.work))
     return list(groups.values())

@@ -12,8 +12,8 @@ from tuner.study.checks import field_sets
 from tuner.study.spec import StudySpec
 
 #: the fields that change how many optimizer steps an epoch has
-STEP_FIELDS = ("train_fraction", "val_fraction", "test_fraction", "batch_size", "n_aug",
-               "dataset", "synthetic_images")
+STEP_FIELDS = ("train_fraction", "val_fraction", "test_fraction", "folds", "batch_size",
+               "n_aug", "dataset", "synthetic_images")
 
 
 def study_caveats(spec: StudySpec, overrides: dict[str, Any]) -> list[str]:
@@ -25,7 +25,7 @@ def study_caveats(spec: StudySpec, overrides: dict[str, Any]) -> list[str]:
     for fields in checked:
         cfg = spec.config(fields, overrides)
         size = len(pool) if cfg.dataset == base.dataset else len(load_pool(cfg))
-        train = len(split_indices(size, cfg)[0])
+        train = len(split_indices(size, cfg)[0])  # fold 0: the folds' sizes differ by 1 at most
         steps = steps_per_epoch(train, cfg)
         if steps < fewest[0]:
             fewest = (steps, train, cfg, fields)

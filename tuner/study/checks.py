@@ -5,11 +5,16 @@ dataset, the encoder, the device) fails here with one line, before the study is 
 touched. A grid is checked point by point. A sampled space is checked as a whole: every
 combination of its extremes (so that cross-field rules such as val_fraction +
 test_fraction < 1 meet their worst case) and a few hundred random draws (so that a float
-range on an integer field is caught however its ends look).
+range on an integer field is caught however its ends look). The draws' models are checked
+too, cheaply: per architecture (every model field but the image size), the smallest drawn
+image size and the one with the fewest factors of two, since a model takes a size that is
+a multiple of its stride (a power of two) and not too small; ``int_range(32, 96)`` with an
+FPN gives 81, which no FPN takes, though both ends do.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import random
 from typing import Any
@@ -40,9 +45,9 @@ def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
     checked, drawn = field_sets(spec)
     _check_overrides_not_searched(spec, overrides, _searched(spec, [*checked, *drawn]))
     configs = [_config(spec, fields, overrides) for fields in [{}, *checked]]
-    for fields in drawn:  # the config rules only: data and models are checked below
-        _config(spec, fields, overrides)
+    draws = [(fields, _config(spec, fields, overrides)) for fields in drawn]
     _check_data_models_and_runtime(configs)
+    _check_drawn_models(spec, draws, {model_check_key(cfg) for cfg in configs})
 
 
 def searched_fields(spec: StudySpec) -> set[str]:
@@ -83,6 +88,36 @@ def _check_data_models_and_runtime(configs: list[TrainConfig]) -> None:
             if key not in seen:
                 seen.add(key)
                 check(cfg)
+
+
+def _check_drawn_models(spec: StudySpec, draws: list[tuple[dict[str, Any], TrainConfig]],
+                        checked: set[tuple]) -> None:
+    """The models of random draws, two per architecture: the smallest image size, and the
+    one with the fewest factors of two (if that one is a multiple of the stride, all are);
+    ``checked``: the model keys built already."""
+    by_arch: dict[tuple, list[tuple[dict[str, Any], TrainConfig]]] = {}
+    for fields, cfg in draws:  # the model's key without a size: its architecture
+        sizeless = copy.copy(cfg)
+        object.__setattr__(sizeless, "image_size", None)  # a key, never a config to train
+        by_arch.setdefault(model_check_key(sizeless), []).append((fields, cfg))
+    for group in by_arch.values():
+        smallest = min(group, key=lambda draw: draw[1].image_size)
+        oddest = min(group, key=lambda draw: (_twos(draw[1].image_size), draw[1].image_size))
+        for fields, cfg in (smallest, oddest):
+            if model_check_key(cfg) in checked:
+                continue
+            checked.add(model_check_key(cfg))
+            try:
+                build_model(cfg)
+            except TunerError as exc:
+                shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+                raise TunerError(f"study file {spec.source!r}: the space can give {shown}: "
+                                 f"{exc}") from None
+
+
+def _twos(n: int) -> int:
+    """How many times 2 divides ``n`` (an image size; 0 has as many as any)."""
+    return (n & -n).bit_length() - 1 if n else 64
 
 
 def _config(spec: StudySpec, params: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:

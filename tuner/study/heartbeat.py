@@ -5,6 +5,17 @@ Optuna's ``study.optimize`` records heartbeats itself, but tuner's worker loop
 public ``record_heartbeat`` from a daemon thread. A trial whose last beat is older than the
 grace period is failed by Optuna's ``fail_stale_trials``, and ``RetryHeartbeatStaleTrialCallback``
 puts a copy back in the queue.
+
+A starved process (more workers than cores) still beats: a beat is a few milliseconds of
+CPU every interval in a thread of its own, which the training thread lets run (torch
+releases the GIL, Python switches threads every few milliseconds), so its trial goes
+stale only when the process is stopped or dead, not when it trains slowly. A beat the
+database refused (a busy SQLite file, a dropped connection) is tried again after a second,
+not after a whole interval, so a few refusals in a row do not add up to the grace period.
+The grace period is one value for the whole storage (the other workers judge staleness
+by it), so it is not scaled with a trial's epoch time; should a trial still be failed
+while its worker runs on, that worker drops its result (:mod:`tuner.study.worker`) and the
+retry is the trial's one result.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import threading
 
 HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period
 GRACE_PERIOD_S = 30  # and re-queued by Optuna's retry callback
+RETRY_S = 1.0  # a refused beat is tried again this soon
 
 
 class Heartbeat:
@@ -31,11 +43,13 @@ class Heartbeat:
         return self
 
     def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
+        wait = self._interval
+        while not self._stop.wait(wait):
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception:  # a lost connection: the next beat retries (pre-ping)
-                continue
+                wait = self._interval
+            except Exception:  # a busy database, a lost connection: retry soon (pre-ping)
+                wait = min(RETRY_S, self._interval)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

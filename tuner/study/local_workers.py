@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import warnings
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
@@ -26,6 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.errors import TunerError
+from tuner.optuna_internals import quiet_optuna
 from tuner.startup import exit_quickly
 from tuner.storage import artifact_store, storage_url
 from tuner.study import interrupt
@@ -72,8 +72,7 @@ def work_assignment(assignment: Assignment, stop) -> None:
 
     options = assignment.options
     torch.set_num_threads(options.overrides["threads"])
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    quiet_optuna()
     try:
         if options.stage is None:
             spec = load_spec(assignment.spec_path, options.storage, options.overrides)
@@ -220,6 +219,9 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
     except KeyboardInterrupt:
         _stop(workers)
         raise
+    if any(p.exitcode == 2 for p in processes) and _unfinished(study):
+        raise TunerError("a worker stopped on an error (its message is above) and left "
+                         "trials unfinished; rerun the same command to resume")
     if result.stop_reason == "failing":
         notices.append(f"worker 1 stopped after {FAILURES_IN_A_ROW} failed trials in a row "
                         f"(last: {result.last_failure.splitlines()[0][:160]})"
@@ -251,21 +253,23 @@ def _stop(workers: list[LocalWorker]) -> None:
 
 def _wait_for(processes: list, study: optuna.Study, progress: StudyProgress,
               known: set[int]) -> list[str]:
-    """Show the other workers' trials until they exit. A worker's user error ends the run
-    (exit 2); a worker that died or crashed becomes a warning: the storage says whether
-    its trials were lost (the run's outcome counts them)."""
+    """Show the other workers' trials until they exit. A worker that stopped on an error
+    (exit 2: its line is above; after the parent's checks, most likely a storage it could
+    not reach), died or crashed becomes a warning: the storage says whether its trials were
+    lost (the run's outcome counts them, and :func:`run_local` fails a run that an
+    erring worker left unfinished)."""
     while running := [p for p in processes if p.is_alive()]:
         interrupt.raise_if_requested()
         progress.poll(study, known)
         # a second between polls, but not a moment longer than the last worker lives
         wait([p.sentinel for p in running], timeout=1.0)
     progress.poll(study, known)
-    codes = [p.exitcode for p in processes]
-    if any(code == 2 for code in codes):
-        raise TunerError("a worker stopped on a user error (its message is above)")
     notices = []
-    for number, code in enumerate(codes, start=2):  # worker 1 is this process
-        if code is not None and code < 0:
+    for number, code in enumerate((p.exitcode for p in processes), start=2):  # 1: this one
+        if code == 2:
+            notices.append(f"worker {number} stopped on an error (its message is above); "
+                            "the other workers took its trials")
+        elif code is not None and code < 0:
             notices.append(f"worker {number} was killed ({signal.Signals(-code).name}); "
                             "its running trial was retried by the other workers")
         elif code not in (0, None):

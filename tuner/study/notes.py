@@ -5,6 +5,9 @@ best configuration so far by its mean over repeats (the dashboard's own "Best Tr
 the single luckiest run); a trial's note says its parameters, repeat and seed, and every
 config field that differs from the defaults, a few per line so that the dashboard's narrow
 note panel shows all of it, so a person reading the dashboard need not decode JSON.
+Notes are shared (anyone with the dashboard reads them): the study file and a dataset are
+named by paths relative to the working folder, never absolute ones
+(:func:`tuner.results.formatting.shared_path`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def study_note(spec: StudySpec, overrides: dict[str, Any],
     """The study's note; with ``study``, also its best configuration so far."""
     searched = spec.searched_names() or ["(a conditional space: see the study file)"]
     lines = [f"## {spec.question or spec.name}", "",
-             f"- study file: `{spec.source}`",
+             f"- study file: `{fmt.shared_path(spec.source)}`",
              f"- searched: {', '.join(f'`{n}`' for n in searched)}",
              f"- sampler `{spec.sampler}`, pruner `{spec.pruner}`, repeats {spec.repeats}",
              f"- value ({records.METRIC_NAME}): best validation Dice of the run",

@@ -11,6 +11,7 @@ the run. A sampled configuration that the study holds already is not trained
 from __future__ import annotations
 
 import io
+import logging
 import math
 import tempfile
 from collections.abc import Callable
@@ -25,15 +26,19 @@ from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.data.caveats import steps_per_epoch
 from tuner.inference.gallery import gallery_epochs, gallery_indices, render_gallery
+from tuner.optuna_internals import storage_of, trial_id
 from tuner.records import repeat_of
 from tuner.results.curves import curves_csv
 from tuner.study import interrupt
+from tuner.study.checkpoints import TrialCheckpoints, checkpoint_id
 from tuner.study.duplicates import earlier_same
 from tuner.study.notes import save_trial_note
 from tuner.study.pruners import prune_reason
 from tuner.study.spec import StudySpec
-from tuner.training import EpochReport, FitResult, fit, predict_probabilities, score
+from tuner.training import EpochReport, FitResult, checkpoint, fit, predict_probabilities, score
 from tuner.training.metrics import trivial_dice
+
+log = logging.getLogger("tuner")
 
 
 def normalization_record(cfg: TrainConfig, train: Split) -> dict[str, Any]:
@@ -56,8 +61,9 @@ class Objective:
                  artifact_store=None, save_weights: bool = False,
                  galleries: bool = True,
                  on_epoch: Callable[[optuna.Trial, EpochReport, int], None] | None = None,
-                 ) -> None:
+                 checkpoints: bool = True) -> None:
         self.spec = spec
+        self.checkpoints = checkpoints  # keep each running trial's last epoch (resumable)
         self.on_epoch = on_epoch  # (trial, report, epochs): progress display
         self.overrides = dict(overrides or {})
         self.artifact_store = artifact_store
@@ -83,6 +89,13 @@ class Objective:
         shown = gallery_indices(splits.val.masks) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
         history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
+        kept = TrialCheckpoints(
+            self.artifact_store, checkpoint_id(trial.study.study_name, dict(trial.params),
+                                               repeat_of(trial)),
+            cfg.to_dict(), enabled=self.checkpoints and cfg.epochs > 1)
+        resume = kept.load()
+        if resume is not None:
+            history = self._resumed(trial, resume, cfg)
 
         def on_epoch(report: EpochReport) -> None:
             interrupt.raise_if_requested()
@@ -106,7 +119,14 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {report.epoch}")
 
         try:
-            result = fit(cfg, splits, on_epoch)
+            result = fit(cfg, splits, on_epoch, resume=resume, on_checkpoint=kept.keep)
+        except KeyboardInterrupt:  # queued again: the next run goes on from the checkpoint
+            raise
+        except BaseException:
+            kept.remove()
+            raise
+        else:
+            kept.remove()
         finally:
             self._record_summary(trial, history)
             self._upload_curves(trial, history)
@@ -117,6 +137,21 @@ class Objective:
         if self.save_weights and self.artifact_store is not None:
             self._upload_weights(trial, result)
         return result.best_val_dice
+
+    @staticmethod
+    def _resumed(trial: optuna.Trial, resume: bytes, cfg: TrainConfig) -> dict[str, list]:
+        """Record and say that ``trial`` goes on after its checkpoint's epoch; the curves
+        of the epochs it holds."""
+        epoch, history, _ = checkpoint.progress(resume)
+        frozen = storage_of(trial.study).get_trial(trial_id(trial))
+        retry_of = frozen.system_attrs.get(records.FAILED_TRIAL)
+        trial.set_user_attr(records.RESUMED, {"epoch": epoch, "of": cfg.epochs,
+                                              "retry_of": retry_of})
+        log.warning("trial %d%s resumed at epoch %d of %d (epochs 1-%d from its checkpoint)",
+                    trial.number, f" (the retry of trial {retry_of})" if retry_of is not None
+                    else "", epoch + 1, cfg.epochs, epoch)
+        return {name: [finite_or_none(v) for v in history.get(name, [])]
+                for name in records.CURVE_NAMES}
 
     @staticmethod
     def _skip_if_duplicate(trial: optuna.Trial) -> None:

@@ -1,5 +1,11 @@
 """Progress on the terminal: a bar over trials, a bar over the running trial's epochs, and
-one line per finished trial. With several worker processes the parent polls the storage."""
+one line per finished trial. With several worker processes the parent polls the storage.
+
+The trial bar counts pieces of work, not trial numbers: a trial whose worker died fails,
+and its retry (a new number, Optuna's retry callback links them) finishes the same piece,
+so the bar never shows more done than the run's total. A poll the storage could not answer
+(a dropped connection, after the storage's own retries) is skipped: the next one catches up.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner import records
+from tuner.optuna_internals import retry_history
 from tuner.records import trial_params
+from tuner.storage import is_transient
 from tuner.training import EpochReport
 
 
@@ -45,9 +53,16 @@ class StudyProgress:
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                   console=self.console, disable=not enabled, transient=False)
+        self._total = total
         self._trials = self._progress.add_task("trials", total=total)
         self._epochs = None
-        self._seen: set[int] = set()
+        self._seen: set[int] = set()  # trial numbers already shown
+        self._done: set[int] = set()  # the first trial of each piece of work finished
+
+    @property
+    def done(self) -> int:
+        """Pieces of work finished, as the bar shows them (at most the total)."""
+        return min(len(self._done), self._total)
 
     def __enter__(self) -> StudyProgress:
         self._progress.__enter__()
@@ -65,14 +80,23 @@ class StudyProgress:
                               total=epochs)
 
     def trial_end(self, trial: FrozenTrial) -> None:
+        """Show a finished trial once; a retry finishes the piece its failed trial began."""
+        if trial.number in self._seen:
+            return
         self._seen.add(trial.number)
-        self._progress.advance(self._trials)
+        self._done.add(min([trial.number, *retry_history(trial)]))
+        self._progress.update(self._trials, completed=self.done)
         self._progress.console.print(describe_trial(trial))
 
     def poll(self, study: optuna.Study, since: set[int]) -> None:
         """Report trials that other processes finished (not in ``since``, not seen yet)."""
-        for trial in study.get_trials(deepcopy=False,
-                                      states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                              TrialState.FAIL)):
-            if trial.number not in since and trial.number not in self._seen:
+        try:
+            finished = study.get_trials(deepcopy=False, states=(
+                TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return  # only the display waits: the next poll reads what this one missed
+        for trial in finished:
+            if trial.number not in since:
                 self.trial_end(trial)

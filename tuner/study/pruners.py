@@ -4,16 +4,25 @@ Like samplers, pruners are not stored in the database: every worker rebuilds its
 from the study file with :func:`build_pruner`. Each entry also says from which epoch it
 can prune (``first_epoch``), so that a run whose trials are too short for it says so
 (:func:`pruner_cannot_act`): a new pruner is one registration here.
+
+With folds (k-fold cross-validation) a trial validates on one fold, and folds differ in
+how hard they are, so Optuna's pruners, which compare a trial with the others, judge it
+among the trials of its own fold only (:class:`SameFoldPruner`, around every pruner that
+compares); the floor pruners judge each trial by itself anyway.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
+from tuner.optuna_internals import storage_of
 from tuner.registry import Registry
 from tuner.study.spec import StudySpec
 
@@ -170,6 +179,57 @@ def _threshold(**options: Any) -> FloorPruner:
     return FloorPruner("last", **options)
 
 
+class SameFoldPruner(optuna.pruners.BasePruner):
+    """``inner`` (an Optuna pruner that compares trials) judging a trial of a study with
+    folds among the trials of its fold alone: it is handed a view of the study whose
+    storage lists only the trials of that fold (:class:`_FoldStorage`: medians,
+    percentiles, rungs, brackets and the best trial all come from it). A trial of a study
+    without folds is handed the study itself, as before."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner) -> None:
+        self.inner = inner
+        self._views: dict[tuple[str, int, int], optuna.Study] = {}
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        folds = (trial.user_attrs.get(records.CONFIG) or {}).get("folds", 1)
+        if not isinstance(folds, int) or folds <= 1:
+            return self.inner.prune(study, trial)
+        return self.inner.prune(self.view(study, records.fold_of(trial)), trial)
+
+    def view(self, study: optuna.Study, fold: int) -> optuna.Study:
+        """``study`` as the trials of ``fold`` see it (made once per study and fold)."""
+        storage = storage_of(study)
+        key = (study.study_name, id(storage), fold)
+        if key not in self._views:
+            self._views[key] = optuna.study.Study(
+                study_name=study.study_name, storage=_FoldStorage(storage, fold),
+                sampler=study.sampler, pruner=self.inner)
+        return self._views[key]
+
+
+class _FoldStorage:
+    """A study's storage that lists the trials of one fold only (everything else is the
+    storage's own: a pruner's writes, such as successive halving's rungs, go through)."""
+
+    def __init__(self, storage: Any, fold: int) -> None:
+        self._inner, self._fold = storage, fold
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Any = None) -> list[FrozenTrial]:
+        trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        return [t for t in trials if records.fold_of(t) == self._fold]
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        done = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
+        if not done:
+            raise ValueError("No trials are completed yet.")
+        maximize = self._inner.get_study_directions(study_id)[0] == StudyDirection.MAXIMIZE
+        return copy.deepcopy((max if maximize else min)(done, key=lambda t: t.value))
+
+
 def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int, float],
                  trivial: float | None, epochs: int) -> str:
     """In words, why pruner ``name`` stopped a trial with per-epoch ``values``."""
@@ -182,8 +242,12 @@ def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int,
 
 
 def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """The pruner the study file names, with its options."""
-    return PRUNERS.build(spec.pruner, dict(spec.pruner_options), requires=REQUIRES)
+    """The pruner the study file names, with its options; one that compares trials is
+    wrapped to compare each with its own fold's (:class:`SameFoldPruner`)."""
+    pruner = PRUNERS.build(spec.pruner, dict(spec.pruner_options), requires=REQUIRES)
+    if isinstance(pruner, FloorPruner | optuna.pruners.NopPruner):
+        return pruner  # judges each trial by itself
+    return SameFoldPruner(pruner)
 
 
 def pruner_cannot_act(spec: StudySpec, epochs: int, steps_per_epoch: int | None = None

@@ -5,8 +5,10 @@ stage of ``tuner campaign``) calls it and then shows the best trials.
 Everything it says goes to ``console`` (stderr in the command, any rich Console in a
 notebook); it returns a :class:`StudyRun` whose outcome's exit code is the command's. A
 mistake found before anything ran raises ``TunerError`` (exit 2); one found while trials
-ran becomes :class:`TrialsFailed` after its line is printed (exit 1); Ctrl-C propagates as
-``KeyboardInterrupt`` once the workers stopped.
+ran becomes :class:`TrialsFailed` after its line and the "N of M trials failed" line are
+printed (exit 1); Ctrl-C propagates as ``KeyboardInterrupt`` once the workers stopped.
+While the study is checked, a terminal shows a transient status line and nothing is
+printed: a mistake found by the checks is the one line the command prints.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import optuna
+from optuna.trial import TrialState
 from rich.console import Console
 
 from tuner import records
 from tuner.data import build_splits, describe_data
 from tuner.data.caveats import steps_per_epoch
 from tuner.errors import TrialsFailed, TunerError
+from tuner.optuna_internals import retry_history
 from tuner.results.caveats import weak_result
 from tuner.storage import redact, storage_url
 from tuner.study.local_workers import choose_workers, run_local, with_worker_threads
@@ -51,8 +55,8 @@ def run_study(spec: StudySpec, options: RunOptions, requested_workers: int | Non
               console: Console) -> StudyRun:
     """Prepare ``spec``'s study and run what is left of it with progress on ``console``."""
     url = storage_url(options.storage)
-    _say(console, f"checking study {spec.name!r} from {spec.source} ...")
-    study = prepare_study(spec, options)
+    with console.status(f"checking study {spec.name!r} from {spec.source} ..."):
+        study = prepare_study(spec, options)  # transient: a mistake is the only line
     base = spec.config({}, options.overrides)
     _say(console, describe_data(base))
     for caveat in study.user_attrs.get(records.CAVEATS) or []:
@@ -72,16 +76,28 @@ def run_study(spec: StudySpec, options: RunOptions, requested_workers: int | Non
     _say(console, f"study {study.study_name!r} in {redact(url)}: {todo} trial(s) to run"
          + (f" on {workers} worker(s) ({why})" if todo else ""))
     before = finished_numbers(study)
-    notices = _train(spec, options, study, todo, console)
-    outcome = run_outcome(study, before)
+    notices = _train(spec, options, study, todo, console, before)
+    outcome = handed_on(study, run_outcome(study, before))
     outcome.left = remaining_work(study, spec)
     if outcome.ran:  # the note names the best configuration so far; nothing ran: unchanged
         save_study_note(study, spec, options.overrides)
     return StudyRun(study, outcome, url, notices)
 
 
+def handed_on(study: optuna.Study, outcome: RunOutcome) -> RunOutcome:
+    """``outcome`` with a failure whose retry another worker is running now counted as
+    recovered: this run's worker was starved past the grace period and its trial taken
+    over, not lost (the retry's own run reports how it ends)."""
+    running = {number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               for number in retry_history(t)}
+    taken = [t for t in outcome.failed if t.number in running]
+    outcome.failed = [t for t in outcome.failed if t.number not in running]
+    outcome.recovered += len(taken)
+    return outcome
+
+
 def _train(spec: StudySpec, options: RunOptions, study: optuna.Study, todo: int,
-           console: Console) -> list[str]:
+           console: Console, before: set[int]) -> list[str]:
     try:
         with StudyProgress(todo, console, enabled=todo > 0) as progress:
             if todo == 0:
@@ -95,6 +111,9 @@ def _train(spec: StudySpec, options: RunOptions, study: optuna.Study, todo: int,
         raise
     except TunerError as exc:  # found while trials ran: not "before anything ran" (exit 2)
         _say(console, f"tuner: error: {exc}")
+        outcome = handed_on(study, run_outcome(study, before))
+        if outcome.failed:  # exit 1 always says how many failed
+            _say(console, f"tuner: {outcome.failure_line(study.study_name)}")
         raise TrialsFailed(str(exc)) from None
 
 

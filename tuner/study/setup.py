@@ -3,12 +3,15 @@
 A study's table is only worth what its trials have in common, so the setup (the study
 file's name and content, its base, space, sampler, pruner and repeats, the ``--set`` and
 ``--data`` overrides, the defaults of every other field, and a fingerprint of the dataset's
-files) is stored with the study when it is created and compared on every later ``tuner
-run``: a different setup is a new study, and the first difference is named in one line.
+files: names, sizes and bytes, :mod:`tuner.data.fingerprint`) is stored with the study
+when it is created and compared on every later ``tuner run``: a different setup is a new
+study, and the first difference is named in one line.
 The defaults are part of it because they change between tuner versions (``train_fraction``
 went from 0.8 to 1.0): a study resumed by a newer tuner must not train its new trials on
 other settings than its old ones. A setup stored before the defaults were part of it is
-checked against its trials' own configs instead (:func:`defaults_difference`).
+checked against its trials' own configs instead (:func:`defaults_difference`), and a
+dataset fingerprint stored before the files' bytes were hashed by the names and sizes it
+holds (:func:`data_difference`).
 
 Fields that change how a run computes but not what it trains
 (:data:`tuner.config.RUN_FIELDS`: threads, device, precision, memory format) are left out,
@@ -21,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ from tuner.study.spec import StudySpec
 #: the file's content (which changes with any edit) comes after what an edit may change
 PARTS = ("study_file", "sampler", "sampler_options", "pruner", "pruner_options", "repeats",
          "space", "fixed", "defaults", "data", "study_file_sha256")
+#: a dataset fingerprint's keys in the order they are compared (names before bytes)
+DATA_KEYS = ("kind", "argument", "list_sha256", "files", "sha256", "content")
 
 
 def study_setup(spec: StudySpec, overrides: dict[str, Any],
@@ -88,6 +92,11 @@ def first_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | N
             continue
         if part == "study_file_sha256":
             return "study file content: the file was edited after the study was created"
+        if part == "data" and isinstance(old, dict) and isinstance(new, dict):
+            difference = data_difference(old, new)
+            if difference is None:  # a fingerprint of before the contents: same by its rule
+                continue
+            return difference
         if isinstance(old, dict) and isinstance(new, dict):
             for key in sorted({*old, *new}):
                 if old.get(key) != new.get(key):
@@ -99,27 +108,37 @@ def first_difference(stored: dict[str, Any], current: dict[str, Any]) -> str | N
 
 def dataset_fingerprint(dataset: str) -> dict[str, Any]:
     """What identifies a dataset's content: its kind, and for data on disk the relative
-    names and sizes of its files (a folder; for a list file, its content and its folder)."""
-    kind, _, arg = dataset.partition(":")
-    path = Path(arg).expanduser() if arg else None
-    if path is None or not path.exists():
-        return {"kind": kind, "argument": arg}  # synthetic, or checked (and refused) later
-    if path.is_file():  # a list of files (csv:FILE): the list, and the tree it points into
-        return {"kind": kind, "list_sha256": _file_sha256(path),
-                **_tree_fingerprint(path.parent)}
-    return {"kind": kind, **_tree_fingerprint(path)}
+    names, sizes and bytes of its files (:func:`tuner.data.fingerprint.dataset_fingerprint`)."""
+    from tuner.data.fingerprint import dataset_fingerprint as fingerprint
+
+    return fingerprint(dataset)
 
 
-def _tree_fingerprint(path: Path) -> dict[str, Any]:
-    """How many files lie under ``path``, and a hash of their relative names and sizes."""
-    digest, count = hashlib.sha256(), 0
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(root) / name
-            digest.update(f"{file.relative_to(path)}\0{file.stat().st_size}\n".encode())
-            count += 1
-    return {"files": count, "sha256": digest.hexdigest()}
+def data_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """The first difference between two dataset fingerprints, or None. A fingerprint
+    stored before the contents were hashed (no ``content``) is compared by what it holds:
+    kind, path argument, list, file names and sizes."""
+    hashed = "content" in old and "content" in new  # else the old form, by its old rule
+    keys = [k for k in DATA_KEYS if (k in old or k in new) and (k != "content" or hashed)]
+    keys += sorted(k for k in {*old, *new} if k not in DATA_KEYS)
+    for key in keys:
+        before, now = old.get(key), new.get(key)
+        if before == now:
+            continue
+        if key == "files":
+            return f"dataset file count: stored {_short(before)}, now {_short(now)}"
+        if key == "sha256":
+            return (f"dataset file names or sizes: the same {_short(new.get('files'))} "
+                    "files, with other names or sizes than when the study was created")
+        if key == "content" and isinstance(before, dict) and isinstance(now, dict):
+            part = next(p for p in sorted({*before, *now}) if before.get(p) != now.get(p))
+            where = (f"the list's {part} files" if "list_sha256" in new else
+                     "the files at the top of the dataset folder" if part == "." else
+                     f"{part}/")
+            return (f"dataset content of {where}: the bytes changed since the study was "
+                    "created (same names and sizes)")
+        return f"dataset {key!r}: stored {_short(before)}, now {_short(now)}"
+    return None
 
 
 def _space(spec: StudySpec) -> Any:

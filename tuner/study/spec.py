@@ -4,6 +4,12 @@ A study file is a short Python module that defines ``study = StudySpec(...)``; i
 with importlib (never ``exec`` into our globals). The search space is a dict of Optuna
 distributions (``categorical``, ``float_range``, ``int_range``), or a function of the trial
 for conditional spaces; either way it yields :class:`~tuner.config.TrainConfig` field names.
+
+A configuration trains once per **paired unit**: ``repeats`` seeds times ``folds`` folds
+(the config field; 1 without cross-validation). A trial stores its unit where it always
+stored its repeat (:data:`tuner.records.REPEAT`), and :func:`unit_parts` alone maps a unit
+to its fold and its seed repeat, so that every counter of repeats (the queue, the winner
+rule's pairing, duplicates) counts units; without folds a unit is the repeat, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ from tuner.study.function_grid import function_grid
 Space = dict[str, BaseDistribution] | Callable[[optuna.Trial], dict[str, Any]]
 
 
+def unit_parts(unit: int, folds: int) -> tuple[int, int]:
+    """(fold, seed repeat) of paired unit ``unit`` in a study of ``folds`` folds: units
+    0 .. folds-1 are every fold of seed repeat 0, the next ``folds`` those of repeat 1..."""
+    return unit % folds, unit // folds
+
+
 def categorical(values: Sequence[Any]) -> CategoricalDistribution:
     """A choice among ``values`` (what grid studies search)."""
     return CategoricalDistribution(list(values))
@@ -54,8 +66,10 @@ class StudySpec:
 
     ``base`` fixes TrainConfig fields for every trial; ``space`` searches others.
     ``repeats`` trains each configuration again with other seeds (repeat k uses seed
-    ``base seed + k`` in every configuration, so comparisons are paired). ``n_trials``
-    defaults to the grid size x repeats for grid studies and to 20 otherwise.
+    ``base seed + k`` in every configuration, so comparisons are paired), and the config
+    field ``folds`` once per fold (fold j: the same images in every configuration).
+    ``n_trials`` defaults to the grid size x units (repeats x folds) for grid studies and
+    to 20 x units otherwise.
     """
 
     name: str
@@ -69,6 +83,8 @@ class StudySpec:
     n_trials: int | None = None
     repeats: int = 1
     source: str = "<study>"  # the file it came from, for messages
+    #: the ``--set`` / ``--data`` fields of the run that loaded it (load_spec), for folds
+    run_overrides: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         where = "StudySpec"  # load_spec() prefixes the file's path
@@ -84,8 +100,15 @@ class StudySpec:
         if not isinstance(self.base, dict):
             raise TunerError(f"{where} 'base' must be a dict of config fields")
         TrainConfig.from_dict(self.base, f"{where} base")
+        if "fold" in self.base:
+            raise TunerError(f"{where} base: config field 'fold' is set per trial from its "
+                             "paired unit; set folds instead")
         if isinstance(self.space, dict):
             for key, dist in self.space.items():
+                if key in ("folds", "fold"):
+                    raise TunerError(f"{where}: space[{key!r}]: folds decide how each "
+                                     "configuration is scored, not what it is; set folds "
+                                     "in base or with --set")
                 if key not in FIELDS:
                     TrainConfig.from_dict({key: None}, f"{where} space")  # raises, with a hint
                 if not isinstance(dist, BaseDistribution):
@@ -118,12 +141,22 @@ class StudySpec:
         values = [self.space[n].choices for n in names]
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
-    def default_n_trials(self) -> int:
+    def folds_of(self, overrides: dict[str, Any] | None = None) -> int:
+        """The folds each configuration trains on: the config field ``folds`` of the base,
+        the run that loaded the file (:attr:`run_overrides`) or ``overrides``."""
+        values = {**self.base, **self.run_overrides, **(overrides or {})}
+        return int(values.get("folds", FIELDS["folds"].default))
+
+    def units(self, overrides: dict[str, Any] | None = None) -> int:
+        """Paired units per configuration: repeats x folds."""
+        return self.repeats * self.folds_of(overrides)
+
+    def default_n_trials(self, overrides: dict[str, Any] | None = None) -> int:
         if self.n_trials is not None:
             return self.n_trials
         if self.is_grid:
-            return len(self.grid_points()) * self.repeats
-        return 20 * self.repeats
+            return len(self.grid_points()) * self.units(overrides)
+        return 20 * self.units(overrides)
 
     def searched_names(self) -> list[str]:
         return list(self.space) if isinstance(self.space, dict) else []
@@ -141,10 +174,17 @@ class StudySpec:
 
     def config(self, params: dict[str, Any], overrides: dict[str, Any] | None = None,
                repeat: int = 0) -> TrainConfig:
-        """``defaults <- base <- params <- overrides``, seed shifted by ``repeat``; validated."""
+        """``defaults <- base <- params <- overrides`` of paired unit ``repeat``: its fold
+        (:func:`unit_parts`) and the seed shifted by its seed repeat; validated."""
         values = {**self.base, **params, **(overrides or {})}
+        if "fold" in values:
+            raise TunerError(f"{self.source}: config field 'fold' is set per trial from its "
+                             "paired unit; set folds instead")
         cfg = TrainConfig.from_dict(values, self.source)
-        return cfg.replace(seed=cfg.seed + repeat) if repeat else cfg
+        fold, seed_repeat = unit_parts(repeat, cfg.folds)
+        changes = {**({"fold": fold} if fold else {}),
+                   **({"seed": cfg.seed + seed_repeat} if seed_repeat else {})}
+        return cfg.replace(**changes) if changes else cfg
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
@@ -166,6 +206,7 @@ def load_spec(path: str | Path, storage: str | None = None,
     with run_context.loading(storage, overrides or {}):
         study = load_definition(path, "study file", "study", StudySpec)
     study.source = str(path)
+    study.run_overrides = dict(overrides or {})
     return study
 
 

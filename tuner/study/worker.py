@@ -7,6 +7,15 @@ the queue looks empty, which races between workers (optuna#1547). Here a grid wo
 as ``Study.ask`` pops its queue) and stops when none are left; other studies ask the
 sampler as usual. Stale trials of killed workers (:mod:`tuner.study.heartbeat`) are failed
 with Optuna's ``fail_stale_trials``, whose retry callback puts them back in the queue.
+
+Each grid point is trained once, even under overload. A takeover (the stale trial failed,
+its retry queued) runs under the study lock that ``trial_queue.enqueue_grid`` holds, so a
+run starting meanwhile never sees the point failed and not yet queued again. A worker
+whose trial was taken over while it still ran (starved beyond the grace period, not dead)
+finds it finished by someone else: every write to it fails (Optuna refuses to update a
+finished trial), the objective stops at its next epoch, and its result is dropped, never
+told: the retry is the trial's one result. On SQLite, which has no row locks, the state
+is read and told under the database's lock file, the one the takeover runs under.
 """
 
 from __future__ import annotations
@@ -24,8 +33,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.optuna_internals import live_trial, storage_of, study_id, trial_id
-from tuner.storage import sqlite_file_of, sqlite_lock
+from tuner.optuna_internals import live_trial, sql_engine, storage_of, study_id, trial_id
+from tuner.storage import sqlite_file_of, sqlite_lock, study_lock
 from tuner.study import interrupt
 from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
 
@@ -55,12 +64,48 @@ def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
     return None
 
 
+def take_over_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials whose heartbeat is stale and queue their retries (Optuna's
+    ``fail_stale_trials`` and the storage's retry callback), under the study lock: a run
+    enqueueing the grid meanwhile sees each such trial running, or failed with its retry
+    waiting, never failed alone (it would queue the point a second time)."""
+    engine = sql_engine(storage_of(study))
+    lock = study_lock(engine.url.render_as_string(hide_password=False), study.study_name) \
+        if engine is not None else contextlib.nullcontext()
+    with lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def tell_unless_taken_over(study: optuna.Study, trial: optuna.Trial,
+                           value: float | None = None, state: TrialState | None = None
+                           ) -> bool:
+    """Tell ``trial``'s value or ``state``, unless another worker failed it as stale
+    meanwhile (this worker was starved, not dead, and the retry runs the point): then
+    nothing is told and the answer is False. A failed trial never becomes COMPLETE."""
+    storage = storage_of(study)
+    with sqlite_lock(sqlite_file_of(storage)):  # PostgreSQL: the row lock of the update
+        if storage.get_trial(trial_id(trial)).state != TrialState.RUNNING:
+            return False
+        try:
+            study.tell(trial, value, state=state)
+        except (UpdateFinishedTrialError, ValueError):
+            ended = storage.get_trial(trial_id(trial)).state
+            if ended == TrialState.RUNNING:  # a bad value, not a takeover
+                raise
+            # failed by another worker between the read and the update, or told already
+            # by an attempt the storage retried
+            return ended == (state or TrialState.COMPLETE)
+    return True
+
+
 @dataclass
 class LoopResult:
     """What one worker loop did, and why it stopped."""
 
     finished: int = 0  # trials this loop completed or pruned
     failed: int = 0
+    taken_over: int = 0  # trials failed as stale while this worker still ran them
     stop_reason: str = "done"  # done | budget | timeout | failing
     last_failure: str = ""  # the reason of the last failed trial
 
@@ -94,9 +139,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
             result.stop_reason = "timeout"
             return result
         if interval:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+            take_over_stale_trials(study)
         trial = claim_waiting_trial(study)
         if trial is None and claim_only and interval and _others_running(study):
             # a running trial may belong to a killed worker: once its heartbeat is stale it
@@ -114,6 +157,12 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore")  # "heartbeat ... used with optimize"
                 trial = study.ask()
         state = _run_one(study, trial, objective, interval)
+        if state is None:  # taken over: the retry is its result, not a failure of this loop
+            result.taken_over += 1
+            optuna.logging.get_logger("tuner").warning(
+                "trial %d was failed as stale and retried by another worker while this one "
+                "still ran it (a starved process?); its result here is dropped", trial.number)
+            continue
         ended = storage.get_trial(trial_id(trial))
         if state == TrialState.FAIL:
             result.failed += 1
@@ -134,29 +183,51 @@ def _others_running(study: optuna.Study) -> bool:
 
 
 def _run_one(study: optuna.Study, trial: optuna.Trial,
-             objective: Callable[[optuna.Trial], float], interval: int | None) -> TrialState:
+             objective: Callable[[optuna.Trial], float],
+             interval: int | None) -> TrialState | None:
+    """Run and tell one trial; its state, or None when it was taken over meanwhile."""
     with Heartbeat(storage_of(study), trial_id(trial), interval):
         try:
             value = objective(trial)
+        except UpdateFinishedTrialError:  # a write to a trial failed as stale meanwhile
+            return None
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            return TrialState.PRUNED
+            told = tell_unless_taken_over(study, trial, state=TrialState.PRUNED)
+            return TrialState.PRUNED if told else None
         except KeyboardInterrupt:
-            trial.set_user_attr(records.FAIL_REASON, "interrupted (Ctrl-C); rerun to resume")
-            study.tell(trial, state=TrialState.FAIL)
+            _requeue(study, trial)
             raise
         except STORAGE_ERRORS:  # the database is gone: nothing more to do in this worker
             with contextlib.suppress(Exception):
                 study.tell(trial, state=TrialState.FAIL)
             raise
         except TunerError as exc:
-            trial.set_user_attr(records.FAIL_REASON, str(exc))
-            study.tell(trial, state=TrialState.FAIL)
-            raise
+            if _fail(study, trial, str(exc)):
+                raise
+            return None
         except Exception as exc:
-            trial.set_user_attr(records.FAIL_REASON, f"{type(exc).__name__}: {exc}")
-            study.tell(trial, state=TrialState.FAIL)
+            if not _fail(study, trial, f"{type(exc).__name__}: {exc}"):
+                return None
             optuna.logging.get_logger("tuner").exception("trial %d failed", trial.number)
             return TrialState.FAIL
-    study.tell(trial, value)
-    return TrialState.COMPLETE
+    return TrialState.COMPLETE if tell_unless_taken_over(study, trial, value) else None
+
+
+def _requeue(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Put an interrupted trial (Ctrl-C) back in the queue, RUNNING -> WAITING: the next
+    run claims it with its number, parameters and reported values, and goes on from its
+    last checkpoint (:mod:`tuner.study.checkpoints`). Failing it instead would lose all
+    three (Optuna never reopens a finished trial)."""
+    storage = storage_of(study)
+    with contextlib.suppress(Exception), sqlite_lock(sqlite_file_of(storage)):
+        if storage.get_trial(trial_id(trial)).state == TrialState.RUNNING:
+            storage.set_trial_state_values(trial_id(trial), TrialState.WAITING)
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> bool:
+    """Record why ``trial`` failed and tell FAIL; False if it was taken over meanwhile."""
+    try:
+        trial.set_user_attr(records.FAIL_REASON, reason)
+    except UpdateFinishedTrialError:
+        return False
+    return tell_unless_taken_over(study, trial, state=TrialState.FAIL)

@@ -22,6 +22,7 @@ from torch import nn
 from tuner.config import TrainConfig
 from tuner.data import Splits, TrainBatches, build_splits, eval_batches, make_normalizer
 from tuner.records import CURVE_NAMES
+from tuner.training.checkpoint import capture, restore
 from tuner.training.device import Runtime, resolve_runtime
 from tuner.training.losses import build_loss
 from tuner.training.metrics import SplitMeter
@@ -56,6 +57,7 @@ class FitResult:
     best_val_dice: float = 0.0
     stop_reason: str = "epochs"  # one of tuner.records.STOP_REASONS
     work: float = 0.0  # training work: forward GFLOP per image x images trained
+    resumed_from: int = 0  # the checkpoint's epoch this run went on from (0: from scratch)
 
     @property
     def epochs_run(self) -> int:
@@ -67,11 +69,16 @@ class FitResult:
 
 
 EpochHook = Callable[[EpochReport], None]
+#: called after each epoch's hook with the epoch and a function that captures the run's
+#: state as bytes (:mod:`tuner.training.checkpoint`; called only if the caller keeps it)
+CheckpointHook = Callable[[int, Callable[[], bytes]], None]
 
 
 def fit(cfg: TrainConfig, splits: Splits | None = None,
-        on_epoch: EpochHook | None = None) -> FitResult:
-    """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device."""
+        on_epoch: EpochHook | None = None, *, resume: bytes | None = None,
+        on_checkpoint: CheckpointHook | None = None) -> FitResult:
+    """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device. ``resume``: a
+    checkpoint of this run (``on_checkpoint`` gave it) to go on from, after its epoch."""
     runtime = resolve_runtime(cfg)
     splits = splits if splits is not None else build_splits(cfg)
     torch.manual_seed(cfg.seed)
@@ -89,7 +96,16 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     result = FitResult(model=model, runtime=runtime, normalize=normalize,
                        history={n: [] for n in CURVE_NAMES})
     best_state: dict[str, torch.Tensor] | None = None
-    for epoch in range(1, cfg.epochs + 1):
+    first = 1
+    resumed = restore(resume, model, optimizer, schedule, scaler, train_batches,
+                                 runtime.device) if resume is not None else None
+    if resumed is not None:
+        first, best_state = resumed.epoch + 1, resumed.best_state
+        result.history = {n: list(resumed.history.get(n, [])) for n in CURVE_NAMES}
+        result.best_epoch, result.best_val_dice = resumed.best_epoch, resumed.best_val_dice
+        result.work = resumed.work
+        result.resumed_from = resumed.epoch
+    for epoch in range(first, cfg.epochs + 1):
         start = time.perf_counter()
         lr = schedule.current_lr()  # the rate this epoch starts with
         train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
@@ -116,6 +132,10 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         if cfg.early_stop_patience and epoch - result.best_epoch >= cfg.early_stop_patience:
             result.stop_reason = "early_stop"
             break
+        if on_checkpoint is not None and epoch < cfg.epochs:
+            on_checkpoint(epoch, lambda epoch=epoch, best=best_state: capture(
+                cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
+                result.history, result.best_epoch, result.best_val_dice, result.work))
     if best_state is not None:
         model.load_state_dict(best_state)
     return result

@@ -14,9 +14,10 @@ the sigmoid / softmax; the model returns raw logits.
   ``tuner weights fetch ENCODER`` fills where the network is reachable. Training never
   downloads: a study's workers all find the same weights, offline too.
 
-``encoder``, ``encoder_weights`` and ``freeze_encoder`` concern smp architectures only;
-the classic UNet ignores them (as the config's help says), so that one study can search
-over both kinds of architecture with one base config.
+``encoder``, ``encoder_weights`` and ``freeze_encoder`` concern smp architectures only.
+The classic UNet has no encoder: ``encoder`` (which has a default) is ignored by it, but
+``encoder_weights`` or ``freeze_encoder`` set with ``arch="unet"`` is refused in one line
+(it asks for something the network cannot do, which a silent run would hide).
 """
 
 from __future__ import annotations
@@ -49,17 +50,20 @@ FETCH_COMMAND = "tuner weights fetch"
 def model_check_key(cfg: TrainConfig) -> tuple:
     """The fields whose mistakes :func:`build_model` catches (unknown encoder, weights that
     cannot be had, a size the arch cannot take): one check per distinct key is enough."""
-    return (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.head, cfg.image_size)
+    return (cfg.arch, cfg.encoder, cfg.encoder_weights, cfg.freeze_encoder, cfg.head,
+            cfg.image_size)
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """The network of ``cfg``: images ``(N, 3, S, S)`` -> logits ``(N, C, S, S)``, S = image_size.
 
     Raises :class:`TunerError` for an unknown encoder, an arch/encoder pair smp cannot
-    build, an image_size the arch cannot take, or encoder weights that cannot be had.
+    build, an image_size the arch cannot take, encoder weights that cannot be had, or
+    encoder weights or freezing asked of the classic UNet (which has no encoder).
     """
     classes = HEAD_CHANNELS[cfg.head]
     if cfg.arch == "unet":
+        _check_no_encoder_fields(cfg)
         if cfg.image_size % UNET_DIVISOR:
             raise TunerError(
                 f"config field 'image_size': got {cfg.image_size}, expected a multiple of "
@@ -68,6 +72,18 @@ def build_model(cfg: TrainConfig) -> nn.Module:
         return ClassicUNet(classes=classes, base_channels=cfg.base_channels,
                            batchnorm=cfg.batchnorm, dropout=cfg.dropout)
     return _build_smp(cfg, classes)
+
+
+def _check_no_encoder_fields(cfg: TrainConfig) -> None:
+    """``encoder_weights`` / ``freeze_encoder`` asked of the classic UNet: one line."""
+    for name, value, unset in (("encoder_weights", cfg.encoder_weights, "none"),
+                               ("freeze_encoder", cfg.freeze_encoder, False)):
+        if value != unset:
+            raise TunerError(
+                f"config field {name!r}: got {value!r}, but arch 'unet' (the classic UNet) "
+                f"has no encoder; expected {name}={unset} with arch=unet, or an smp arch "
+                "with an encoder (arch=Unet, FPN, ...)"
+            )
 
 
 # -- the classic UNet ------------------------------------------------------------------------

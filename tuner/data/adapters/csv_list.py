@@ -3,8 +3,9 @@
 Each row names an image and its mask (several masks in one cell, separated by ``;``, are
 merged), as paths relative to the CSV file's folder or absolute. Other columns are
 ignored. A pair is named by its ``image`` cell. A missing column, an empty list, a file
-that does not exist, a row given twice and an unreadable file are one-line errors naming
-the CSV line; nothing is skipped. Masks follow :func:`tuner.data.masks.value_rule`.
+that does not exist (or is a folder, a FIFO, a broken symlink), a row given twice and an
+unreadable file are one-line errors naming the CSV line; nothing is skipped. Masks follow
+:func:`tuner.data.masks.value_rule`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
+from tuner.data.files import file_problem
 from tuner.data.masks import FOREGROUND_VALUES, value_rule
 from tuner.data.pairs import Found, Pair, decode
 from tuner.data.pool import Pool
@@ -32,8 +34,10 @@ def find_pairs(file: Path) -> Found:
     """The pairs of ``file``, paths resolved against its folder; every file must exist."""
     import pandas as pd
 
-    if not file.is_file():
-        raise TunerError(f"csv list {file} does not exist; expected a CSV file with "
+    problem = file_problem(file)
+    if problem:
+        problem = "does not exist" if problem == "not found" else problem
+        raise TunerError(f"csv list {file} {problem}; expected a CSV file with "
                          "columns image,mask")
     try:
         table = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -69,7 +73,9 @@ def find_pairs(file: Path) -> Found:
 def _existing(file: Path, line: int, column: str, text: str) -> Path:
     path = Path(text).expanduser()
     path = path if path.is_absolute() else file.parent / path
-    if not text or not path.is_file():
-        raise TunerError(f"csv list {file} line {line}: {column} {text!r} not found (as "
-                         f"{path}); expected a file, relative to the CSV's folder or absolute")
+    problem = file_problem(path) if text else "not found"
+    if problem:
+        raise TunerError(f"csv list {file} line {line}: {column} {text!r} {problem} (as "
+                         f"{path}); expected an image file, relative to the CSV's folder or "
+                         "absolute")
     return path

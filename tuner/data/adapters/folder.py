@@ -6,8 +6,9 @@ Montgomery-style sets) and ``mask_pattern`` (default ``{stem}|{stem}_mask``: a m
 named like its image, or ``<stem>_mask``) say where the files are. Images and masks may
 share one folder (``masks_dir`` equal to ``images_dir``): then a file named as another
 file's mask is that file's mask, not an image. Masks follow
-:func:`tuner.data.masks.value_rule`. Other files (not images) are counted as skipped;
-every other problem (an unpaired image or mask, an unreadable file) is a one-line
+:func:`tuner.data.masks.value_rule`. Other files (not images) and what is no regular file
+(a FIFO, a socket, a device, a broken or looping symlink: never opened) are counted as
+skipped; every other problem (an unpaired image or mask, an unreadable file) is a one-line
 :class:`~tuner.errors.TunerError` naming it. See ``docs/datasets.md``.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
+from tuner.data.files import FOLDER, folder_problem, is_skipped, kind_of
 from tuner.data.image_io import EXTENSIONS
 from tuner.data.masks import FOREGROUND_VALUES, first_few, value_rule
 from tuner.data.pairs import Found, Pair, decode
@@ -47,8 +49,9 @@ def load_folder(path: str | Path, cfg: TrainConfig, images_dir: str = "images",
 def find_pairs(root: Path, images_dir: str = "images", masks_dir: str = "masks",
                mask_pattern: str = "{stem}|{stem}_mask") -> Found:
     """The (image, masks) pairs under ``root`` sorted by stem; errors for what is unpaired."""
-    if not root.is_dir():
-        raise TunerError(f"dataset folder {root} does not exist; expected a folder with "
+    problem = folder_problem(root)
+    if problem:
+        raise TunerError(f"dataset folder {root} {problem}; expected a folder with "
                          f"{images_dir}/ and {masks_dir}/ inside")
     found = Found([])
     mask_dirs = [d.strip() for d in masks_dir.split(",") if d.strip()]
@@ -115,15 +118,25 @@ def _match(images: dict[str, Path], masks: dict[str, Path], templates: list[str]
 
 
 def listing(folder: Path, found: Found | None) -> dict[str, Path]:
-    """Image files of ``folder`` by stem (extensions case-insensitive). Hidden files are
-    ignored; other files are counted in ``found`` as skipped (when given)."""
-    if not folder.is_dir():
-        raise TunerError(f"dataset folder {folder.parent} has no {folder.name}/ subfolder; "
-                         f"expected images and masks in subfolders (config fields "
+    """Image files of ``folder`` by stem (extensions case-insensitive). Hidden files and
+    subfolders are ignored; other files, and what is no regular file (never opened), are
+    counted in ``found`` as skipped (when given)."""
+    problem = folder_problem(folder)
+    if problem:
+        what = "" if problem == "does not exist" else f" ({folder} {problem})"
+        raise TunerError(f"dataset folder {folder.parent} has no {folder.name}/ subfolder"
+                         f"{what}; expected images and masks in subfolders (config fields "
                          "images_dir, masks_dir)")
     files: dict[str, Path] = {}
     for file in sorted(folder.iterdir()):
-        if file.name.startswith(".") or file.is_dir():
+        if file.name.startswith("."):
+            continue
+        kind = kind_of(file)
+        if kind == FOLDER:
+            continue
+        if is_skipped(kind):
+            if found is not None:
+                found.skip(kind, file.name)
             continue
         if file.suffix.lower() not in EXTENSIONS:
             if found is not None:

@@ -5,7 +5,8 @@ Images are named ``ISIC_<digits>.jpg`` and their masks ``ISIC_<digits>_Segmentat
 is searched recursively, so images and masks may lie in one folder or in two (the
 challenges ship ``..._Training_Data`` / ``..._Training_Input`` and
 ``..._Training_GroundTruth`` side by side: point at their parent). Files that are neither
-(the 2017 superpixel maps, metadata CSVs, licence texts) are counted as skipped; an image
+(the 2017 superpixel maps, metadata CSVs, licence texts) and what is no regular file (a
+FIFO, a broken or looping symlink: never opened) are counted as skipped; an image
 without a mask, a mask without an image and an ID found twice are one-line errors naming
 them. Masks follow :func:`tuner.data.masks.value_rule`.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
+from tuner.data.files import FILE, folder_problem, is_skipped, kind_of
 from tuner.data.masks import FOREGROUND_VALUES, first_few, value_rule
 from tuner.data.pairs import Found, Pair, decode
 from tuner.data.pool import Pool
@@ -36,15 +38,20 @@ def load_isic(path: str | Path, cfg: TrainConfig, foreground_values: str = "") -
 
 def find_pairs(root: Path) -> Found:
     """Every ISIC image under ``root`` with its segmentation mask, paired by ISIC ID."""
-    if not root.is_dir():
-        raise TunerError(f"isic dataset folder {root} does not exist; expected a folder "
+    problem = folder_problem(root)
+    if problem:
+        raise TunerError(f"isic dataset folder {root} {problem}; expected a folder "
                          "holding ISIC_<id>.jpg images and ISIC_<id>_segmentation.png masks")
     found = Found([])
     images: dict[str, Path] = {}
     masks: dict[str, Path] = {}
     for file in sorted(root.rglob("*")):
-        if any(part.startswith(".") for part in file.relative_to(root).parts) \
-                or not file.is_file():
+        if any(part.startswith(".") for part in file.relative_to(root).parts):
+            continue
+        kind = kind_of(file)
+        if kind != FILE:  # a folder is searched; a FIFO or broken link is never opened
+            if is_skipped(kind):
+                found.skip(kind, file.name)
             continue
         image, mask = IMAGE.fullmatch(file.name), MASK.fullmatch(file.name)
         if not (image or mask):

@@ -8,7 +8,8 @@ default (option ``trimap_border``: ``foreground`` | ``background``).
 The published set has a few oddities, handled as documented in ``docs/datasets.md``: a few
 ``.mat`` files among the images ("not an image file"), images without a trimap ("no
 trimap"), files that cannot be decoded ("unreadable") and image/trimap size mismatches
-are skipped and counted in the load summary; a file whose content is not what its
+are skipped and counted in the load summary, and so is what is no regular file (a FIFO,
+a broken or looping symlink: never opened); a file whose content is not what its
 extension says (a GIF named ``.jpg``) is decoded by its content; hidden files (``._*``,
 left by macOS archivers) are ignored.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
+from tuner.data.files import FILE, folder_problem, is_skipped, kind_of
 from tuner.data.image_io import EXTENSIONS
 from tuner.data.masks import MaskRule
 from tuner.data.pairs import SIZE_DIFFERS, UNREADABLE, Found, Pair, decode
@@ -45,6 +47,10 @@ def load_oxford_pet(path: str | Path, cfg: TrainConfig,
 
 def find_pairs(root: Path) -> Found:
     """Each image of ``root/images`` with its trimap; non-images and missing trimaps skipped."""
+    problem = folder_problem(root)
+    if problem:
+        raise TunerError(f"oxford-pet dataset folder {root} {problem}; expected the "
+                         "published layout images/*.jpg and annotations/trimaps/*.png")
     images, trimaps = root / "images", root / "annotations" / "trimaps"
     for folder in (images, trimaps):
         if not folder.is_dir():
@@ -53,14 +59,20 @@ def find_pairs(root: Path) -> Found:
                              "(images.tar.gz and annotations.tar.gz unpacked in one folder)")
     found = Found([])
     for file in sorted(images.iterdir()):
-        if file.name.startswith(".") or file.is_dir():
+        if file.name.startswith("."):
+            continue
+        kind = kind_of(file)
+        if kind != FILE:  # a folder is ignored; a FIFO or broken link is never opened
+            if is_skipped(kind):
+                found.skip(kind, file.name)
             continue
         if file.suffix.lower() not in EXTENSIONS:
             found.skip(NOT_AN_IMAGE, file.name)
             continue
         trimap = trimaps / f"{file.stem}.png"
-        if not trimap.is_file():
-            found.skip(NO_TRIMAP, file.name)
+        kind = kind_of(trimap)
+        if kind != FILE:  # a trimap that is a FIFO or a broken link: skipped, by name
+            found.skip(*((kind, trimap.name) if is_skipped(kind) else (NO_TRIMAP, file.name)))
             continue
         found.pairs.append(Pair(file.stem, file, (trimap,)))
     if not found.pairs:

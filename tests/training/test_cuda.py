@@ -1,0 +1,33 @@
+"""The CUDA path, on a machine with a GPU (skipped elsewhere; bench/gpu_check.sh runs it)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.tiny import TINY
+from tuner.config import TrainConfig
+from tuner.data import build_splits
+from tuner.training import resolve_runtime
+from tuner.training.loop import fit
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")]
+
+
+def test_auto_picks_the_gpu_and_its_precision():
+    runtime = resolve_runtime(TrainConfig())
+    assert runtime.device.type == "cuda"
+    major, _ = torch.cuda.get_device_capability()
+    assert runtime.precision == ("bf16" if major >= 8 else "fp16")
+    assert runtime.needs_grad_scaler == (major < 8)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto", "fp16"])
+def test_a_tiny_fit_on_the_gpu_learns_and_is_deterministic(precision):
+    cfg = TrainConfig(**{**TINY, "epochs": 3}, device="cuda", precision=precision)
+    splits = build_splits(cfg)
+    first, again = fit(cfg, splits), fit(cfg, splits)
+    assert 0.0 < first.best_val_dice <= 1.0
+    assert next(first.model.parameters()).device.type == "cuda"
+    assert abs(first.best_val_dice - again.best_val_dice) < 0.05  # cuDNN may differ a little

@@ -1,0 +1,103 @@
+"""A run's state after a finished epoch, as bytes: what lets a killed run go on where it
+stopped instead of training its epochs again.
+
+:func:`capture` gathers everything the next epoch depends on: the weights, the optimizer's
+and the scheduler's state (and the fp16 gradient scaler's), the best weights so far and
+the history, early stopping's counters (the best epoch), and every random stream (torch's
+global one, which dropout draws from, CUDA's, and the batches' shuffling and augmentation
+streams). :func:`restore` puts them back, so on the CPU a run resumed after epoch k ends
+with the same weights, curves and best validation Dice as one that was never stopped
+(tested). The format is ``torch.save`` of plain tensors and numbers, loaded with
+``weights_only=True``: a checkpoint read back from a shared artifact store cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+FORMAT = 1  # bumped when the content changes: an older checkpoint is ignored, not misread
+
+
+@dataclass
+class Resumed:
+    """What :func:`restore` hands back to the loop: the last finished epoch and the
+    loop's own bookkeeping."""
+
+    epoch: int
+    best_state: dict[str, torch.Tensor] | None
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_val_dice: float
+    work: float
+
+
+def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scaler,
+            batches, best_state, history: dict[str, list[float]], best_epoch: int,
+            best_val_dice: float, work: float) -> bytes:
+    """The state after ``epoch`` of the run of ``config`` (its ``to_dict()``) as bytes."""
+    state: dict[str, Any] = {
+        "format": FORMAT, "config": json.dumps(config, sort_keys=True, default=repr),
+        "epoch": epoch, "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "best_state": best_state, "history": history, "best_epoch": best_epoch,
+        "best_val_dice": best_val_dice, "work": work,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "batches_rng": _plain_rng(batches.rng_state()),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def restore(data: bytes, model, optimizer, schedule, scaler, batches,
+            device: torch.device) -> Resumed | None:
+    """Load a :func:`capture` into the run's objects; None when ``data`` is of another
+    format (the run then starts from epoch 1)."""
+    state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if schedule.scheduler is not None and state["scheduler"] is not None:
+        schedule.scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+    batches.load_rng_state(_rng_back(state["batches_rng"]))
+    return Resumed(state["epoch"], state["best_state"], state["history"],
+                   state["best_epoch"], state["best_val_dice"], state["work"])
+
+
+def progress(data: bytes) -> tuple[int, dict[str, list[float]], dict[str, Any]] | None:
+    """(last finished epoch, history so far, the run's config) of a checkpoint, or None
+    for another format: what the objective checks and records before the run goes on."""
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return None
+    return state["epoch"], state["history"], json.loads(state["config"])
+
+
+def _plain_rng(state: dict) -> dict:
+    """The batches' streams as tensors and numbers only (``weights_only`` loading)."""
+    version, internal, gauss = state["python"]
+    numpy = state["numpy"]
+    return {"shuffle": state["shuffle"], "python": [version, list(internal), gauss],
+            "numpy": {"bit_generator": numpy["bit_generator"],
+                      "state": {k: int(v) for k, v in numpy["state"].items()},
+                      "has_uint32": int(numpy["has_uint32"]), "uinteger": int(numpy["uinteger"])}}
+
+
+def _rng_back(state: dict) -> dict:
+    version, internal, gauss = state["python"]
+    return {"shuffle": state["shuffle"].cpu(), "python": (version, tuple(internal), gauss),
+            "numpy": state["numpy"]}
