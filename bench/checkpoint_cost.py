@@ -53,9 +53,10 @@ def main() -> int:
         run = fit(cfg, on_checkpoint=keep)
     epoch_s = statistics.median(run.history["seconds"])
     cost = statistics.median(c + w for c, w in zip(captures, writes, strict=True))
+    capture_ms, write_ms = (statistics.median(x) * 1e3 for x in (captures, writes))
     print(f"epoch {epoch_s:.3f} s (median of {run.epochs_run}); checkpoint capture "
-          f"{statistics.median(captures) * 1e3:.1f} ms + write {statistics.median(writes) * 1e3:.1f}"
-          f" ms = {cost / epoch_s:.2%} of an epoch; {statistics.median(sizes) / 2**20:.1f} MiB")
+          f"{capture_ms:.1f} ms + write {write_ms:.1f} ms = {cost / epoch_s:.2%} of an epoch; "
+          f"{statistics.median(sizes) / 2**20:.1f} MiB")
     return 0
 
 

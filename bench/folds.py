@@ -3,11 +3,13 @@
 Runs ``tuner run`` on a two-point grid (weight_decay 0.1 / 0.0) on the built-in synthetic
 data, as a user runs it (a fresh process, a fresh SQLite storage, one worker), once with
 ``folds=1`` and once with ``folds=5``, alternating over ``--rounds`` so that machine noise
-hits both alike. Reports per run the command's wall seconds, the trials, the training
-seconds the trials recorded (``records.SECONDS``, summed), and the ratio of folds=5 to
-folds=1 for both; expected: about 5x the training (five runs per configuration, each on
-4/5 of the non-test images instead of 3/5 of the pool), less in wall time, which includes
-the command's start-up.
+hits both alike. Reports per run the command's wall seconds and CPU seconds (its process
+and workers, user + system: what moves least when others load the machine), the trials,
+the training seconds the trials recorded (``records.SECONDS``, summed), and the ratio of
+folds=5 to folds=1 for each; expected: about 5x (five runs per configuration, each on 4/5
+of the non-test images instead of 3/5 of the pool), a little less for the whole command,
+whose start-up is paid once. Measured on a shared 2-core AMD EPYC (load average 6-39):
+CPU 4.2x, wall 5.8x (medians of 2 rounds).
 
     .venv/bin/python bench/folds.py [--rounds 2] [--epochs 3] [--images 60]
 """
@@ -15,6 +17,7 @@ the command's start-up.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -47,16 +50,23 @@ def run_once(folds: int, args: argparse.Namespace, folder: Path) -> dict:
                "--workers", "1"]
     for key, value in sets.items():
         command += ["--set", f"{key}={value}"]
-    start = time.perf_counter()
+    before, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu() - before
     if done.returncode != 0:
         raise SystemExit(f"folds={folds}: exit {done.returncode}\n{done.stdout}{done.stderr}")
     trials = optuna.load_study(study_name="folds_bench", storage=url).get_trials(
         states=(TrialState.COMPLETE,))
     trained = sum(float(t.user_attrs.get(records.SECONDS, 0.0)) for t in trials)
-    return {"folds": folds, "wall": wall, "trials": len(trials), "trained": trained,
-            "best": max(t.value for t in trials)}
+    return {"folds": folds, "wall": wall, "cpu": cpu, "trials": len(trials),
+            "trained": trained, "best": max(t.value for t in trials)}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far: on a machine
+    others load, the figure that moves least with their load."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -75,9 +85,10 @@ def main() -> None:
                 run = run_once(folds, args, Path(folder))
                 runs.append(run)
                 print(f"folds={run['folds']}: {run['trials']} trials, wall {run['wall']:.1f} s,"
-                      f" trained {run['trained']:.1f} s, best val Dice {run['best']:.3f}")
+                      f" CPU {run['cpu']:.1f} s, trained {run['trained']:.1f} s, best val "
+                      f"Dice {run['best']:.3f}")
     by = {f: [r for r in runs if r["folds"] == f] for f in (1, 5)}
-    for what in ("wall", "trained"):
+    for what in ("wall", "cpu", "trained"):
         one = statistics.median(r[what] for r in by[1])
         five = statistics.median(r[what] for r in by[5])
         print(f"{what}: folds=1 {one:.1f} s, folds=5 {five:.1f} s (medians of "

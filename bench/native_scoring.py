@@ -54,12 +54,13 @@ def train(folder: Path, url: str, data: str) -> None:
                    check=True, cwd=ROOT, capture_output=True)
 
 
-def command_seconds(url: str, split: str, out: Path, native: bool) -> float:
+def command_seconds(url: str, split: str, out: Path, native: bool) -> tuple[float, str]:
+    """Seconds of one ``tuner evaluate`` in a fresh process, and what it printed."""
     args = [*TUNER, "evaluate", "native", "--storage", url, "--split", split,
             "--out", str(out)] + ([] if native else ["--training-size-only"])
     start = time.perf_counter()
-    subprocess.run(args, check=True, cwd=ROOT, capture_output=True)
-    return time.perf_counter() - start
+    done = subprocess.run(args, check=True, cwd=ROOT, capture_output=True, text=True)
+    return time.perf_counter() - start, done.stdout
 
 
 def timed(owner, name: str, totals: dict[str, float]) -> None:
@@ -90,22 +91,23 @@ def in_process(url: str, split: str, out: Path, repeats: int) -> dict:
     totals = evaluation.native_truth.__wrapped_by_bench__
     api.evaluate("native", storage=url, split=split, out=out)  # decode and cache the pool
     runs: dict[str, list[float]] = {"with": [], "without": [], "truth": [], "scoring": []}
-    result = None
     for _ in range(repeats):
         for variant in ("with", "without"):
             totals.update(native_truth=0.0, add=0.0)
             start = time.perf_counter()
-            result, _ = api.evaluate("native", storage=url, split=split, out=out,
-                                     native=variant == "with")
+            evaluated, _ = api.evaluate("native", storage=url, split=split, out=out,
+                                        native=variant == "with")
             runs[variant].append(time.perf_counter() - start)
             if variant == "with":
+                result = evaluated
                 runs["truth"].append(totals["native_truth"])
                 runs["scoring"].append(totals["add"])
-    own = result.native if result is not None and result.native is not None else None
-    return {"medians": {k: statistics.median(v) for k, v in runs.items() if v}, "runs": runs,
-            "images": result.images if result else 0,
-            "size": sorted({(int(r.width), int(r.height)) for r in own.itertuples()})
-            if own is not None else []}
+    own = result.native
+    return {"medians": {k: statistics.median(v) for k, v in runs.items()}, "runs": runs,
+            "images": result.images,
+            "sizes": sorted({f"{r.width}x{r.height}" for r in own.itertuples()}),
+            "hd95_px": result.summary.set_index(["metric", "size"]).loc[
+                ("hd95_px", "own"), "median_iqr"]}
 
 
 def main() -> None:
@@ -124,15 +126,20 @@ def main() -> None:
         print(f"trained the study in {time.perf_counter() - start:.1f} s", flush=True)
         for split in ("test", "all"):
             command: dict[str, list[float]] = {"with": [], "without": []}
+            shown = ""
             for _ in range(args.repeats):
                 for variant in ("with", "without"):
-                    command[variant].append(command_seconds(
-                        url, split, folder / f"cli-{split}", variant == "with"))
+                    seconds, printed = command_seconds(url, split, folder / f"cli-{split}",
+                                                       variant == "with")
+                    command[variant].append(seconds)
+                    shown = printed if variant == "with" else shown
+            print(shown, end="", flush=True)
             inside = in_process(url, split, folder / f"api-{split}", args.repeats)
             cli = {k: statistics.median(v) for k, v in command.items()}
             m = inside["medians"]
             report["splits"][split] = {"command": cli, "command_runs": command, **inside}
-            print(f"{split} split, {inside['images']} images of {inside['size']} px: "
+            print(f"{split} split, {inside['images']} images of "
+                  f"{', '.join(inside['sizes'])} px (HD95 {inside['hd95_px']} px): "
                   f"tuner evaluate {cli['with']:.2f} s with own-size scores, "
                   f"{cli['without']:.2f} s without (+{cli['with'] - cli['without']:.2f} s); "
                   f"in process {m['with']:.3f} s vs {m['without']:.3f} s "

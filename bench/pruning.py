@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(seed=seed, variant=name, pruner=pruner, options=options,
                            sampler=sampler)
                 rows[name].append(row)
+                if args.json:  # after every run: a long benchmark cut short keeps its runs
+                    args.json.write_text(json.dumps(rows, indent=1, default=str))
                 print(f"seed {seed} {name} ({pruner} {options} {sampler}): {row['trials']} "
                       f"trials ({row['complete']} complete, {row['pruned']} pruned), "
                       f"{row['epochs']} epochs, {row['wall']:.0f} s, best val Dice "

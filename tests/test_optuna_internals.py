@@ -194,3 +194,17 @@ def test_the_lowest_supported_optuna_passes_these_tests():
         env={**os.environ, "PYTHONPATH": str(ROOT), "TUNER_OPTUNA_LOWEST_RUN": "1"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert re.search(r"\d+ passed", done.stdout), done.stdout[-2000:]
+
+
+def test_has_stale_trials_sees_a_trial_whose_heartbeat_stopped(tmp_path):
+    from tuner.optuna_internals import has_stale_trials
+
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    storage.record_heartbeat(trial._trial_id)
+    assert not has_stale_trials(study)
+    time.sleep(2.5)
+    assert has_stale_trials(study)
+    assert not has_stale_trials(optuna.create_study(storage=url, study_name="plain"))

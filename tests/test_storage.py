@@ -147,6 +147,9 @@ def test_engine_options():
     assert engine_kwargs("sqlite:///x.db") == {"connect_args": {"timeout": 60}}
     server = engine_kwargs("postgresql+psycopg://u:p@h/db")
     assert server["pool_pre_ping"] is True and server["pool_recycle"] > 0
+    # a worker process holds two pooled connections at most (main thread and heartbeat),
+    # not Optuna's 5 + 10: 40 processes fit a server's default 100 connections
+    assert server["pool_size"] + server["max_overflow"] <= 2 and server["pool_timeout"] >= 30
 
 
 # ---------------------------------------------------------------- artifacts
@@ -351,3 +354,44 @@ def test_retries_are_bounded_and_only_for_dropped_connections(monkeypatch):
     calls.clear()  # a new try that finds the dropped one had done it: settled, not raised
     assert with_retries(flaky, lambda exc, *a: "done" if "again" in str(exc) else None)(
         2, "dropped again") == "done" and len(calls) == 2
+
+
+def test_a_bounded_pool_runs_a_grid_with_heartbeats_on_postgres(postgres_url, study_name,
+                                                                cleanup):
+    """Two workers in one process (the local run's first worker and another thread) and
+    their heartbeat threads share the two pooled connections: they wait their turn, every
+    point is COMPLETE once, and no more than two connections were ever checked out."""
+    import threading
+
+    from tuner.optuna_internals import stale_trial_retry
+    from tuner.study.worker import run_trials
+
+    cleanup.append(postgres_url)
+    storage = open_storage(postgres_url, heartbeat_interval=1, grace_period=30,
+                           stale_trial_callback=stale_trial_retry(3))
+    pool = storage.engine.pool
+    assert pool.size() == 1 and pool._max_overflow == 1  # noqa: SLF001 - the bound itself
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    for x in range(6):
+        study.enqueue_trial({"x": x})
+    most = []
+
+    def objective(trial):
+        for step in range(3):  # ~1.2 s: the heartbeat thread beats meanwhile
+            trial.report(float(step), step)
+            most.append(pool.checkedout())
+            threading.Event().wait(0.4)
+        return float(trial.suggest_int("x", 0, 5))
+
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(
+        run_trials(study, objective, claim_only=True))) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    complete = sorted(t.params["x"] for t in study.trials
+                      if t.state == optuna.trial.TrialState.COMPLETE)
+    assert complete == list(range(6)) and sum(r.finished for r in results) == 6
+    assert max(most) <= 2 and pool.checkedout() == 0
+    storage.engine.dispose()

@@ -175,9 +175,9 @@ class TrainConfig:
                           choices=("auto", "fp32", "bf16", "fp16"))
     device: str = knob("auto", "'auto' picks CUDA when present", choices=("auto", "cpu", "cuda"))
     threads: int = knob(0, "torch threads of this worker (0: leave torch's default)", low=0)
-    channels_last: bool = knob(True, "channels_last memory format (1.15-1.2x fp32 images/s "
-                               "with the classic UNet on this project's CPUs: "
-                               "bench/RESULTS.md, CPU levers)")
+    channels_last: bool = knob(True, "channels_last memory format (1.15-1.2x fp32 images/s, "
+                               "classic UNet, this project's CPUs: bench/RESULTS.md)")
+    checkpoints: bool = knob(True, "keep a running trial's last epoch: a resumed trial goes on")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -217,7 +217,7 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 #: the fields that say how a run computes, not what it trains (the "run" group above):
 #: they may differ between the workers of one study and are no part of a winner
-RUN_FIELDS = ("precision", "device", "threads", "channels_last")
+RUN_FIELDS = ("precision", "device", "threads", "channels_last", "checkpoints")
 FOLD_FIELDS = ("folds", "fold")  # stored only with folds > 1: configs stored before stay alike
 
 

@@ -86,6 +86,17 @@ def sql_engine(storage: object) -> Any | None:
     return getattr(backend, "engine", None)
 
 
+def has_stale_trials(study: optuna.Study) -> bool:
+    """Whether any running trial of ``study`` has a stale heartbeat (one cheap query;
+    False where the storage keeps no heartbeats)."""
+    storage = storage_of(study)
+    stale_ids = getattr(storage, "_get_stale_trial_ids", None)  # RDBStorage, 4.5 and 5.0
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    if stale_ids is None or interval is None:
+        return False
+    return bool(stale_ids(study._study_id))
+
+
 def stale_trial_retry(max_retry: int) -> Any:
     """The callback that puts a heartbeat-stale trial back in the queue, at most
     ``max_retry`` times (named by the release), with the stale trial's reported values:

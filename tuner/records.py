@@ -164,3 +164,11 @@ def flat_config(values: dict[str, Any]) -> dict[str, Any]:
             flat.update({f"{name}.{component}.{option}": value
                          for option, value in (options or {}).items()})
     return flat
+
+
+def fail_reason(trial: FrozenTrial) -> str:
+    """Why a trial failed, as recorded; a trial failed without a reason is one whose worker
+    stopped sending heartbeats (killed, or starved past the grace period)."""
+    return str(trial.user_attrs.get(FAIL_REASON) or
+               "no reason recorded: its worker stopped sending heartbeats (killed, or "
+               "starved past the grace period); such a trial is retried")

@@ -41,9 +41,8 @@ STORAGE_ENV = "TUNER_STORAGE"
 ARTIFACTS_ENV = "TUNER_ARTIFACTS"
 SCHEMA_LOCK = "tuner: create the schema"  # the lock name under which tables are created
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
-#: a process's pooled connections to a server: one, and one more while its heartbeat thread
-#: beats during a call of the main thread (Optuna's default pool holds up to 5 + 10)
-POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT_S = 1, 1, 60
+#: a process's pooled connections to a server: one, one more while its heartbeat beats
+POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT_S = 1, 1, 60  # Optuna's default: up to 5 + 10
 #: a password given as a parameter: ``?password=...`` in a URL's query, or libpq's
 #: ``password=...`` / ``password = 'with spaces'`` in a key=value connection string
 PASSWORD_PARAMETER = re.compile(
@@ -178,8 +177,7 @@ def _storage_class() -> type:
 
 def engine_kwargs(url: str) -> dict:
     """SQLAlchemy options: busy timeout for SQLite; for servers pre-ping and recycling (a
-    connection dropped while idle is replaced silently) and a bounded pool: 200 workers
-    fit a server's default 100 connections only through a proxy, but 40 fit without."""
+    connection dropped while idle is replaced silently) and a pool of two at most."""
     if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return {"pool_pre_ping": True, "pool_recycle": 300, "pool_size": POOL_SIZE,
@@ -228,9 +226,8 @@ def open_storage(url: str | None = None, *, create: bool = True,
     def connect() -> optuna.storages.BaseStorage:
         if not create and not _has_optuna_tables(url):
             return optuna.storages.InMemoryStorage()  # no studies; nothing is created
-        # One process at a time creates Optuna's tables: two workers opening a new database
-        # at once would both create them, and the loser fail on a duplicate. Reading
-        # creates nothing, not even a lock file.
+        # One process at a time creates Optuna's tables (of two at once, the loser fails on
+        # a duplicate); reading creates nothing, not even a lock file.
         with _named_lock(url, SCHEMA_LOCK) if create or db_file is None else \
                 contextlib.nullcontext():
             return _storage_class()(url, engine_kwargs=engine_kwargs(url),

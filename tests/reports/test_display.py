@@ -43,3 +43,40 @@ def test_markdown_escapes_pipes_in_values():
     cells = pd.DataFrame({"name": ["a|b"], "x": ["1"]})
     shown = display.Shown(cells, pd.DataFrame("", index=[0], columns=["name", "x"]), 1, "L")
     assert r"a\|b" in display.markdown(shown)
+
+
+def _paired(frame: pd.DataFrame, pairs, diffs, lows, highs, ps) -> pd.DataFrame:
+    """``frame`` with the paired columns of :func:`tuner.results.paired.columns`."""
+    return frame.assign(best_val_dice_pairs=pd.array(pairs, dtype="Int64"),
+                        best_val_dice_diff=diffs, best_val_dice_ci_low=lows,
+                        best_val_dice_ci_high=highs, best_val_dice_p=ps)
+
+
+def test_comparison_shows_the_paired_difference_its_interval_and_p():
+    frame = _comparison([0.80, 0.79, 0.70], [0.02] * 3, [3, 3, 1], ["best", "tie", ""], 0.02)
+    frame = pd.concat([frame, frame.iloc[[2]].assign(lr=1e-4)], ignore_index=True)
+    frame = _paired(frame, [None, 3, 1, 0], [np.nan, -0.01, -0.1, np.nan],
+                    [np.nan, -0.02, np.nan, np.nan], [np.nan, 0.0, np.nan, np.nan],
+                    [np.nan, 0.2, np.nan, np.nan])
+    shown = display.comparison_shown(frame, ["lr"])
+    assert list(shown.cells.columns) == ["lr", "val Dice", "Δ val Dice [95% CI]",
+                                         "p (paired t)", "seconds"]
+    assert list(shown.cells["Δ val Dice [95% CI]"]) == ["reference", "-0.010 [-0.020, +0.000]",
+                                                        "-0.100", ""]
+    assert list(shown.cells["p (paired t)"]) == ["", "0.200", "too few pairs (1)", "no pair"]
+    legend = shown.legend
+    assert "95% bootstrap confidence interval (BCa, 9,999 resamples of the pairs" in legend
+    assert ("italic: not distinguishable from the best mean by the two-sided paired t-test "
+            "(scipy.stats.ttest_rel) over 3 pairs (p >= 0.05") in legend
+    assert "where fewer than 2 pairs allow no test, within the repeat noise (noise 0.020" in legend
+
+
+def test_one_run_each_says_there_is_no_paired_test():
+    frame = _paired(_comparison([0.8, 0.79], [np.nan] * 2, [1, 1], ["best", ""], None),
+                    [None, 1], [np.nan, -0.01], [np.nan] * 2, [np.nan] * 2, [np.nan] * 2)
+    shown = display.comparison_shown(frame, ["lr"])
+    assert list(shown.cells["p (paired t)"]) == ["", "too few pairs (1)"]
+    assert shown.legend.endswith(
+        "No paired test: no configuration has 2 or more runs paired with the best's by repeat "
+        "index (one run each, or repeats that do not line up). Bold: the best. One run per "
+        "configuration, so the repeat noise is unknown and no ties are marked.")

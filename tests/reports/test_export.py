@@ -360,6 +360,29 @@ def test_png_export_rendered_with_the_machines_chromium(study, sqlite_url, tmp_p
         assert len(picture.getcolors(1_000_000) or []) > 20  # drawn, not blank
 
 
+@pytest.mark.skipif(_browser() is None, reason="no Chrome/Chromium for kaleido on this "
+                    "machine (apt-get install chromium, or plotly_get_chrome)")
+def test_svg_and_pdf_plots_beside_png(study, tmp_path):
+    """``--format svg,pdf``: vector plots for print, drawn like the PNGs (one browser)."""
+    assert export.parse_formats("csv,svg,pdf") == {"csv", "svg", "pdf"}
+    trials = tables.trials_frame(study)
+    params = ["weight_decay", "train_fraction"]
+    figures, _ = plots.study_figures(study, trials, tables.comparison_frame(trials, params),
+                                     tables.curves_frame(study), params, ("loss",))
+    chosen = {k: figures[k] for k in ("dice_by_param", "learning_curves_loss")}
+    paths = export.write_figures(chosen, tmp_path / "plots", {"svg", "pdf"})
+    assert sorted(p.name for p in paths) == ["dice_by_param.pdf", "dice_by_param.svg",
+                                             "learning_curves_loss.pdf",
+                                             "learning_curves_loss.svg"]
+    svg = (tmp_path / "plots" / "dice_by_param.svg").read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<svg") and "Best validation Dice by weight_decay" in svg
+    assert "train_fraction" in svg  # the legend's title, as text
+    for path in tmp_path.glob("plots/*.pdf"):
+        data = path.read_bytes()
+        assert data.startswith(b"%PDF") and len(data) > 5_000
+    assert not list((tmp_path / "plots").glob("*.png"))
+
+
 def test_export_command_prints_paths_and_exits_2_on_errors(study, sqlite_url, tmp_path,
                                                            monkeypatch):
     app = typer.Typer()

@@ -67,7 +67,12 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
             "run (1 trial still waiting or running; 3 of the completed with fewer than 3 "
             "finished runs); the best of those is weight_decay=0.01, train_fraction=0.8") in page
     assert '<td class="best">0.715 ± 0.007 (2)</td>' in page  # comparison and pivot
-    assert page.count('<td class="best">') == 2 and "(noise 0.010:" in page
+    assert page.count('<td class="best">') == 2
+    assert ("<li>Two-sided paired t-test (scipy.stats.ttest_rel) against the best mean "
+            "(weight_decay=0.01, train_fraction=0.8), over 2 pairs: every other configuration "
+            "is distinguishable from it (p &lt; 0.05); the closest: weight_decay=0.01, "
+            "train_fraction=0.4 (Δ -0.080 [-0.080, -0.080], p &lt; 0.001).</li>") in page
+    assert "sd between repeats): 0.010.</li>" in page  # the winner rule's noise
     assert "<h3>Cost</h3>" in page and "s to Dice 0.67" in page  # 95 % of 0.715
     assert not list((tmp_path / "r").glob(".*partial*"))
 
@@ -80,6 +85,7 @@ def test_report_of_several_studies_inlines_plotly_once(url, tmp_path):
     assert page.count("Plotly.newPlot") == 7 + 7
     assert page.count("Study first") == 1 and page.count("Study second") == 1
     assert "Each configuration ran once" in page  # the second study has no repeats
+    assert "No paired test against the best: no configuration has 2 or more runs" in page
 
 
 def test_report_errors_are_one_line(url, tmp_path):
@@ -200,3 +206,24 @@ def test_default_report_path_of_several_studies_is_one_short_name_each(url, shar
     long = [report.default_report_path(url, ["x" * 600, f"y{k}"]) for k in range(2)]
     assert long[0] != long[1] and all(len(p.name) <= 100 for p in long)
     assert long[0].parent == exports and long[0].name.startswith("report_xxx")
+
+
+def test_paired_sentences_name_the_test_the_ties_and_a_costly_cheaper_winner():
+    from tuner.results.winner import Configuration, rank
+
+    best = Configuration({"lr": 0.1}, [0.80, 0.82, 0.81], [0, 1, 2], [200.0] * 3, [0, 1, 2])
+    cheaper = Configuration({"lr": 0.01}, [0.795, 0.815, 0.805], [3, 4, 5], [100.0] * 3,
+                            [0, 1, 2])  # 0.005 behind in every repeat: the test sees it
+    noisy = Configuration({"lr": 0.001}, [0.79, 0.83, 0.80], [6, 7, 8], [300.0] * 3, [0, 1, 2])
+    once = Configuration({"lr": 0.0001}, [0.70], [9], [300.0], [0])
+    ranking = rank([best, cheaper, noisy, once])
+    assert ranking.winner is cheaper
+    sentences = report.paired_sentences(ranking)
+    assert sentences[0].startswith(
+        "Two-sided paired t-test (scipy.stats.ttest_rel) against the best mean (lr=1.0e-01), "
+        "over 3 pairs: not distinguishable from it (p >= 0.05): lr=1.0e-03 (Δ -0.003 [")
+    assert sentences[1] == ("Too few pairs for the test: lr=1.0e-04 (Δ -0.100, 1 pair: the "
+                            "test needs 2 or more).")
+    assert sentences[2].startswith("The winner is a cheaper configuration that the paired "
+                                   "test tells from the best mean (lr=1.0e-02 (Δ -0.005 "
+                                   "[-0.005, -0.005], p < 0.001)")

@@ -7,6 +7,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from tests.reports.test_best_lr import build_lr_study
 from tests.reports.test_tables import EPOCHS, build_study, fake_curves
 from tuner.reports import curve_plots, plots, tables
 from tuner.results import formatting as fmt
@@ -22,10 +23,13 @@ def frames(tmp_path_factory):
     return study, trials, tables.comparison_frame(trials, PARAMS), tables.curves_frame(study)
 
 
-def test_dice_by_param_bars_group_by_second_param(frames):
+def test_dice_by_param_dots_group_by_second_param(frames):
     _, trials, comparison, _ = frames
     fig = plots.dice_by_param(comparison, trials, PARAMS)
-    assert [t.name for t in fig.data] == ["0.4", "0.8"]  # one bar group per train_fraction
+    assert [t.name for t in fig.data] == ["0.4", "0.8"]  # dots side by side per fraction
+    assert {t.type for t in fig.data} == {"scatter"} and fig.layout.scattermode == "group"
+    low, high = fig.layout.yaxis.range  # the dots' range, not 0 to 1: 0.01 gaps show
+    assert 0.45 < low < comparison["best_val_dice_mean"].min() and 0.715 < high < 0.75
     for trace in fig.data:
         assert list(trace.x) == ["0.01", "0.1"]
         for wd, y, err in zip(trace.x, trace.y, trace.error_y.array, strict=True):
@@ -118,3 +122,63 @@ def test_study_figures_skips_importances_with_one_completed_trial(sqlite_url, st
     assert not [n for n in figures if n.startswith("learning_curves")]  # no curves recorded
     assert "dice_by_param" in figures and "optimization_history" in figures
     assert len(notes) == 1 and "at least 2 completed trials" in notes[0]
+
+
+def test_loss_panels_are_log_axes_robust_to_a_first_epoch_spike(frames):
+    """RMSprop's first epoch at 200,000 flattened every curve on a shared linear axis."""
+    _, trials, _, curves = frames
+    spiked = curves.copy()
+    first = (spiked["trial"] == 0) & (spiked["metric"] == "loss") & (spiked["epoch"] == 1)
+    spiked.loc[first & (spiked["split"] == "train"), "value"] = 200_000.0
+    fig = curve_plots.learning_curves(spiked, trials, PARAMS, "loss")
+    left, right = fig.layout.yaxis, fig.layout.yaxis2
+    assert left.type == right.type == "log" and right.matches is None  # each its own range
+    panel = trials.loc[trials["train_fraction"] == 0.4, "number"]  # the left panel's runs
+    losses = spiked[(spiked["metric"] == "loss") & spiked["split"].isin(["train", "val"])
+                    & spiked["trial"].isin(panel)]
+    others = losses[~((losses["trial"] == 0) & (losses["epoch"] == 1))]["value"]
+    assert 10 ** left.range[1] < 1.0  # the spike is above the axis, and every other loss
+    assert 10 ** left.range[0] <= others.min() and others.max() <= 10 ** left.range[1]
+    assert "a first-epoch spike is above the axis" in fig.layout.title.text
+    plain = curve_plots.learning_curves(curves, trials, PARAMS, "loss")
+    assert "spike" not in plain.layout.title.text and plain.layout.yaxis.type == "log"
+    dice = curve_plots.learning_curves(curves, trials, PARAMS, "dice")
+    assert dice.layout.yaxis.type is None and dice.layout.yaxis2.matches == "y"  # shared
+
+
+def test_every_figure_is_themed_for_print_with_a_legend(frames):
+    study, trials, comparison, curves = frames
+    figures, _ = plots.study_figures(study, trials, comparison, curves, PARAMS)
+    for name, fig in figures.items():
+        layout = fig.layout
+        assert layout.template.layout.plot_bgcolor == "white", name  # plotly_white
+        assert layout.font.size == plots.FONT_SIZE and layout.paper_bgcolor == "white", name
+        if name == "parallel_coordinates":  # its colour bar is its key
+            assert "best validation Dice" in str(fig.to_plotly_json()), name
+            continue
+        assert layout.showlegend is not False, name
+        named = [t for t in fig.data if t.name and t.showlegend is not False]
+        assert named, name
+    pruner = figures["intermediate_values"]
+    assert pruner.layout.showlegend and pruner.layout.legend.title.text == "trial state"
+    assert [t.name for t in pruner.data if t.showlegend] == ["completed (8)", "pruned (1)"]
+    assert figures["param_importances"].data[0].showlegend
+
+
+def test_lr_per_optimizer_is_one_lr_axis_in_every_parameter_plot(tmp_path):
+    study = build_lr_study(f"sqlite:///{tmp_path / 'lr.db'}", "lr")
+    assert {"lr_adam", "lr_sgd"} <= set(study.trials[0].params) | set(study.trials[-1].params)
+    trials = tables.trials_frame(study)
+    params = tables.searched_columns(study)
+    figures, notes = plots.study_figures(study, trials, tables.comparison_frame(trials, params),
+                                         tables.curves_frame(study), params)
+    assert notes == []
+    axes = list(figures["parallel_coordinates"].layout.xaxis.ticktext)
+    assert axes == ["best validation Dice", "loss", "lr", "optimizer"]
+    importances = figures["param_importances"].data[0]
+    assert set(importances.y) == {"loss", "lr", "optimizer"}
+    assert figures["dice_by_param"].layout.xaxis.title.text == "lr"
+    folded = plots.folded_study(study)
+    lr = folded.trials[0].distributions["lr"]
+    assert lr.log and lr.low == pytest.approx(1e-5) and lr.high == pytest.approx(1.0)
+    assert sorted(t.params["lr"] for t in folded.trials) == sorted(trials["lr"])

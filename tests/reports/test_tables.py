@@ -246,3 +246,23 @@ def test_config_summary_separates_searched_from_fixed(fake_study):
     assert varied == {"train_fraction": [0.4, 0.8], "weight_decay": [0.01, 0.1],
                       "seed": [0, 1, 2]}
     assert fixed == {"image_size": 32, "base_channels": 4, "epochs": EPOCHS, "loss": "dice"}
+
+
+def test_comparison_carries_the_paired_comparison_with_the_best(fake_study):
+    """Each configuration against the best, run by run (the same repeat index)."""
+    from scipy import stats
+
+    table = tables.comparison_frame(tables.trials_frame(fake_study),
+                                    ["weight_decay", "train_fraction"])
+    best, row = table.iloc[0], table.iloc[2]  # wd=0.1, tf=0.8: peaks at epoch 3
+    assert pd.isna(best["best_val_dice_pairs"]) and best["best_val_dice_mark"] == "best"
+    mine = [score(0.1, 0.8, r) * math.sqrt(3 / 4) for r in (0, 1)]
+    theirs = [score(0.01, 0.8, r) for r in (0, 1)]
+    assert row["best_val_dice_pairs"] == 2
+    assert row["best_val_dice_diff"] == pytest.approx(np.mean(np.subtract(mine, theirs)))
+    assert row["best_val_dice_p"] == pytest.approx(stats.ttest_rel(mine, theirs).pvalue,
+                                                   rel=1e-6)
+    assert row["best_val_dice_ci_low"] <= row["best_val_dice_diff"] <= row[
+        "best_val_dice_ci_high"] < 0
+    assert row["best_val_dice_mark"] == "" and row["test_dice_pairs"] == 2
+    assert str(table["best_val_dice_pairs"].dtype) == "Int64"

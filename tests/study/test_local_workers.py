@@ -19,6 +19,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.tiny import TINY_SETS
+from tuner import records
 from tuner.study.progress import StudyProgress
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,13 +120,18 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(workers, tmp_path, sqlite_ur
     assert run.returncode == 130, output
     assert "run the same command again to resume" in output
     assert "Traceback" not in output
+    interrupted = {t.number for t in trials_of(sqlite_url, study_name)
+                   if t.state == TrialState.WAITING and t.intermediate_values}
     states = [t.state for t in trials_of(sqlite_url, study_name)]
-    assert TrialState.RUNNING not in states and TrialState.FAIL in states
+    assert TrialState.RUNNING not in states and TrialState.FAIL not in states
+    assert interrupted  # back in the queue with its number and reported epochs
     resumed = tuner(study_file, "--storage", sqlite_url, *same_setup)
     output = finish(resumed)
     assert resumed.returncode == 0, output
-    complete = [t for t in trials_of(sqlite_url, study_name) if t.state == TrialState.COMPLETE]
-    assert sorted(t.params["dropout"] for t in complete) == [0.1, 0.2]
+    trials = trials_of(sqlite_url, study_name)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(trials) == 2 and sorted(t.params["dropout"] for t in complete) == [0.1, 0.2]
+    assert all(records.RESUMED in t.user_attrs for t in trials if t.number in interrupted)
 
 
 def _processes() -> dict[int, tuple[int, str]]:

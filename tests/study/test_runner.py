@@ -58,3 +58,31 @@ def test_a_failure_whose_retry_another_worker_runs_is_not_this_runs_failure(sqli
     study.tell(retry, state=TrialState.FAIL)  # a retry that failed: that run's failure
     outcome = handed_on(study, run_outcome(study, set()))
     assert len(outcome.failed) == 2 and outcome.exit_code == 1
+
+
+def test_a_lost_database_is_named_by_its_cause(tmp_path):
+    import sqlalchemy
+
+    from tuner.study.runner import lost_database
+
+    url = f"sqlite:///{tmp_path / 'gone.db'}"
+    gone = lost_database(url, sqlalchemy.exc.OperationalError("x", {}, Exception("no table")))
+    assert "was deleted while the run trained" in gone and "finished trials" not in gone
+    (tmp_path / "full.db").write_bytes(b"")
+    full = lost_database(f"sqlite:///{tmp_path / 'full.db'}", sqlalchemy.exc.OperationalError(
+        "x", {}, Exception("database or disk is full")))
+    assert "the disk holding the database is full" in full
+    other = lost_database("postgresql+psycopg://u:secret@h/db", sqlalchemy.exc.OperationalError(
+        "x", {}, Exception("server closed the connection")))
+    assert "lost the database" in other and "secret" not in other
+
+
+def test_a_trial_failed_without_a_reason_says_its_worker_stopped():
+    import optuna
+
+    from tuner import records
+
+    trial = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL)
+    assert "stopped sending heartbeats" in records.fail_reason(trial)
+    trial.set_user_attr(records.FAIL_REASON, "ValueError: x")
+    assert records.fail_reason(trial) == "ValueError: x"

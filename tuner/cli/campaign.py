@@ -60,8 +60,10 @@ def campaign_command(
     console.print(lineage_table(result, n_trials))
     if result.final is not None:
         scores = "  ".join(f"{k} {v:.3f}" for k, v in result.final["metrics"].items())
+        where = result.final.get("scored_at", "the training size")
         console.print(f"final test scores of {result.final['study']} trial "
-                      f"{result.final['trial']}: {scores} ({result.final['files']})")
+                      f"{result.final['trial']} (at {where}): {scores} "
+                      f"({result.final['files']})")
     stages = len(result.campaign.stages)
     console.print(f"campaign {result.campaign.name!r} in {redact(storage_url(storage))}: "
                   + ("every stage frozen" if result.done else f"{len(result.record)} of "

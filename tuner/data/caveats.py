@@ -38,7 +38,8 @@ def split_caveats(splits: Splits) -> list[str]:
         if 0 < len(split) < MIN_SCORED_IMAGES:
             out.append(f"the {name} split holds {len(split)} images (under "
                        f"{MIN_SCORED_IMAGES}): one image moves its Dice by several points; "
-                       "compare configurations with repeats, and distrust small gaps")
+                       "compare configurations with repeats or folds (docs/folds.md), "
+                       "and distrust small gaps")
     return out
 
 

@@ -102,7 +102,9 @@ def decode(found: Found, cfg: TrainConfig, rule: MaskRule,
     for k, (_, _, box) in enumerate(raw):
         clear_outside(binary[k], box)
         merged[owners[k]] |= binary[k]
-    return Pool(images[:len(names)], merged, names, cfg.dataset, found.skipped)
+    kept = {pair.name: pair for pair in found.pairs if pair.name in set(names)}
+    return Pool(images[:len(names)], merged, names, cfg.dataset, found.skipped,
+                sources=kept, mask_rule=rule)
 
 
 def _decode_pair(pair: Pair, cfg: TrainConfig) -> tuple[np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,11 @@ class Pool:
     names: list[str]
     source: str = ""
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    #: each kept image's files (``tuner.data.pairs.Pair`` by name) and the mask rule that
+    #: binarised its masks: what scoring at each image's own size reads again; empty for a
+    #: dataset without files (synthetic)
+    sources: dict[str, Any] = field(default_factory=dict)
+    mask_rule: Any = None
 
     def __len__(self) -> int:
         return len(self.names)

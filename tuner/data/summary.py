@@ -12,7 +12,8 @@ import numpy as np
 
 from tuner.config import TrainConfig
 from tuner.data.datasets import load_pool
-from tuner.data.pool import Pool, Splits
+from tuner.data.pool import Pool
+from tuner.data.split import Splits, describe_folds
 
 
 def describe_pool(pool: Pool, splits: Splits, cfg: TrainConfig) -> str:
@@ -26,7 +27,8 @@ def describe_pool(pool: Pool, splits: Splits, cfg: TrainConfig) -> str:
                  f"max {per_image.max():.1%})")
     train = len(splits.train)
     copies = f" + {cfg.n_aug} x {train} augmented = {train * (1 + cfg.n_aug)}" if cfg.n_aug else ""
-    parts.append(f"train {train}{copies}, val {len(splits.val)}, test {len(splits.test)}")
+    parts.append(f"train {train}{copies}, val {len(splits.val)}, test {len(splits.test)}"
+                 + describe_folds(cfg))
     return f"data {pool.source or cfg.dataset}: " + "; ".join(parts)
 
 

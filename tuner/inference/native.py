@@ -25,21 +25,19 @@ of the pool.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from tuner.config import TrainConfig
-from tuner.data import DATASETS, Split
-from tuner.data.adapters import load
+from tuner.data import Split
+from tuner.data.datasets import load_pool
 from tuner.data.image_io import Box, fit, mask_values, read
 from tuner.data.masks import MaskRule
-from tuner.data.pairs import Pair, decode
+from tuner.data.pairs import Pair
 from tuner.errors import TunerError
 from tuner.inference.distances import hd95_and_asd
 from tuner.training.metrics import SCORE_NAMES, Counts, scores
@@ -76,31 +74,13 @@ class NativeTruth:
     note: str = ""
 
 
-class _Listed(Exception):
-    """Stops an adapter once it has listed its pairs (nothing decoded)."""
-
-
 def listed_pairs(cfg: TrainConfig) -> tuple[dict[str, Pair], MaskRule] | None:
-    """The dataset's pairs by name and its mask rule, as its adapter hands them to
-    :func:`tuner.data.pairs.decode`; None for a dataset without files (``synthetic``)."""
-    kind = cfg.dataset.partition(":")[0]
-    module = sys.modules[DATASETS.component(kind).factory.__module__]
-    if getattr(module, "decode", None) is not decode:
+    """The dataset's pairs by name and its mask rule, as its pool (cached per process)
+    keeps them; None for a dataset without files (``synthetic``)."""
+    pool = load_pool(cfg)
+    if not pool.sources:
         return None
-    seen: dict = {}
-
-    def listed(found, _cfg, rule, skip=()):
-        seen.update(pairs={pair.name: pair for pair in found.pairs}, rule=rule)
-        raise _Listed
-
-    with mock.patch.object(module, "decode", listed):
-        try:
-            load(cfg)
-        except _Listed:
-            pass
-    if not seen:
-        raise TunerError(f"dataset {cfg.dataset}: its adapter listed no pairs to decode")
-    return seen["pairs"], seen["rule"]
+    return pool.sources, pool.mask_rule
 
 
 def native_truth(cfg: TrainConfig, split: Split) -> NativeTruth:

@@ -3,9 +3,10 @@
 :func:`analyse` reads the study's trials and builds every frame of
 :mod:`tuner.reports.tables` and :mod:`tuner.reports.cost` that applies, so ``tuner export``
 and ``tuner report`` show the same numbers. What it computes is written for sharing: a
-parameter's text (a searched dataset's spec) is as :func:`~tuner.results.formatting.
-shared_text` writes it, with no absolute path (:func:`shared_frame`). :func:`coverage`
-says how much of the study ran: the report's conclusion says so when only part of it did.
+parameter's text (a searched dataset's spec) reads as
+:func:`tuner.results.formatting.shared_text` writes it, with no absolute path
+(:func:`shared_frame`). :func:`coverage` says how much of the study ran: the report's
+conclusion says so when only part of it did.
 """
 
 from __future__ import annotations
@@ -161,7 +162,10 @@ def _grid_size(study: optuna.Study) -> int:
         return 0
     sizes = []
     for stored in space.values():
-        dist = optuna.distributions.json_to_distribution(json.dumps(stored))
+        try:
+            dist = optuna.distributions.json_to_distribution(json.dumps(stored))
+        except (ValueError, KeyError, TypeError):  # a setup written by another version
+            return 0
         if not isinstance(dist, optuna.distributions.CategoricalDistribution):
             return 0
         sizes.append(len(dist.choices))

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from tuner import records
-from tuner.results.formatting import param, winner_score
+from tuner.results.formatting import param, shared_text, winner_score
 from tuner.storage import open_storage
 
 
@@ -51,7 +51,7 @@ def lineage_html(name: str, record: dict[str, Any], final: dict[str, Any] | None
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
                 stage, fixed, winner_score(winner), winner["n"],
-                ", ".join(map(str, winner["trials"])), winner["rule"])) + "</tr>")
+                ", ".join(map(str, winner["trials"])), shared_text(winner["rule"]))) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("stage", "fixes", "val Dice (mean ± sd)", "n",
                                               "trials", "why"))
     parts = [f"<h2>Campaign {html.escape(name)}: lineage</h2>",

@@ -26,6 +26,7 @@ from tuner.reports.export import (
     staged,
     write_figures,
 )
+from tuner.results.formatting import shared_text
 from tuner.training.metrics import SCORE_NAMES
 
 #: what the overall table holds besides the metrics: per-image Dice statistics
@@ -92,7 +93,8 @@ def scores_frame(result: Evaluation, study_name: str) -> pd.DataFrame:
                   "hd95_undefined": int(own["hd95_px"].isna().sum())}
     return pd.DataFrame([{
         "study": study_name, "trial": result.trial, "weights": result.weights,
-        "dataset": result.dataset, "split": result.split, "images": result.images,
+        "dataset": shared_text(result.dataset), "split": result.split,
+        "images": result.images,
         "threshold": result.threshold, "training_size": result.training_size,
         "own_size": result.native_note or "each image's own size, from its files",
         **native, **at_training_size(result.metrics),

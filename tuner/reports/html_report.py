@@ -29,7 +29,7 @@ from tuner.reports.analysis import BEST_VALUE, Analysis, Coverage, analyse
 from tuner.reports.campaign_report import expand_campaigns
 from tuner.results import paired
 from tuner.results.caveats import study_caveats
-from tuner.results.formatting import difference, mean_sd, number, p_value, param
+from tuner.results.formatting import difference, mean_sd, number, p_value, param, shared_text
 from tuner.results.formatting import label as text_label
 from tuner.results.winner import Ranking, tie_margin
 from tuner.storage import storage_url as resolve_url
@@ -193,7 +193,8 @@ def paired_sentences(ranking: Ranking | None) -> list[str]:
 
 def _one(configuration, found: paired.Paired, with_p: bool = True) -> str:
     delta = "Δ " + difference(found.difference, found.low, found.high)
-    p = f", p {p_value(found.p)}" if with_p else f", {found.why_untested()}"
+    p = (", p " + p_value(found.p).replace("<", "< ") if with_p
+         else f", {found.why_untested()}")
     return f"{text_label(configuration.values)} ({delta}{p})"
 
 
@@ -225,7 +226,7 @@ def noise_sentences(ranking: Ranking | None) -> list[str]:
                    f" by {best.mean - runner_up.mean:.3f}, more than the noise allows "
                    f"({tie_margin(noise, best, runner_up):.3f}).")
     if ranking.winner is not best:
-        out.append(f"Winner: {ranking.rule}.")
+        out.append(f"Winner: {shared_text(ranking.rule)}.")
     return out
 
 

@@ -36,7 +36,7 @@ def why(trial: FrozenTrial) -> str:
         if records.DUPLICATE_OF in attrs:
             return str(reason)
         return f"{where}: {reason}" if reason else where
-    return str(attrs.get(records.FAIL_REASON, "no reason recorded (its worker died?)"))
+    return records.fail_reason(trial)
 
 
 def unfinished_table(study: optuna.Study, state: str, top: int = 10) -> Table:

@@ -56,7 +56,8 @@ def completed_runs(study: optuna.Study, searched: list[str]) -> list[Run]:
 
 
 def configurations(study: optuna.Study, searched: list[str]) -> list[Configuration]:
-    """The study's configurations of ``searched`` with their runs (one per repeat)."""
+    """The study's configurations of ``searched`` with their runs (one per repeat: per
+    paired unit, repeats x folds, in a study with folds)."""
     return group_runs(completed_runs(study, searched))
 
 

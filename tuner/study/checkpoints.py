@@ -29,6 +29,7 @@ import logging
 from typing import Any
 
 from tuner import records
+from tuner.config import RUN_FIELDS
 from tuner.training import checkpoint
 
 log = logging.getLogger("tuner")
@@ -62,8 +63,7 @@ class TrialCheckpoints:
             stored = checkpoint.progress(data)
         except Exception:  # missing (the common case), truncated, or of an older tuner
             return None
-        if stored is None or stored[2] != json.loads(json.dumps(self.config, sort_keys=True,
-                                                                 default=repr)):
+        if stored is None or _trained(stored[2]) != _trained(self.config):
             return None
         return data
 
@@ -79,3 +79,11 @@ class TrialCheckpoints:
             self.store.remove(self.artifact_id)
         except Exception:  # never written (one-epoch runs), or removed already
             pass
+
+
+def _trained(config: dict[str, Any]) -> dict[str, Any]:
+    """What a config trains, as JSON would hold it: how a run computes (threads, device,
+    precision...) may differ between the worker that wrote a checkpoint and the one that
+    goes on from it."""
+    kept = {k: v for k, v in config.items() if k not in RUN_FIELDS}
+    return json.loads(json.dumps(kept, sort_keys=True, default=repr))

@@ -58,7 +58,7 @@ def best_lines(study: optuna.Study) -> list[str]:
             *wrapped_pairs(winner.values),
             f"- {records.METRIC_NAME} {fmt.mean_sd(winner.mean, winner.sd)} ({runs})",
             f"- trials {', '.join(str(n) for n in winner.trials)}",
-            f"- why: {ranking.rule}", "",
+            f"- why: {fmt.shared_text(ranking.rule)}", "",
             "The dashboard's *Best Trial* is the single best run; with repeats, a lucky "
             "seed can put a weaker configuration there."]
 

@@ -79,6 +79,8 @@ class Objective:
         trial.set_user_attr(records.CONFIG, cfg.to_dict())
         trial.set_user_attr(records.REPEAT, repeat_of(trial))
         trial.set_user_attr(records.SEED, cfg.seed)
+        if cfg.folds > 1:
+            trial.set_user_attr(records.FOLD, cfg.fold)
         self._skip_if_duplicate(trial)
         save_trial_note(trial, cfg, repeat_of(trial))
         splits = build_splits(cfg)
@@ -92,7 +94,7 @@ class Objective:
         kept = TrialCheckpoints(
             self.artifact_store, checkpoint_id(trial.study.study_name, dict(trial.params),
                                                repeat_of(trial)),
-            cfg.to_dict(), enabled=self.checkpoints and cfg.epochs > 1)
+            cfg.to_dict(), enabled=self.checkpoints and cfg.checkpoints and cfg.epochs > 1)
         resume = kept.load()
         if resume is not None:
             history = self._resumed(trial, resume, cfg)

@@ -38,7 +38,7 @@ def describe_trial(trial: FrozenTrial) -> str:
         if attrs.get(records.PRUNE_REASON):
             head += f" ({attrs[records.PRUNE_REASON]})"
     else:
-        reason = attrs.get(records.FAIL_REASON, "see the log")
+        reason = records.fail_reason(trial)
         return f"trial {trial.number} {trial.state.name.lower()}: {reason} ({params})"
     return f"{head}  {params}  ({epochs} epochs, {seconds:.1f} s)"
 

@@ -215,6 +215,8 @@ class _FoldStorage:
         self._inner, self._fold = storage, fold
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,

@@ -14,9 +14,11 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
@@ -190,10 +192,23 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
                           grace_period=options.grace_period if wait_for_stale else 0,
                           on_trial_end=finished)
     except STORAGE_ERRORS as exc:
-        reason = redact(_root_cause(exc))
-        raise TunerError(f"storage {redact(url)}: lost the database ({reason[:200]}); "
-                         "finished trials are stored; rerun the same command to "
-                         "resume") from None
+        raise TunerError(lost_database(url, exc)) from None
+
+
+def lost_database(url: str, exc: BaseException) -> str:
+    """What to say when the storage failed under a running worker, by its cause."""
+    reason = redact(_root_cause(exc))
+    parsed = sqlalchemy.engine.make_url(url)
+    db_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and \
+        parsed.database else None
+    if db_file is not None and not db_file.exists():
+        return (f"storage {redact(url)}: the database file {db_file} was deleted while the "
+                "run trained; the trials it held are gone with it")
+    if "disk is full" in reason or "No space left" in reason:
+        return (f"storage {redact(url)}: the disk holding the database is full "
+                f"({reason[:200]}); free space, then rerun the same command to resume")
+    return (f"storage {redact(url)}: lost the database ({reason[:200]}); finished trials "
+            "are stored; rerun the same command to resume")
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -33,7 +33,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.errors import TunerError
-from tuner.optuna_internals import live_trial, sql_engine, storage_of, study_id, trial_id
+from tuner.optuna_internals import (
+    has_stale_trials,
+    live_trial,
+    sql_engine,
+    storage_of,
+    study_id,
+    trial_id,
+)
 from tuner.storage import sqlite_file_of, sqlite_lock, study_lock
 from tuner.study import interrupt
 from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
@@ -68,7 +75,11 @@ def take_over_stale_trials(study: optuna.Study) -> None:
     """Fail the trials whose heartbeat is stale and queue their retries (Optuna's
     ``fail_stale_trials`` and the storage's retry callback), under the study lock: a run
     enqueueing the grid meanwhile sees each such trial running, or failed with its retry
-    waiting, never failed alone (it would queue the point a second time)."""
+    waiting, never failed alone (it would queue the point a second time). The lock is
+    taken only when a stale trial exists (a cheap query first): taking it on every claim
+    serialised 200 workers on one database (bench/many_workers.py)."""
+    if not has_stale_trials(study):
+        return
     engine = sql_engine(storage_of(study))
     lock = study_lock(engine.url.render_as_string(hide_password=False), study.study_name) \
         if engine is not None else contextlib.nullcontext()

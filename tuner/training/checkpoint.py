@@ -46,7 +46,9 @@ def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scal
         "optimizer": optimizer.state_dict(),
         "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
-        "best_state": best_state, "history": history, "best_epoch": best_epoch,
+        # the best weights are the model's own when this epoch was the best: stored once
+        "best_state": None if best_epoch == epoch else best_state,
+        "history": history, "best_epoch": best_epoch,
         "best_val_dice": best_val_dice, "work": work,
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -74,7 +76,10 @@ def restore(data: bytes, model, optimizer, schedule, scaler, batches,
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
     batches.load_rng_state(_rng_back(state["batches_rng"]))
-    return Resumed(state["epoch"], state["best_state"], state["history"],
+    best_state = state["best_state"]
+    if best_state is None and state["best_epoch"] == state["epoch"]:
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return Resumed(state["epoch"], best_state, state["history"],
                    state["best_epoch"], state["best_val_dice"], state["work"])
 
 
