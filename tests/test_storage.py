@@ -333,7 +333,8 @@ def test_a_dropped_connection_is_transient_and_a_mistake_is_not(postgres_url):
 
 def test_retries_are_bounded_and_only_for_dropped_connections(monkeypatch):
     monkeypatch.setattr("tuner.storage.RETRY_DELAYS_S", (0.0, 0.0))
-    monkeypatch.setattr("tuner.storage.is_transient", lambda exc: "dropped" in str(exc))
+    monkeypatch.setattr("tuner.storage.is_transient",
+                        lambda exc, restarting=True: "dropped" in str(exc))
     calls = []
 
     def flaky(fails: int, error: str = "dropped"):
@@ -395,3 +396,12 @@ def test_a_bounded_pool_runs_a_grid_with_heartbeats_on_postgres(postgres_url, st
     assert complete == list(range(6)) and sum(r.finished for r in results) == 6
     assert max(most) <= 2 and pool.checkedout() == 0
     storage.engine.dispose()
+
+
+def test_a_refused_connection_is_a_restart_only_once_a_storage_was_open():
+    from tuner.storage import is_transient
+
+    refused = sqlalchemy.exc.OperationalError(
+        "connect", {}, Exception('connection to server at "127.0.0.1", port 5432 failed: '
+                                 "Connection refused"))
+    assert is_transient(refused) and not is_transient(refused, restarting=False)

@@ -1,16 +1,14 @@
 """Where studies live: the storage URL, opening it, and the artifact store beside it.
 
 SQLite (the default, ``storage/tuner.db``) serves one machine; PostgreSQL serves many
-workers on many machines (Optuna's own distributed mode: the database coordinates).
-Passwords never leave this module in clear: every message uses :func:`redact`. Optuna is
-imported inside the functions that open a storage, so the constants and URL helpers here
-cost the command line (and ``tuner train``) no Optuna import.
+workers on many machines (Optuna's distributed mode). Passwords never leave this module in
+clear (:func:`redact`). Optuna is imported only where a storage is opened.
 
 A server may drop a connection at any moment (a restart, an admin, a NAT): idle pooled
 connections are pinged before use, and every database call of a storage opened here is
-retried a few times with backoff when it failed on a dropped connection
-(:func:`is_transient`), in every process of a run. Reading never creates anything: a
-database without Optuna's tables holds no studies, and is read as such.
+retried with backoff when it failed on a dropped connection or a restarting server
+(:func:`is_transient`). Reading never creates anything: a database without Optuna's
+tables holds no studies.
 """
 
 from __future__ import annotations
@@ -43,20 +41,20 @@ SCHEMA_LOCK = "tuner: create the schema"  # the lock name under which tables are
 SQLITE_BUSY_TIMEOUT_S = 60  # workers wait for the write lock instead of "database is locked"
 #: a process's pooled connections to a server: one, one more while its heartbeat beats
 POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT_S = 1, 1, 60  # Optuna's default: up to 5 + 10
-#: a password given as a parameter: ``?password=...`` in a URL's query, or libpq's
-#: ``password=...`` / ``password = 'with spaces'`` in a key=value connection string
+#: a password as a parameter: ``?password=...`` in a URL, libpq's ``password = '...'``
 PASSWORD_PARAMETER = re.compile(
     r"((?<![A-Za-z_])password\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^&\s;]+)", re.IGNORECASE)
 #: waits before each new try of a database call that failed on a dropped connection (about
 #: 8 s in all, with jitter: a server restart, not an outage)
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
-#: SQLSTATEs worth another try: connection exceptions (08), admin or crash shutdowns and a
-#: server starting (57P), serialization failures, deadlocks, too many connections
+#: SQLSTATEs worth another try: connection (08), shutdowns and starts (57P), serialization
 TRANSIENT_SQLSTATES = ("08", "57P", "40001", "40P01", "53300")
-#: what libpq says when the server went away under a connection (it has no SQLSTATE then)
 DROPPED = re.compile(r"terminating connection|closed the connection|connection not open|"
                      r"could not (?:receive|send) data|consuming input failed|connection "
                      r"(?:is|already) closed|the connection is lost", re.IGNORECASE)
+#: libpq's words (no SQLSTATE) for a connection the server dropped, and for a restarting
+#: server (transient once a storage was open; at the first open, more likely a mistake)
+RESTARTING = re.compile(r"database system is (?:shutting|starting)|Connection refused")
 
 
 def storage_url(url: str | None = None) -> str:
@@ -103,7 +101,7 @@ def is_in_memory(url: str) -> bool:
         or str(parsed.database).startswith("file::memory:"))
 
 
-def is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException, restarting: bool = True) -> bool:
     """Whether ``exc`` (or what it wraps: Optuna wraps SQLAlchemy's, which wraps the
     driver's) is a dropped connection or another error a new try may not meet again."""
     seen: set[int] = set()
@@ -118,7 +116,9 @@ def is_transient(exc: BaseException) -> bool:
         state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
         if isinstance(state, str) and state.startswith(TRANSIENT_SQLSTATES):
             return True
-        if isinstance(error, sqlalchemy.exc.DBAPIError) and DROPPED.search(str(error.orig)):
+        said = str(getattr(error, "orig", ""))
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and (
+                DROPPED.search(said) or restarting and RESTARTING.search(said)):
             return True
         pending += [getattr(error, "orig", None), error.__cause__, error.__context__]
     return False
@@ -128,7 +128,8 @@ _retrying = threading.local()  # inside a retried call: the calls it makes are n
 _JITTER = random.SystemRandom()  # not the seeded global: forked workers must not agree
 
 
-def with_retries(call: Callable, settled: Callable | None = None) -> Callable:
+def with_retries(call: Callable, settled: Callable | None = None,
+                 restarting: bool = True) -> Callable:
     """``call``, tried again after each of :data:`RETRY_DELAYS_S` while it fails on a
     dropped connection; any other error, or the last one, is raised. ``settled(exc, *args,
     **kwargs)`` may turn the error of a new try into a result (not None)."""
@@ -149,7 +150,7 @@ def with_retries(call: Callable, settled: Callable | None = None) -> Callable:
                             result = settled(exc, *args, **kwargs)
                     if result is not None:
                         return result
-                    if delay is None or not is_transient(exc):
+                    if delay is None or not is_transient(exc, restarting):
                         raise
                     time.sleep(delay * _JITTER.uniform(0.75, 1.25))
         finally:
@@ -234,7 +235,7 @@ def open_storage(url: str | None = None, *, create: bool = True,
                                     skip_table_creation=not create, **options)
 
     try:
-        return with_retries(connect)()
+        return with_retries(connect, restarting=False)()
     except TunerError:
         raise
     except Exception as exc:  # driver missing, server down, bad credentials, not a DB

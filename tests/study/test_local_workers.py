@@ -5,6 +5,7 @@ the server drops mid-run survived; the progress bar counts a retried trial once.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -189,7 +190,8 @@ def own_postgres(postgres_url):
     """(admin engine, URL, name) of a new database on the test server, dropped afterwards:
     its connections can be killed without touching anyone else's."""
     name = f"tuner_drop_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT",
+                                     pool_pre_ping=True)  # a restart drops its connection
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f"create database {name}"))
     url = sqlalchemy.engine.make_url(postgres_url).set(database=name)
@@ -239,6 +241,46 @@ def test_connections_dropped_during_a_run_are_survived(own_postgres, tmp_path, s
     assert sorted(t.params["dropout"] for t in trials if t.state == TrialState.COMPLETE) \
         == [0.1, 0.2, 0.3, 0.4], [(t.number, t.state.name) for t in trials]
     assert not [t for t in trials if not t.state.is_finished()]
+
+
+def _restart_command() -> list[str] | None:
+    """The command that restarts the local test server, where this process may run it."""
+    clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() \
+        else []
+    if not clusters or not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
+        return None
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[0].parent.name, "main",
+            "restart"]
+
+
+@pytest.mark.slow
+def test_a_server_restart_during_a_run_is_survived(own_postgres, tmp_path, study_name):
+    """issue 17: the database server restarted while --workers 2 train a grid: every
+    process reconnects within its retries; exit 0, every point complete once."""
+    restart = _restart_command()
+    if restart is None:
+        pytest.skip("cannot restart the local PostgreSQL server here (not root, or no cluster)")
+    _, url, _ = own_postgres
+    study_file = write_grid(tmp_path, study_name, 4)
+    run = tuner(study_file, "--storage", url, "--workers", "2", *TINY_SETS, "--set",
+                "epochs=4", "--heartbeat-interval", "1", "--grace-period", "5")
+    deadline = time.monotonic() + 180
+    while run.poll() is None and time.monotonic() < deadline:  # until a trial trains
+        try:
+            if any(t.intermediate_values for t in trials_of(url, study_name)):
+                break
+        except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+            pass
+        time.sleep(0.2)
+    started = time.monotonic()
+    subprocess.run(restart, check=True, capture_output=True, timeout=60)
+    down_for = time.monotonic() - started
+    output = finish(run)
+    assert run.returncode == 0, f"restart took {down_for:.1f} s\n{output}"
+    assert "Traceback" not in output
+    trials = trials_of(url, study_name)
+    assert sorted(t.params["dropout"] for t in trials if t.state == TrialState.COMPLETE) \
+        == [0.1, 0.2, 0.3, 0.4], [(t.number, t.state.name) for t in trials]
 
 
 def frozen(number: int, state: TrialState, retries: list[int] = ()) -> FrozenTrial:
