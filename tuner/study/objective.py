@@ -99,9 +99,11 @@ class Objective:
         if resume is not None:
             history = self._resumed(trial, resume, cfg)
 
+        first_epoch = len(history["val_dice"]) + 1  # 1, or the epoch a resumed run goes on at
+
         def on_epoch(report: EpochReport) -> None:
             interrupt.raise_if_requested()
-            if report.epoch == 1:  # how this trial computes, and why (precision=auto)
+            if report.epoch == first_epoch:  # how this trial computes, and why
                 trial.set_user_attr(records.RUNTIME, report.runtime.as_record())
             for name in records.CURVE_NAMES:
                 history[name].append(finite_or_none(report.metrics[name]))
