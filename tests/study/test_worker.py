@@ -149,12 +149,16 @@ def test_a_dead_workers_trial_is_failed_and_taken_over(any_storage_url, study_na
     assert trials[1].params == {"x": 4} and trials[1].value == 0.4
 
 
-def test_the_heartbeat_keeps_a_long_trial_alive(any_storage_url, study_name):
-    options = dict(heartbeat_interval=1, grace_period=2,
-                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
-    study = make_study(any_storage_url, study_name, **options)
+def claimed_with_heartbeats(url: str, name: str):
+    """A study with 1 s heartbeats and a 2 s grace period, and its one queued trial claimed."""
+    study = make_study(url, name, heartbeat_interval=1, grace_period=2,
+                       stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
     study.enqueue_trial({"x": 1})
-    trial = claim_waiting_trial(study)
+    return study, claim_waiting_trial(study)
+
+
+def test_the_heartbeat_keeps_a_long_trial_alive(any_storage_url, study_name):
+    study, trial = claimed_with_heartbeats(any_storage_url, study_name)
     with Heartbeat(study._storage, trial._trial_id, interval=1):
         time.sleep(3.5)  # longer than the grace period: only the beats keep it running
         optuna.storages.fail_stale_trials(study)
@@ -235,11 +239,7 @@ def test_the_heartbeat_beats_while_the_training_thread_holds_the_cpu(any_storage
                                                                      study_name):
     """A busy training thread (pure Python, the GIL held between switches) does not stop
     the beats: only a stopped or dead process goes stale."""
-    options = dict(heartbeat_interval=1, grace_period=2,
-                   stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
-    study = make_study(any_storage_url, study_name, **options)
-    study.enqueue_trial({"x": 1})
-    trial = claim_waiting_trial(study)
+    study, trial = claimed_with_heartbeats(any_storage_url, study_name)
     with Heartbeat(study._storage, trial._trial_id, interval=1):
         end = time.monotonic() + 3.5
         while time.monotonic() < end:

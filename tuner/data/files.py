@@ -58,6 +58,18 @@ def _stat_failure(path: str | os.PathLike, error: OSError) -> str:
     return f"{NO_ACCESS} ({error.strerror or type(error).__name__})"
 
 
+def regular_files(paths, found=None):
+    """The regular files among ``paths``, in order; folders are passed over, and what is
+    neither (a FIFO, a socket, a broken link or a loop) is counted in ``found.skip`` and
+    never opened."""
+    for path in paths:
+        kind = kind_of(path)
+        if kind == FILE:
+            yield path
+        elif is_skipped(kind) and found is not None:
+            found.skip(kind, path.name)
+
+
 def is_skipped(kind: str) -> bool:
     """Whether ``kind`` (from :func:`kind_of`) is a reason to skip, not a file or folder."""
     return kind not in (FILE, FOLDER, MISSING)

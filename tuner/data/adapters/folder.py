@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
-from tuner.data.files import FOLDER, folder_problem, is_skipped, kind_of
+from tuner.data.files import folder_problem, regular_files
 from tuner.data.image_io import EXTENSIONS
 from tuner.data.masks import FOREGROUND_VALUES, first_few, value_rule
 from tuner.data.pairs import Found, Pair, decode
@@ -128,16 +128,8 @@ def listing(folder: Path, found: Found | None) -> dict[str, Path]:
                          f"{what}; expected images and masks in subfolders (config fields "
                          "images_dir, masks_dir)")
     files: dict[str, Path] = {}
-    for file in sorted(folder.iterdir()):
-        if file.name.startswith("."):
-            continue
-        kind = kind_of(file)
-        if kind == FOLDER:
-            continue
-        if is_skipped(kind):
-            if found is not None:
-                found.skip(kind, file.name)
-            continue
+    visible = (file for file in sorted(folder.iterdir()) if not file.name.startswith("."))
+    for file in regular_files(visible, found):
         if file.suffix.lower() not in EXTENSIONS:
             if found is not None:
                 found.skip(NOT_AN_IMAGE, file.name)

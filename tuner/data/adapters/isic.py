@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
-from tuner.data.files import FILE, folder_problem, is_skipped, kind_of
+from tuner.data.files import folder_problem, regular_files
 from tuner.data.masks import FOREGROUND_VALUES, first_few, value_rule
 from tuner.data.pairs import Found, Pair, decode
 from tuner.data.pool import Pool
@@ -45,14 +45,9 @@ def find_pairs(root: Path) -> Found:
     found = Found([])
     images: dict[str, Path] = {}
     masks: dict[str, Path] = {}
-    for file in sorted(root.rglob("*")):
-        if any(part.startswith(".") for part in file.relative_to(root).parts):
-            continue
-        kind = kind_of(file)
-        if kind != FILE:  # a folder is searched; a FIFO or broken link is never opened
-            if is_skipped(kind):
-                found.skip(kind, file.name)
-            continue
+    visible = (file for file in sorted(root.rglob("*"))
+               if not any(part.startswith(".") for part in file.relative_to(root).parts))
+    for file in regular_files(visible, found):
         image, mask = IMAGE.fullmatch(file.name), MASK.fullmatch(file.name)
         if not (image or mask):
             found.skip(OTHER, file.name)

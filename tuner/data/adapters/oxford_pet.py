@@ -22,7 +22,7 @@ import numpy as np
 
 from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
-from tuner.data.files import FILE, folder_problem, is_skipped, kind_of
+from tuner.data.files import FILE, folder_problem, is_skipped, kind_of, regular_files
 from tuner.data.image_io import EXTENSIONS
 from tuner.data.masks import MaskRule
 from tuner.data.pairs import SIZE_DIFFERS, UNREADABLE, Found, Pair, decode
@@ -58,14 +58,8 @@ def find_pairs(root: Path) -> Found:
                              "published layout images/*.jpg and annotations/trimaps/*.png "
                              "(images.tar.gz and annotations.tar.gz unpacked in one folder)")
     found = Found([])
-    for file in sorted(images.iterdir()):
-        if file.name.startswith("."):
-            continue
-        kind = kind_of(file)
-        if kind != FILE:  # a folder is ignored; a FIFO or broken link is never opened
-            if is_skipped(kind):
-                found.skip(kind, file.name)
-            continue
+    visible = (file for file in sorted(images.iterdir()) if not file.name.startswith("."))
+    for file in regular_files(visible, found):
         if file.suffix.lower() not in EXTENSIONS:
             found.skip(NOT_AN_IMAGE, file.name)
             continue
