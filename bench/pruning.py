@@ -26,6 +26,7 @@ set the sampler's options with ``@key=value`` items, e.g. ``...,@n_startup_trial
     .venv/bin/python bench/pruning.py [--seeds 0,1,2] [--n-trials 40] [--set epochs=15]
         [--budget 0.5] [--max-trials 120] [--study studies/lr_by_optimizer.py]
         [--variant NAME=PRUNER:k=v,...] [--json OUT.json]
+    .venv/bin/python bench/pruning.py --merge seed0.json seed1.json seed2.json
 """
 
 from __future__ import annotations
@@ -136,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="",
                         help="variants to leave out, e.g. shipped (measured in another run)")
     parser.add_argument("--json", type=Path, help="write every run (curves too) here")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="train nothing: summarize the runs of these --json files "
+                        "(e.g. one process per seed, run side by side)")
     args = parser.parse_args(argv)
+    if args.merge:
+        rows = merge(args.merge)
+        summarize(rows, args.tolerance)
+        return 0
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     spec = load_spec(args.study)
@@ -191,6 +199,17 @@ def main(argv: list[str] | None = None) -> int:
 FRACTIONS = (0.1, 0.2, 1 / 3, 0.5)
 
 
+def merge(paths: list[Path]) -> dict[str, list[dict]]:
+    """The runs of several ``--json`` files, by variant, in the order of the files."""
+    rows: dict[str, list[dict]] = {}
+    for path in paths:
+        for name, runs in json.loads(path.read_text()).items():
+            rows.setdefault(name, []).extend(runs)
+    if "none" not in rows:
+        raise SystemExit(f"--merge: no unpruned run ('none') in {[str(p) for p in paths]}")
+    return rows
+
+
 def summarize(rows: dict[str, list[dict]], tolerance: float) -> None:
     """Per run and per variant (medians over seeds): the epochs to come within
     ``tolerance`` of the unpruned run's final best, as a share of the unpruned run's
@@ -219,7 +238,7 @@ def summarize(rows: dict[str, list[dict]], tolerance: float) -> None:
     print(f"| variant | epochs to within {tolerance}: share of unpruned, median (worst) | "
           + " | ".join(f"median gap at {f:.2f}" for f in FRACTIONS) + " |")
     print("|---|---|" + "---|" * len(FRACTIONS))
-    for name in rows:
+    for name in (name for name in rows if gaps[name]):  # a variant with runs
         columns = [statistics.median(g[i] for g in gaps[name]) for i in range(len(FRACTIONS))]
         print(f"| {name} | {statistics.median(needed[name]):.2f} "
               f"({max(needed[name]):.2f}) | " + " | ".join(f"{c:+.4f}" for c in columns)

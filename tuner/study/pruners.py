@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner import records
 from tuner.optuna_internals import storage_of
 from tuner.registry import Registry
+from tuner.study.catch_up import CatchUpPruner
 from tuner.study.spec import StudySpec
 
 PRUNERS: Registry = Registry("pruner")
@@ -65,6 +66,13 @@ def _patient(patience: int = 3, min_delta: float = 0.0, **median_options: Any):
     """Median pruning that waits ``patience`` epochs without progress before acting."""
     return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(**median_options),
                                         patience=patience, min_delta=min_delta)
+
+
+@PRUNERS.register("catch_up", options=None, first_epoch=waits_for("n_warmup_steps", 1))
+def _catch_up(n_startup_trials: int = 5, n_warmup_steps: int = 1, margin: float = 0.0):
+    """Stop a run that cannot catch the best finished run, even if it gained as much from
+    here as the finished runs gained at most (:mod:`tuner.study.catch_up`)."""
+    return CatchUpPruner(n_startup_trials, n_warmup_steps, margin)
 
 
 class FloorPruner(optuna.pruners.BasePruner):
