@@ -127,3 +127,13 @@ def test_normalizers():
     assert torch.allclose(out[0, 0, 0, 0], torch.tensor(-0.015 / 0.0111803), atol=1e-4)
     constant = Split(torch.full((2, 3, 2, 2), 0.3), data.masks[:2], ["a", "b"])
     assert torch.isfinite(make_normalizer(CFG.replace(normalize="zscore"), constant)(x)).all()
+
+
+def test_a_split_stays_where_it_is_on_the_cpu_and_the_gpu_rule_leaves_room():
+    data = split()
+    assert batches_module.kept_on_device(data, torch.device("cpu")) is data
+    batches = TrainBatches(data, CFG, identity, torch.device("cpu"))
+    assert batches.images is data.images  # nothing copied on the CPU
+    share = batches_module.DEVICE_POOL_SHARE
+    assert batches_module.fits_on_device(int(share * 1000), 1000)
+    assert not batches_module.fits_on_device(int(share * 1000) + 1, 1000)

@@ -7,7 +7,7 @@ import torch
 
 from tests.tiny import TINY
 from tuner.config import TrainConfig
-from tuner.data import build_splits
+from tuner.data import TrainBatches, build_splits, kept_on_device
 from tuner.training import resolve_runtime
 from tuner.training.loop import fit
 
@@ -31,3 +31,16 @@ def test_a_tiny_fit_on_the_gpu_learns_and_is_deterministic(precision):
     assert 0.0 < first.best_val_dice <= 1.0
     assert next(first.model.parameters()).device.type == "cuda"
     assert abs(first.best_val_dice - again.best_val_dice) < 0.05  # cuDNN may differ a little
+
+
+def test_the_pool_is_copied_to_the_gpu_once_and_batches_come_from_there():
+    cfg = TrainConfig(**TINY, device="cuda", augment="none")
+    splits = build_splits(cfg)
+    gpu = torch.device("cuda")
+    batches = TrainBatches(splits.train, cfg, lambda x: x, gpu)
+    images, masks = next(iter(batches))
+    assert images.device.type == masks.device.type == "cuda"
+    assert kept_on_device(splits.val, gpu).images.device.type == "cuda"
+    augmented = TrainBatches(splits.train, TrainConfig(**{**TINY, "augment": "flips"},
+                                                       device="cuda"), lambda x: x, gpu)
+    assert augmented.images.device.type == "cpu"  # albumentations works on host arrays

@@ -19,7 +19,7 @@ _PUBLIC = {
     "AUGMENTATIONS": "augment", "make_pipeline": "augment",
     "Normalizer": "batches", "TrainBatches": "batches", "eval_batches": "batches",
     "make_normalizer": "batches", "normalize_kind": "batches", "normalize_stats": "batches",
-    "normalizer_from_stats": "batches",
+    "normalizer_from_stats": "batches", "kept_on_device": "batches",
     "DATASETS": "adapters",
     "clear_pool_cache": "datasets", "load_pool": "datasets", "pool_key": "datasets",
     "Pool": "pool", "Split": "pool", "Splits": "pool",

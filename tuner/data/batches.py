@@ -4,7 +4,8 @@ The data sit in memory as tensors (a few MB at 64 px), so batches are tensor ind
 a ``DataLoader`` with worker processes: at this size worker start-up and inter-process
 copies would cost more than the batches. Augmentation runs per sample on the [0, 1] images
 (albumentations needs numpy ``(H, W, C)``) and only when ``augment`` is not ``none``;
-normalisation comes last, on the batch.
+normalisation comes last, on the batch. On a GPU, a split that needs no per-sample
+augmentation is copied to the GPU once (:func:`kept_on_device`) instead of batch by batch.
 """
 
 from __future__ import annotations
@@ -24,6 +25,27 @@ from tuner.data.pool import Split
 Normalizer = Callable[[Tensor], Tensor]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: a split is kept on the GPU when it takes at most this share of the GPU's free memory
+#: (the model, its activations and the other workers' trials need the rest)
+DEVICE_POOL_SHARE = 0.25
+
+
+def fits_on_device(nbytes: int, free_bytes: int, share: float | None = None) -> bool:
+    """Whether ``nbytes`` of data may stay on a device with ``free_bytes`` free (at most
+    ``share``, default :data:`DEVICE_POOL_SHARE`, of it)."""
+    return nbytes <= (DEVICE_POOL_SHARE if share is None else share) * free_bytes
+
+
+def kept_on_device(split: Split, device: torch.device) -> Split:
+    """``split`` with its tensors on ``device`` when that is a CUDA GPU with room for them
+    (:func:`fits_on_device`): batches are then indexed where the model runs, with no copy
+    from the host per step. Elsewhere (the CPU, a full GPU) ``split`` itself."""
+    if device.type != "cuda" or split.images.device == device:
+        return split
+    nbytes = split.images.nbytes + split.masks.nbytes
+    if not fits_on_device(nbytes, torch.cuda.mem_get_info(device)[0]):
+        return split
+    return Split(split.images.to(device), split.masks.to(device), split.names)
 
 
 def normalize_kind(cfg: TrainConfig) -> str:
@@ -81,7 +103,8 @@ class TrainBatches:
     cannot train on a single 1x1 feature map).
     """
 
-    def __init__(self, split: Split, cfg: TrainConfig, normalize: Normalizer) -> None:
+    def __init__(self, split: Split, cfg: TrainConfig, normalize: Normalizer,
+                 device: torch.device | None = None) -> None:
         if len(split) == 0:
             raise ValueError("TrainBatches needs a non-empty split")
         size = split.images.shape[-1]
@@ -102,6 +125,9 @@ class TrainBatches:
             copies = [_augment(copier, self.images, self.masks) for _ in range(cfg.n_aug)]
             self.images = torch.cat([self.images, *(c[0] for c in copies)])
             self.masks = torch.cat([self.masks, *(c[1] for c in copies)])
+        if device is not None and self.pipeline is None:  # no per-sample numpy work left
+            kept = kept_on_device(Split(self.images, self.masks, []), device)
+            self.images, self.masks = kept.images, kept.masks
 
     def rng_state(self) -> dict:
         """The shuffling and augmentation streams' state (what a checkpoint keeps)."""

@@ -20,7 +20,14 @@ import torch
 from torch import nn
 
 from tuner.config import TrainConfig
-from tuner.data import Splits, TrainBatches, build_splits, eval_batches, make_normalizer
+from tuner.data import (
+    Splits,
+    TrainBatches,
+    build_splits,
+    eval_batches,
+    kept_on_device,
+    make_normalizer,
+)
 from tuner.records import CURVE_NAMES
 from tuner.training.checkpoint import capture, restore
 from tuner.training.device import Runtime, resolve_runtime
@@ -86,7 +93,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     normalize = make_normalizer(cfg, splits.train)
-    train_batches = TrainBatches(splits.train, cfg, normalize)
+    train_batches = TrainBatches(splits.train, cfg, normalize, runtime.device)
+    val_split = kept_on_device(splits.val, runtime.device)  # on a GPU with room: copied once
     loss_fn = build_loss(cfg)
     optimizer = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     schedule = build_schedule(cfg, optimizer, len(train_batches))
@@ -110,7 +118,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         lr = schedule.current_lr()  # the rate this epoch starts with
         train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
                                  runtime, cfg.threshold)
-        val = score_batches(model, eval_batches(splits.val, cfg.batch_size, normalize),
+        val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize),
                             loss_fn, runtime, cfg.threshold)
         schedule.after_epoch(val["loss"])
         metrics = {**{f"train_{k}": v for k, v in train.items()},
