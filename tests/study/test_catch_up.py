@@ -8,7 +8,7 @@ import pytest
 
 from tuner import StudySpec
 from tuner.study.catch_up import CatchUpPruner, best_until, later_gain
-from tuner.study.pruners import PRUNERS, build_pruner, pruner_cannot_act
+from tuner.study.pruners import PRUNERS, build_pruner, prune_reason, pruner_cannot_act
 
 
 def finished(study: optuna.Study, curve: list[float]) -> None:
@@ -93,3 +93,15 @@ def test_a_study_that_minimises_is_refused():
     finished(study, [0.5, 0.4])
     with pytest.raises(ValueError, match="maximises"):
         stopped(study, [0.9])
+
+
+def test_a_stopped_trial_says_why_with_the_numbers():
+    spec = StudySpec(name="c", pruner="catch_up", pruner_options={"n_startup_trials": 1})
+    pruner = build_pruner(spec)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    finished(study, [0.50, 0.70, 0.80])
+    assert stopped(study, [0.20])
+    reason = prune_reason("catch_up", pruner, {1: 0.20}, None, 3)
+    assert reason == ("catch_up: at epoch 1 of 3, best val Dice so far 0.200 + the largest "
+                      "gain of a finished run after epoch 1 (0.300) < the best finished "
+                      "run's 0.800")

@@ -54,6 +54,7 @@ class CatchUpPruner(optuna.pruners.BasePruner):
             raise ValueError(f"margin must be a Dice >= 0, got {margin!r}")
         self.n_startup_trials, self.n_warmup_steps = n_startup_trials, n_warmup_steps
         self.margin = float(margin)
+        self.last_verdict = ""  # the numbers of the last stop, for the trial's prune reason
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if study.direction != StudyDirection.MAXIMIZE:
@@ -71,4 +72,10 @@ class CatchUpPruner(optuna.pruners.BasePruner):
         gains = [g for g in (later_gain(t, epoch) for t in finished) if g is not None]
         if not gains:
             return False
-        return mine + max(gains) + self.margin < best
+        if mine + max(gains) + self.margin >= best:
+            return False
+        margin = f" + margin {self.margin:g}" if self.margin else ""
+        self.last_verdict = (f"best val Dice so far {mine:.3f} + the largest gain of a "
+                             f"finished run after epoch {epoch} ({max(gains):.3f}){margin} < "
+                             f"the best finished run's {best:.3f}")
+        return True

@@ -246,6 +246,9 @@ def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int,
     if isinstance(pruner, FloorPruner):
         return f"{name}: {pruner.reason(values, trivial, epochs)}"
     step = max(values) if values else 0
+    inner = pruner.inner if isinstance(pruner, SameFoldPruner) else pruner
+    if isinstance(inner, CatchUpPruner) and inner.last_verdict:
+        return f"{name}: at epoch {step} of {epochs}, {inner.last_verdict}"
     last, best = values.get(step, math.nan), max(values.values(), default=math.nan)
     return (f"{name}: behind the other trials at epoch {step} of {epochs} (val Dice "
             f"{last:.3f}, best so far {best:.3f})")
