@@ -75,7 +75,9 @@ STUDY = """
 def test_a_sigkilled_trial_is_retried_from_its_last_epoch(tmp_path, any_storage_url, study_name):
     file = tmp_path / "killed.py"
     file.write_text(textwrap.dedent(STUDY.replace('"killed"', repr(study_name))))
-    sets = [*TINY_SETS, "--set", "epochs=8"]
+    # the uninterrupted reference runs in another process: precision=auto may time its way to
+    # another choice there (on a CPU with AVX512-BF16), so both compute in fp32
+    sets = [*TINY_SETS, "--set", "epochs=8", "--set", "precision=fp32"]
     command = [sys.executable, "-m", "tuner.cli", "run", str(file), "--storage",
                any_storage_url, "--workers", "1", "--no-galleries", "--heartbeat-interval",
                "1", "--grace-period", "2", *sets]

@@ -41,3 +41,16 @@ def test_a_checkpoint_of_another_format_starts_afresh():
     torch.save({"format": 0}, buffer)
     run = fit(cfg, resume=buffer.getvalue())
     assert run.resumed_from == 0 and run.epochs_run == 2
+
+
+@pytest.mark.parametrize("first", ["fp32", "bf16"])
+def test_a_resumed_auto_run_computes_in_the_precision_of_its_first_part(first):
+    # precision=auto may choose by timing, differently in another process: the part after
+    # the checkpoint must compute as the part before it did
+    cfg = TrainConfig.from_dict({**TINY, "epochs": 3, "precision": first})
+    splits = build_splits(cfg)
+    saved: dict[int, bytes] = {}
+    fit(cfg, splits, on_checkpoint=lambda epoch, capture: saved.update({epoch: capture()}))
+    resumed = fit(cfg.replace(precision="auto"), splits, resume=saved[1])
+    assert resumed.runtime.precision == first
+    assert "as the part of this run before its checkpoint" in resumed.runtime.precision_reason

@@ -5,10 +5,12 @@ stopped instead of training its epochs again.
 and the scheduler's state (and the fp16 gradient scaler's), the best weights so far and
 the history, early stopping's counters (the best epoch), and every random stream (torch's
 global one, which dropout draws from, CUDA's, and the batches' shuffling and augmentation
-streams). :func:`restore` puts them back, so on the CPU a run resumed after epoch k ends
-with the same weights, curves and best validation Dice as one that was never stopped
-(tested). The format is ``torch.save`` of plain tensors and numbers, loaded with
-``weights_only=True``: a checkpoint read back from a shared artifact store cannot run code.
+streams), and the precision the run computed in (``precision=auto`` may choose by timing:
+the resumed part computes as the first did, :func:`precision_of`). :func:`restore` puts
+them back, so on the CPU a run resumed after epoch k ends with the same weights, curves and
+best validation Dice as one that was never stopped (tested). The format is ``torch.save``
+of plain tensors and numbers, loaded with ``weights_only=True``: a checkpoint read back
+from a shared artifact store cannot run code.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ class Resumed:
 
 def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scaler,
             batches, best_state, history: dict[str, list[float]], best_epoch: int,
-            best_val_dice: float, work: float) -> bytes:
-    """The state after ``epoch`` of the run of ``config`` (its ``to_dict()``) as bytes."""
+            best_val_dice: float, work: float, precision: str | None = None) -> bytes:
+    """The state after ``epoch`` of the run of ``config`` (its ``to_dict()``), computed in
+    ``precision`` (``fp32``, ``bf16``, ``fp16``), as bytes."""
     state: dict[str, Any] = {
         "format": FORMAT, "config": json.dumps(config, sort_keys=True, default=repr),
+        "precision": precision,
         "epoch": epoch, "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None,
@@ -90,6 +94,15 @@ def progress(data: bytes) -> tuple[int, dict[str, list[float]], dict[str, Any]] 
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         return None
     return state["epoch"], state["history"], json.loads(state["config"])
+
+
+def precision_of(data: bytes) -> str | None:
+    """The precision the checkpointed run computed in, or None (another format, or a
+    checkpoint written before it was kept)."""
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        return None
+    return state.get("precision")
 
 
 def _plain_rng(state: dict) -> dict:

@@ -11,6 +11,7 @@ counts over the whole split.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from tuner.data import (
     make_normalizer,
 )
 from tuner.records import CURVE_NAMES
-from tuner.training.checkpoint import capture, restore
+from tuner.training.checkpoint import capture, precision_of, restore
 from tuner.training.device import Runtime, resolve_runtime
 from tuner.training.losses import build_loss
 from tuner.training.metrics import SplitMeter
@@ -86,7 +87,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         on_checkpoint: CheckpointHook | None = None) -> FitResult:
     """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device. ``resume``: a
     checkpoint of this run (``on_checkpoint`` gave it) to go on from, after its epoch."""
-    runtime = resolve_runtime(cfg)
+    runtime = _resumed_runtime(cfg, resume) if resume is not None else resolve_runtime(cfg)
     splits = splits if splits is not None else build_splits(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(runtime.device)
@@ -143,10 +144,23 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         if on_checkpoint is not None and epoch < cfg.epochs:
             on_checkpoint(epoch, lambda epoch=epoch, best=best_state: capture(
                 cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
-                result.history, result.best_epoch, result.best_val_dice, result.work))
+                result.history, result.best_epoch, result.best_val_dice, result.work,
+                runtime.precision))
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _resumed_runtime(cfg: TrainConfig, resume: bytes) -> Runtime:
+    """The runtime of a run that goes on from ``resume``: with ``precision=auto``, the
+    precision its first part computed in (a timed choice may differ from process to
+    process; one run must not switch precision half-way)."""
+    kept = precision_of(resume) if cfg.precision == "auto" else None
+    if kept is None:
+        return resolve_runtime(cfg)
+    runtime = resolve_runtime(cfg.replace(precision=kept))
+    return dataclasses.replace(runtime, precision_reason=f"auto: {kept}, as the part of "
+                               "this run before its checkpoint computed")
 
 
 def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module,
