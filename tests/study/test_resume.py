@@ -71,7 +71,7 @@ STUDY = """
 """
 
 
-EPOCHS = 30
+KILLED_EPOCHS = 30
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_a_sigkilled_trial_is_retried_from_its_last_epoch(tmp_path, any_storage_
     # another choice there (on a CPU with AVX512-BF16), so both compute in fp32
     # 30 tiny epochs (about 0.04 s each on a quiet machine) polled every 0.05 s: the kill
     # lands mid-run, not after the last epoch (where the checkpoint is already removed)
-    sets = [*TINY_SETS, "--set", f"epochs={EPOCHS}", "--set", "precision=fp32"]
+    sets = [*TINY_SETS, "--set", f"epochs={KILLED_EPOCHS}", "--set", "precision=fp32"]
     command = [sys.executable, "-m", "tuner.cli", "run", str(file), "--storage",
                any_storage_url, "--workers", "1", "--no-galleries", "--heartbeat-interval",
                "1", "--grace-period", "2", *sets]
@@ -107,8 +107,8 @@ def test_a_sigkilled_trial_is_retried_from_its_last_epoch(tmp_path, any_storage_
     assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
     resumed = retry.user_attrs[records.RESUMED]
     assert resumed["retry_of"] == 0 and resumed["epoch"] >= 3
-    assert f"resumed at epoch {resumed['epoch'] + 1} of {EPOCHS}" in again.stderr
-    assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))
+    assert f"resumed at epoch {resumed['epoch'] + 1} of {KILLED_EPOCHS}" in again.stderr
+    assert sorted(retry.intermediate_values) == list(range(1, KILLED_EPOCHS + 1))
     # the same run never stopped: the same best validation Dice
     whole = subprocess.run([*command[:6], f"sqlite:///{tmp_path / 'whole.db'}",
                             *command[7:]], env=env, capture_output=True, text=True,
