@@ -6,7 +6,7 @@ and the scheduler's state (and the fp16 gradient scaler's), the best weights so 
 the history, early stopping's counters (the best epoch), and every random stream (torch's
 global one, which dropout draws from, CUDA's, and the batches' shuffling and augmentation
 streams), and the precision the run computed in (``precision=auto`` may choose by timing:
-the resumed part computes as the first did, :func:`precision_of`). :func:`restore` puts
+the resumed part computes as the first did). :func:`load` reads it and :func:`restore` puts
 them back, so on the CPU a run resumed after epoch k ends with the same weights, curves and
 best validation Dice as one that was never stopped (tested). The format is ``torch.save``
 of plain tensors and numbers, loaded with ``weights_only=True``: a checkpoint read back
@@ -63,13 +63,19 @@ def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scal
     return buffer.getvalue()
 
 
-def restore(data: bytes, model, optimizer, schedule, scaler, batches,
-            device: torch.device) -> Resumed | None:
-    """Load a :func:`capture` into the run's objects; None when ``data`` is of another
-    format (the run then starts from epoch 1)."""
-    state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+def load(data: bytes) -> dict[str, Any] | None:
+    """The state of a :func:`capture`, its tensors on the CPU; None when ``data`` is of
+    another format (the run then starts from epoch 1)."""
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         return None
+    return state
+
+
+def restore(state: dict[str, Any], model, optimizer, schedule, scaler, batches,
+            device: torch.device) -> Resumed:
+    """Put a :func:`load`-ed state into the run's objects (the model's and the optimizer's
+    on their own device, the best weights on ``device``)."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if schedule.scheduler is not None and state["scheduler"] is not None:
@@ -81,6 +87,8 @@ def restore(data: bytes, model, optimizer, schedule, scaler, batches,
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
     batches.load_rng_state(_rng_back(state["batches_rng"]))
     best_state = state["best_state"]
+    if best_state is not None:
+        best_state = {k: v.to(device) for k, v in best_state.items()}
     if best_state is None and state["best_epoch"] == state["epoch"]:
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return Resumed(state["epoch"], best_state, state["history"],
@@ -90,19 +98,10 @@ def restore(data: bytes, model, optimizer, schedule, scaler, batches,
 def progress(data: bytes) -> tuple[int, dict[str, list[float]], dict[str, Any]] | None:
     """(last finished epoch, history so far, the run's config) of a checkpoint, or None
     for another format: what the objective checks and records before the run goes on."""
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    state = load(data)
+    if state is None:
         return None
     return state["epoch"], state["history"], json.loads(state["config"])
-
-
-def precision_of(data: bytes) -> str | None:
-    """The precision the checkpointed run computed in, or None (another format, or a
-    checkpoint written before it was kept)."""
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        return None
-    return state.get("precision")
 
 
 def _plain_rng(state: dict) -> dict:

@@ -30,7 +30,7 @@ from tuner.data import (
     make_normalizer,
 )
 from tuner.records import CURVE_NAMES
-from tuner.training.checkpoint import capture, precision_of, restore
+from tuner.training.checkpoint import capture, load, restore
 from tuner.training.device import Runtime, resolve_runtime
 from tuner.training.losses import build_loss
 from tuner.training.metrics import SplitMeter
@@ -87,7 +87,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         on_checkpoint: CheckpointHook | None = None) -> FitResult:
     """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device. ``resume``: a
     checkpoint of this run (``on_checkpoint`` gave it) to go on from, after its epoch."""
-    runtime = _resumed_runtime(cfg, resume) if resume is not None else resolve_runtime(cfg)
+    state = load(resume) if resume is not None else None  # another format: from epoch 1
+    runtime = _runtime(cfg, state)
     splits = splits if splits is not None else build_splits(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(runtime.device)
@@ -106,8 +107,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
                        history={n: [] for n in CURVE_NAMES})
     best_state: dict[str, torch.Tensor] | None = None
     first = 1
-    resumed = restore(resume, model, optimizer, schedule, scaler, train_batches,
-                                 runtime.device) if resume is not None else None
+    resumed = restore(state, model, optimizer, schedule, scaler, train_batches,
+                      runtime.device) if state is not None else None
     if resumed is not None:
         first, best_state = resumed.epoch + 1, resumed.best_state
         result.history = {n: list(resumed.history.get(n, [])) for n in CURVE_NAMES}
@@ -151,11 +152,11 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     return result
 
 
-def _resumed_runtime(cfg: TrainConfig, resume: bytes) -> Runtime:
-    """The runtime of a run that goes on from ``resume``: with ``precision=auto``, the
-    precision its first part computed in (a timed choice may differ from process to
-    process; one run must not switch precision half-way)."""
-    kept = precision_of(resume) if cfg.precision == "auto" else None
+def _runtime(cfg: TrainConfig, state: dict | None) -> Runtime:
+    """The run's runtime; one that goes on from a checkpoint ``state`` with
+    ``precision=auto`` computes in the precision its first part did (a timed choice may
+    differ from process to process; one run must not switch precision half-way)."""
+    kept = state.get("precision") if state is not None and cfg.precision == "auto" else None
     if kept is None:
         return resolve_runtime(cfg)
     runtime = resolve_runtime(cfg.replace(precision=kept))
