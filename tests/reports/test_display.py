@@ -45,11 +45,15 @@ def test_markdown_escapes_pipes_in_values():
     assert r"a\|b" in display.markdown(shown)
 
 
-def _paired(frame: pd.DataFrame, pairs, diffs, lows, highs, ps) -> pd.DataFrame:
-    """``frame`` with the paired columns of :func:`tuner.results.paired.columns`."""
+def _paired(frame: pd.DataFrame, pairs, diffs, lows, highs, ps, methods=None
+            ) -> pd.DataFrame:
+    """``frame`` with the paired columns of :func:`tuner.results.paired.columns` (the
+    method of each row: ``t`` from 2 pairs, as below 10 pairs, unless given)."""
+    methods = methods or [None if pd.isna(p) else "t" for p in ps]
     return frame.assign(best_val_dice_pairs=pd.array(pairs, dtype="Int64"),
                         best_val_dice_diff=diffs, best_val_dice_ci_low=lows,
-                        best_val_dice_ci_high=highs, best_val_dice_p=ps)
+                        best_val_dice_ci_high=highs, best_val_dice_p=ps,
+                        best_val_dice_method=methods)
 
 
 def test_comparison_shows_the_paired_difference_its_interval_and_p():
@@ -65,7 +69,9 @@ def test_comparison_shows_the_paired_difference_its_interval_and_p():
                                                         "-0.100", ""]
     assert list(shown.cells["p (paired t)"]) == ["", "0.200", "too few pairs (1)", "no pair"]
     legend = shown.legend
-    assert "95% bootstrap confidence interval (BCa, 9,999 resamples of the pairs" in legend
+    assert ("95% confidence interval and p from one procedure, so the interval excludes 0 "
+            "exactly when p < 0.05; below 10 pairs (t): the two-sided paired t-test") in legend
+    assert "(bootstrap)" not in legend  # no row used it
     assert ("italic: not distinguishable from the best mean by the two-sided paired t-test "
             "(scipy.stats.ttest_rel) over 3 pairs (p >= 0.05") in legend
     assert "where fewer than 2 pairs allow no test, within the repeat noise (noise 0.020" in legend
@@ -80,3 +86,23 @@ def test_one_run_each_says_there_is_no_paired_test():
         "No paired test: no configuration has 2 or more runs paired with the best's by repeat "
         "index (one run each, or repeats that do not line up). Bold: the best. One run per "
         "configuration, so the repeat noise is unknown and no ties are marked.")
+
+
+def test_rows_of_different_methods_each_name_theirs():
+    """Past 10 pairs a row's interval and p are the bootstrap's: the p title no longer
+    names one test, a column says each row's, and the legend explains both."""
+    frame = _comparison([0.80, 0.79, 0.70], [0.02] * 3, [12, 12, 4], ["best", "tie", ""], 0.02)
+    frame = _paired(frame, [None, 12, 4], [np.nan, -0.01, -0.1], [np.nan, -0.02, -0.15],
+                    [np.nan, 0.001, -0.05], [np.nan, 0.09, 0.004],
+                    [None, "bootstrap", "t"])
+    shown = display.comparison_shown(frame, ["lr"])
+    assert list(shown.cells.columns) == ["lr", "val Dice", "Δ val Dice [95% CI]", "p",
+                                         "CI, p by", "seconds"]
+    assert list(shown.cells["CI, p by"]) == ["", "bootstrap", "t"]
+    assert "below 10 pairs (t)" in shown.legend and "from 10 pairs on (bootstrap)" in shown.legend
+    assert ("by the two-sided paired t-test (scipy.stats.ttest_rel) or two-sided percentile "
+            "bootstrap test of the pairs (9,999 resamples, seed 0) over 4 to 12 pairs"
+            ) in shown.legend
+    only = _paired(frame.iloc[:2], [None, 12], [np.nan, -0.01], [np.nan, -0.02],
+                   [np.nan, 0.001], [np.nan, 0.09], [None, "bootstrap"])
+    assert "p (bootstrap)" in display.comparison_shown(only, ["lr"]).cells.columns

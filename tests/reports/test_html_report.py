@@ -71,7 +71,9 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
     assert ("<li>Two-sided paired t-test (scipy.stats.ttest_rel) against the best mean "
             "(weight_decay=0.01, train_fraction=0.8), over 2 pairs: every other configuration "
             "is distinguishable from it (p &lt; 0.05); the closest: weight_decay=0.01, "
-            "train_fraction=0.4 (Δ -0.080 [-0.080, -0.080], p &lt; 0.001).</li>") in page
+            "train_fraction=0.4 (Δ -0.080 [-0.080, -0.080] by t, p &lt; 0.001).</li>") in page
+    assert "<li>Δ vs best: the mean over paired runs" in page  # the method, and why
+    assert "below 10 pairs (t): the two-sided paired t-test" in page
     assert "sd between repeats): 0.010.</li>" in page  # the winner rule's noise
     assert "<h3>Cost</h3>" in page and "s to Dice 0.67" in page  # 95 % of 0.715
     assert not list((tmp_path / "r").glob(".*partial*"))
@@ -222,8 +224,12 @@ def test_paired_sentences_name_the_test_the_ties_and_a_costly_cheaper_winner():
     assert sentences[0].startswith(
         "Two-sided paired t-test (scipy.stats.ttest_rel) against the best mean (lr=1.0e-01), "
         "over 3 pairs: not distinguishable from it (p >= 0.05): lr=1.0e-03 (Δ -0.003 [")
-    assert sentences[1] == ("Too few pairs for the test: lr=1.0e-04 (Δ -0.100, 1 pair: the "
+    assert "by t, p 0." in sentences[0]  # each interval names the procedure that gave it
+    assert sentences[1].startswith("Δ vs best: the mean over paired runs")
+    assert "excludes 0 exactly when p < 0.05; below 10 pairs (t)" in sentences[1]
+    assert "(bootstrap)" not in sentences[1]  # no configuration had 10 pairs
+    assert sentences[2] == ("Too few pairs for the test: lr=1.0e-04 (Δ -0.100, 1 pair: the "
                             "test needs 2 or more).")
-    assert sentences[2].startswith("The winner is a cheaper configuration that the paired "
+    assert sentences[3].startswith("The winner is a cheaper configuration that the paired "
                                    "test tells from the best mean (lr=1.0e-02 (Δ -0.005 "
-                                   "[-0.005, -0.005], p < 0.001)")
+                                   "[-0.005, -0.005] by t, p < 0.001)")

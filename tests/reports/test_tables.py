@@ -262,7 +262,10 @@ def test_comparison_carries_the_paired_comparison_with_the_best(fake_study):
     assert row["best_val_dice_diff"] == pytest.approx(np.mean(np.subtract(mine, theirs)))
     assert row["best_val_dice_p"] == pytest.approx(stats.ttest_rel(mine, theirs).pvalue,
                                                    rel=1e-6)
-    assert row["best_val_dice_ci_low"] <= row["best_val_dice_diff"] <= row[
-        "best_val_dice_ci_high"] < 0
+    interval = stats.ttest_rel(mine, theirs).confidence_interval(0.95)  # 2 pairs: the t's
+    assert row["best_val_dice_method"] == "t"
+    assert (row["best_val_dice_ci_low"], row["best_val_dice_ci_high"]) == pytest.approx(
+        (interval.low, interval.high), rel=1e-6)
+    assert (row["best_val_dice_ci_high"] < 0) == (row["best_val_dice_p"] < 0.05)
     assert row["best_val_dice_mark"] == "" and row["test_dice_pairs"] == 2
     assert str(table["best_val_dice_pairs"].dtype) == "Int64"

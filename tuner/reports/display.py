@@ -77,23 +77,41 @@ def marks_sentence(comparison: pd.DataFrame, column: str, winner: bool = True) -
     rows = comparison[comparison[f"{column}_pairs"].notna()]
     tested = [int(n) for n, p in zip(rows[f"{column}_pairs"], rows[f"{column}_p"],
                                      strict=True) if not fmt.missing(p)]
-    test = paired.TESTS[paired.TEST]
     if not tested:
-        why = (f"No paired test: no configuration has {test.min_pairs} or more runs paired "
+        why = (f"No paired test: no configuration has {paired.MIN_PAIRS} or more runs paired "
                "with the best's by repeat index (one run each, or repeats that do not line "
                "up). ")
         return why + spread_sentence(noise, winner)
     bold = ("Bold: the winner (the best mean, or a configuration within the repeat noise of "
             "it that needs less training work)" if winner else "Bold: the best")
-    text = (f"{bold}; italic: not distinguishable from the best mean by the {test.name} "
-            f"over {paired.pairs_text(tested)} (p >= {paired.ALPHA}, each comparison "
-            "alone, not adjusted for their number)")
+    text = (f"{bold}; italic: not distinguishable from the best mean by the "
+            f"{paired.tests_text(_methods(comparison, column))} over "
+            f"{paired.pairs_text(tested)} (p >= {paired.ALPHA}, each comparison alone, not "
+            "adjusted for their number)")
     if len(tested) < len(rows):
-        text += (f"; where fewer than {test.min_pairs} pairs allow no test, " + (
+        text += (f"; where fewer than {paired.MIN_PAIRS} pairs allow no test, " + (
             f"within the repeat noise (noise {fmt.number(noise)}: the median over "
             "configurations of their sd between repeats; a gap below noise x "
             "sqrt(1/n_best + 1/n) is a tie)" if noise is not None else "no mark"))
     return text + "."
+
+
+def _methods(comparison: pd.DataFrame, column: str) -> list[str]:
+    """The procedures (``t``, ``bootstrap``) that gave the rows of ``column`` their
+    interval and p; a frame written before rows recorded one: the t-test."""
+    values = comparison.get(f"{column}_method")
+    if values is None:
+        return ["t"] if comparison[f"{column}_p"].notna().any() else []
+    return paired.methods_used(values)
+
+
+def p_title(methods: list[str]) -> str:
+    """The p column's title: ``p (paired t)`` or ``p (bootstrap)`` when every row used one
+    procedure (the t-test, the first to apply, when none had pairs enough); plain ``p``
+    beside a method column when they differ."""
+    if len(methods) > 1:
+        return "p"
+    return f"p ({paired.METHODS[methods[0] if methods else 't'].short})"
 
 
 def _paired_cells(comparison: pd.DataFrame, column: str, kind: str
@@ -141,8 +159,11 @@ def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) 
                           zip(comparison[f"{m.column}_mean"], sds, ns, strict=True)]
         titles.append(m.title)
         if m.column == tables.WINNER_COLUMN and f"{m.column}_pairs" in comparison:
-            cells[f"Δ {m.title} [95% CI]"], cells[f"p ({paired.TESTS[paired.TEST].short})"] \
-                = _paired_cells(comparison, m.column, m.kind)
+            methods = _methods(comparison, m.column)
+            cells[f"Δ {m.title} [95% CI]"], cells[p_title(methods)] = _paired_cells(
+                comparison, m.column, m.kind)
+            if len(methods) > 1:  # the rows differ: each says which procedure it used
+                cells["CI, p by"] = _marks_of(comparison[f"{m.column}_method"])
     if columns is FULL and "pruned" in comparison and (comparison["pruned"] > 0).any():
         cells["pruned"] = comparison["pruned"].astype(int).astype(str)
     marks = _unmarked(cells)
@@ -151,7 +172,8 @@ def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) 
         marks["val Dice"] = _marks_of(comparison[f"{column}_mark"])
     test = ("test Dice: the same runs' best weights on the test split, mean ± sd. "
             if "test Dice" in titles else "")
-    method = (paired.method_sentence() + " " if f"{column}_pairs" in comparison else "")
+    method = (paired.method_sentence(_methods(comparison, column)) + " "
+              if f"{column}_pairs" in comparison else "")
     legend = ("val Dice: best validation Dice of a run, mean ± sd (n: completed repeats). "
               f"{method}{test}train Dice, train loss, val loss: at the last epoch; best "
               "epoch, epochs, seconds (training and validation): means over the repeats. "

@@ -163,23 +163,25 @@ PAIRED_LISTED = 8  # configurations named per sentence; more are counted
 
 def paired_sentences(ranking: Ranking | None) -> list[str]:
     """Which configurations the paired test (:mod:`tuner.results.paired`) cannot tell
-    from the best mean, which it can, and which have too few pairs for it."""
+    from the best mean, which it can, and which have too few pairs for it; then which
+    procedure gave the intervals and p-values, and why."""
     if ranking is None or len(ranking.configurations) < 2:
         return []
-    test = paired.TESTS[paired.TEST]
     found = [(c, paired.compare(c, ranking.best)) for c in ranking.configurations[1:]]
     tested = [(c, p) for c, p in found if p.p is not None]
     if not tested:
-        return [f"No paired test against the best: no configuration has {test.min_pairs} or "
-                "more runs paired with the best's by repeat index (the same seed and "
+        return [f"No paired test against the best: no configuration has {paired.MIN_PAIRS} "
+                "or more runs paired with the best's by repeat index (the same seed and "
                 "images), so no difference has a p-value."]
     same = [(c, p) for c, p in tested if not p.distinguishable]
-    out = [f"{test.name[0].upper()}{test.name[1:]} against the best mean "
+    test = paired.tests_text(p.method for _, p in tested)
+    out = [f"{test[0].upper()}{test[1:]} against the best mean "
            f"({text_label(ranking.best.values)}), over "
            f"{paired.pairs_text([p.pairs for _, p in tested])}: "
            + (f"not distinguishable from it (p >= {paired.ALPHA}): {_listed(same)}." if same
               else "every other configuration is distinguishable from it (p < "
-                   f"{paired.ALPHA}); the closest: {_listed(tested[:1])}.")]
+                   f"{paired.ALPHA}); the closest: {_listed(tested[:1])}."),
+           paired.method_sentence(p.method for _, p in tested)]
     untested = [(c, p) for c, p in found if p.p is None]
     if untested:
         out.append(f"Too few pairs for the test: {_listed(untested, with_p=False)}.")
@@ -192,10 +194,13 @@ def paired_sentences(ranking: Ranking | None) -> list[str]:
 
 
 def _one(configuration, found: paired.Paired, with_p: bool = True) -> str:
+    """``label (Δ -0.005 [-0.014, +0.005] by t, p 0.218)``: the difference, its interval
+    with the procedure that gave it, and p (or why there is none)."""
     delta = "Δ " + difference(found.difference, found.low, found.high)
+    by = f" by {found.method}" if found.method else ""
     p = (", p " + p_value(found.p).replace("<", "< ") if with_p
          else f", {found.why_untested()}")
-    return f"{text_label(configuration.values)} ({delta}{p})"
+    return f"{text_label(configuration.values)} ({delta}{by}{p})"
 
 
 def _listed(found: list, with_p: bool = True) -> str:
