@@ -1,14 +1,17 @@
-"""The end-of-run terminal table: 80 columns hold it, headers whole, a legend spells them."""
+"""The terminal tables: configurations ranked by the winner rule (mean over repeats and
+folds, the winner and its ties marked, as in the report), never by one trial's value; 80
+columns hold them, headers whole, a legend spells them out."""
 
 from __future__ import annotations
 
 import io
 
 import optuna
+import pytest
 from rich.console import Console
 
 from tuner import records
-from tuner.reports.console import best_trials_table
+from tuner.reports.console import best_trials_table, standing_row, standings, studies_table
 from tuner.results import formatting
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -20,12 +23,93 @@ WIDE = {  # the widest names and values the bundled studies search
     "weight_decay": optuna.distributions.CategoricalDistribution([0.1, 0.001]),
     "train_fraction": optuna.distributions.CategoricalDistribution([0.2, 0.8]),
 }
+DECAY = {"weight_decay": optuna.distributions.CategoricalDistribution([0.1, 0.01, 0.001])}
 
 
-def _render(study: optuna.Study) -> list[str]:
+def _render(table) -> list[str]:
     buffer = io.StringIO()
-    Console(file=buffer, width=80, soft_wrap=True).print(best_trials_table(study))
+    Console(file=buffer, width=80, soft_wrap=True).print(table)
     return buffer.getvalue().splitlines()
+
+
+def _tell(study: optuna.Study, params: dict, repeat: int, value: float, **attrs) -> None:
+    study.enqueue_trial(params)
+    trial = study.ask(DECAY)
+    trial.set_user_attr(records.REPEAT, repeat)
+    trial.set_user_attr(records.BEST_EPOCH, attrs.get("epoch", 4))
+    trial.set_user_attr(records.EPOCHS_RUN, 5)
+    trial.set_user_attr(records.SECONDS, 10.0)
+    study.tell(trial, value)
+
+
+@pytest.fixture
+def lucky_study(sqlite_url, study_name) -> optuna.Study:
+    """wd 0.01 is steady at 0.80; wd 0.1 has the single best trial (0.85, one lucky seed)
+    but a worse mean; wd 0.001 is far behind. Three repeats each, paired by repeat."""
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize")
+    for repeat in range(3):
+        _tell(study, {"weight_decay": 0.1}, repeat, (0.85, 0.70, 0.72)[repeat])
+        _tell(study, {"weight_decay": 0.01}, repeat, (0.80, 0.81, 0.79)[repeat], epoch=3)
+        _tell(study, {"weight_decay": 0.001}, repeat, (0.60, 0.61, 0.59)[repeat])
+    return study
+
+
+def test_configurations_rank_by_their_mean_not_by_the_luckiest_trial(lucky_study):
+    found = standings(lucky_study)
+    assert [s.configuration.values for s in found] == [
+        {"weight_decay": 0.01}, {"weight_decay": 0.1}, {"weight_decay": 0.001}]
+    assert [s.mark for s in found] == ["best", "tie", ""]  # 0.1: the paired test can't tell
+    assert found[0].configuration.mean == pytest.approx(0.80)
+    assert found[1].top_trial == 0  # the lucky trial is still there, as 0.1's best run
+    lines = _render(best_trials_table(lucky_study))
+    text = "\n".join(lines)
+    assert "best configurations of" in text and max(map(len, lines)) <= 80
+    rows = [line.split() for line in lines if line.split()[:1] in (["1"], ["2"], ["3"])]
+    assert rows[0][:5] == ["1", "best", "0.01", "0.800±0.010", "3"]
+    assert rows[1][:5] == ["2", "tie", "0.1", "0.757±0.081", "3"]
+    assert rows[0][-1] == "4" and rows[0][-4] == "3"  # its best run, trial 4; best epoch 3
+    assert "mark best: the winner by the winner rule" in " ".join(lines)
+
+
+def test_the_winner_is_shown_even_beyond_top(sqlite_url, study_name):
+    """A cheaper configuration within the noise wins though its mean ranks lower."""
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize")
+    for repeat in range(3):
+        for wd, value, work in ((0.1, 0.801, 300.0), (0.01, 0.800, 200.0), (0.001, 0.799, 1.0)):
+            study.enqueue_trial({"weight_decay": wd})
+            trial = study.ask(DECAY)
+            trial.set_user_attr(records.REPEAT, repeat)
+            trial.set_user_attr(records.WORK, work)
+            study.tell(trial, value + (0.01, -0.01, 0.0)[repeat])
+    found = standings(study, top=1)
+    assert [(s.place, s.mark, s.configuration.values["weight_decay"]) for s in found] == [
+        (1, "tie", 0.1), (3, "best", 0.001)]
+
+
+def test_rows_for_json_and_csv_carry_the_mean_its_n_and_the_runs(lucky_study):
+    row = standing_row(standings(lucky_study)[0])
+    assert row["place"] == 1 and row["mark"] == "best" and row["weight_decay"] == 0.01
+    assert row["val_dice"] == pytest.approx(0.80) and row["n"] == 3
+    assert row["val_dice_sd"] == pytest.approx(0.01)
+    assert row["best_epoch"] == 3 and row["trials"] == [1, 4, 7] and row["top_trial"] == 4
+    assert row["test_dice"] is None
+
+
+def test_studies_show_the_winners_mean_and_runs(lucky_study, sqlite_url):
+    storage = optuna.storages.RDBStorage(sqlite_url)
+    text = "\n".join(_render(studies_table(storage)))
+    assert "0.8000 (3)" in text and "0.8500" not in text  # not the luckiest trial
+
+
+def test_a_study_without_completed_runs_says_so(sqlite_url, study_name):
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize")
+    trial = study.ask(DECAY)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    assert standings(study) == []
+    assert "No completed run yet" in "\n".join(_render(best_trials_table(study)))
 
 
 def test_wide_study_fits_80_columns_with_whole_headers(sqlite_url, study_name):
@@ -39,11 +123,12 @@ def test_wide_study_fits_80_columns_with_whole_headers(sqlite_url, study_name):
         trial.set_user_attr(records.EPOCHS_RUN, 15)
         trial.set_user_attr(records.SECONDS, 1234.56)
         study.tell(trial, 0.8 + number / 100)
-    lines = _render(study)
+    lines = _render(best_trials_table(study))
     assert max(map(len, lines)) <= 80
     heads = formatting.short(WIDE)
     header = next(line for line in lines if " val " in f" {line} ")
-    assert header.split() == ["#", *heads.values(), "rep", "val", "test", "best", "ep", "s"]
+    assert header.split() == ["#", "mark", *heads.values(), "val", "n", "test", "best", "ep",
+                              "s", "trial"]
     text = "\n".join(lines)
     assert "…" not in text and "1235" in text and "0.830" in text
     legend = " ".join(line for line in lines if ": " in line)

@@ -33,16 +33,17 @@ def studies_command(storage: StorageOption = None) -> None:
 def best_command(
     study: Annotated[str, typer.Argument(help="Study name (see 'tuner studies')")],
     storage: StorageOption = None,
-    top: Annotated[int, typer.Option("--top", min=1, help="How many trials")] = 10,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many configurations")] = 10,
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
     state: Annotated[str, typer.Option(
-        "--state", help="complete (the best by validation Dice) | pruned | fail (newest "
-        "first, with where or why)")] = "complete",
+        "--state", help="complete (configurations by mean validation Dice, the winner "
+        "marked) | pruned | fail (newest first, with where or why)")] = "complete",
 ) -> None:
-    """The best trials of a study by validation Dice (or its pruned or failed trials)."""
+    """The best configurations of a study by the winner rule (mean validation Dice over
+    their runs, as the report and the campaign), or its pruned or failed trials."""
     quiet_optuna()
-    from tuner.records import ranked_trials, trial_params
-    from tuner.reports.console import best_trials_table
+    from tuner.records import trial_params
+    from tuner.reports.console import best_trials_table, standing_row, standings
     from tuner.reports.unfinished import STATES, trials_in_state, unfinished_table, why
 
     if fmt not in ("table", "json", "csv"):
@@ -60,14 +61,9 @@ def best_command(
                  "why": why(t)} for t in trials]
         _write_rows(rows, fmt)
         return
-    trials = ranked_trials(loaded, top)
-    if fmt == "json":
-        rows = [{"number": t.number, "value": t.value, "params": t.params,
-                 "user_attrs": t.user_attrs} for t in trials]
-    else:
-        rows = [{"number": t.number, "val_dice": t.value, **t.params,
-                 **{k: v for k, v in t.user_attrs.items() if not isinstance(v, dict | list)}}
-                for t in trials]
+    rows = [standing_row(s) for s in standings(loaded, top)]
+    if fmt == "csv":  # one cell per value: the run numbers space-separated
+        rows = [{**r, "trials": " ".join(map(str, r["trials"]))} for r in rows]
     _write_rows(rows, fmt)
 
 

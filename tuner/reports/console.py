@@ -1,8 +1,20 @@
-"""Terminal tables: the studies of a storage, and the best trials of one study."""
+"""Terminal tables: the studies of a storage, and the best configurations of one study.
+
+"Which is best" has one answer everywhere (:mod:`tuner.results.winner`): configurations
+ranked by their mean validation Dice over their runs (repeats and folds), the winner
+possibly a cheaper configuration within the repeat noise of the best mean. The end-of-run
+table, ``tuner best`` in every format and ``tuner studies`` read that rule here, as the
+report and the campaign do, rather than ranking single trials by their value: a lucky seed
+of a worse configuration is not the answer. Each configuration's best single run stays
+visible as a column (``trial``, for ``tuner evaluate --trial``)."""
 
 from __future__ import annotations
 
+import statistics
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -10,54 +22,143 @@ from rich import box
 from rich.table import Table
 
 from tuner import records
-from tuner.records import repeat_of, trial_params
 from tuner.reports import tables
 from tuner.results import formatting as fmt
+from tuner.results import paired
+from tuner.results.runs import configurations
+from tuner.results.winner import Configuration, Ranking, configuration_key, rank
 
 WIDTH = 78  # the caption's lines; the table itself fits any console of 80 columns
+STYLES = {"best": "bold", "tie": "italic", "": ""}  # as the report's bold and italic
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One configuration in the winner rule's order: its ``place`` by mean (1: the best
+    mean), its ``mark`` (``best``: the winner; ``tie``: not distinguishable from the best
+    mean, as in the report's tables) and its runs' trials."""
+
+    place: int
+    mark: str
+    configuration: Configuration
+    trials: list[FrozenTrial]
+
+    def mean_of(self, read: Callable[[FrozenTrial], Any]) -> float | None:
+        """The mean of ``read`` over this configuration's runs that recorded it."""
+        found = [float(v) for v in map(read, self.trials) if isinstance(v, int | float)]
+        return statistics.fmean(found) if found else None
+
+    @property
+    def top_trial(self) -> int:
+        """The number of its best single run."""
+        scores = dict(zip(self.configuration.trials, self.configuration.scores, strict=True))
+        return max(scores, key=scores.get)
+
+
+def _test_dice(trial: FrozenTrial) -> Any:
+    return (trial.user_attrs.get(records.TEST) or {}).get("dice")
+
+
+def _attr(name: str) -> Callable[[FrozenTrial], Any]:
+    return lambda trial: trial.user_attrs.get(name)
+
+
+def searched(study: optuna.Study) -> list[str]:
+    """The fields ``study`` searches, as stored when it was created (what the campaign and
+    ``evaluate --best`` read); a study made by another tool: its tables' parameter columns
+    (a learning rate per optimizer, ``lr_adam``, folded into ``lr``)."""
+    return list(study.user_attrs.get(records.SEARCHED) or tables.searched_columns(study))
+
+
+def ranking_of(study: optuna.Study) -> Ranking | None:
+    """The winner rule's ranking of ``study``'s completed runs (None without any)."""
+    return rank(configurations(study, searched(study)))
+
+
+def standings(study: optuna.Study, top: int | None = None) -> list[Standing]:
+    """The ``top`` configurations of ``study`` by the winner rule, best mean first; the
+    winner is always among them (after the ``top``, when a cheaper tie ranks lower)."""
+    ranking = ranking_of(study)
+    if ranking is None:
+        return []
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False,
+                                                       states=(TrialState.COMPLETE,))}
+    found = paired.against_best(ranking)
+    out = []
+    for place, c in enumerate(ranking.configurations, start=1):
+        if top is not None and place > top and c is not ranking.winner:
+            continue
+        mark = paired.mark(ranking, c, found.get(configuration_key(c.values)))
+        out.append(Standing(place, mark, c, [by_number[n] for n in c.trials]))
+    return out
+
+
+def standing_row(standing: Standing) -> dict[str, Any]:
+    """One configuration as plain values for JSON and CSV: place, mark, its values, the
+    mean and sd of validation Dice over its ``n`` runs, means of the rest, its runs."""
+    c = standing.configuration
+    return {"place": standing.place, "mark": standing.mark, **c.values,
+            "val_dice": c.mean, "val_dice_sd": c.sd, "n": c.n,
+            "test_dice": standing.mean_of(_test_dice),
+            "best_epoch": standing.mean_of(_attr(records.BEST_EPOCH)),
+            "epochs_run": standing.mean_of(_attr(records.EPOCHS_RUN)),
+            "seconds": standing.mean_of(_attr(records.SECONDS)),
+            "top_trial": standing.top_trial, "trials": list(c.trials)}
 
 
 def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
-    """A rich table of the ``top`` trials that fits 80 columns: short headers (``wd`` for
-    weight_decay; a learning rate per optimizer folded into ``lr``), readable numbers
-    (``2.0e-04``, Dice to 3 decimals, whole seconds), and a caption that spells them out.
-    Repeat and test columns appear only when some trial has them; columns sit one space
-    apart instead of three when three would not fit, and a value wider still folds."""
-    trials = records.ranked_trials(study, top)
-    columns = tables.param_columns(study)
-    heads = fmt.short(dict.fromkeys(columns.values()))
-    repeats = any(repeat_of(t) for t in trials)
-    tests = any(records.TEST in t.user_attrs for t in trials)
-    header = ["#", *heads.values(), *(["rep"] if repeats else []), "val",
-              *(["test"] if tests else []), "best", "ep", "s"]
-    rows = [_row(t, columns, list(heads), repeats, tests) for t in trials]
-    natural = sum(max(len(c) for c in column) for column in zip(header, *rows, strict=True))
+    """A rich table of the ``top`` configurations by the winner rule that fits 80 columns:
+    short headers (``wd`` for weight_decay), readable numbers (``2.0e-04``, Dice to 3
+    decimals, whole seconds), the winner bold and its ties italic with their mark, and a
+    caption that spells it out. Test columns appear only when some run has them; columns
+    sit one space apart instead of three when three would not fit."""
+    rows = standings(study, top)
+    names = searched(study)
+    heads = fmt.short(dict.fromkeys(names))
+    tests = any(s.mean_of(_test_dice) is not None for s in rows)
+    header = ["#", "mark", *heads.values(), "val", "n", *(["test"] if tests else []),
+              "best", "ep", "s", "trial"]
+    cells = [_cells(s, names, tests) for s in rows]
+    natural = sum(max(len(c) for c in column) for column in zip(header, *cells, strict=True))
     roomy = natural + 3 * len(header) <= WIDTH
-    table = Table(title=f"best trials of {study.study_name!r} (validation Dice)",
+    table = Table(title=f"best configurations of {study.study_name!r} (mean validation Dice)",
                   box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1 if roomy else 0),
                   caption_justify="left")
     for head in header:
         table.add_column(head, justify="right", min_width=len(head), overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    spelled = [fmt.legend(heads), "rep: repeat" if repeats else "",
-               "val: best validation Dice", "test: test Dice" if tests else "",
-               "best: best epoch", "ep: epochs run", "s: seconds"]
-    # explicit line breaks: the CLI's console does not wrap (soft_wrap), 80 columns must hold
-    table.caption = textwrap.fill("; ".join(part for part in spelled if part), WIDTH)
+    for standing, row in zip(rows, cells, strict=True):
+        table.add_row(*row, style=STYLES[standing.mark])
+    table.caption = textwrap.fill(_caption(heads, tests, bool(rows)), WIDTH)
     return table
 
 
-def _row(trial: FrozenTrial, columns: dict[str, str], names: list[str], repeats: bool,
-         tests: bool) -> list[str]:
-    attrs = trial.user_attrs
-    values = {columns[k]: v for k, v in trial_params(trial).items()}
-    return [str(trial.number), *(fmt.param(values.get(n), n) for n in names),
-            *([str(repeat_of(trial))] if repeats else []), fmt.number(trial.value),
-            *([fmt.number((attrs.get(records.TEST) or {}).get("dice"))] if tests else []),
-            fmt.number(attrs.get(records.BEST_EPOCH), "count"),
-            fmt.number(attrs.get(records.EPOCHS_RUN), "count"),
-            fmt.number(attrs.get(records.SECONDS), "seconds")]
+def _cells(standing: Standing, names: list[str], tests: bool) -> list[str]:
+    c = standing.configuration
+    return [str(standing.place), standing.mark, *(fmt.param(c.values.get(n), n) for n in names),
+            fmt.mean_sd(c.mean, c.sd, pm="±"), str(c.n),
+            *([fmt.number(standing.mean_of(_test_dice))] if tests else []),
+            fmt.number(standing.mean_of(_attr(records.BEST_EPOCH)), "epoch"),
+            fmt.number(standing.mean_of(_attr(records.EPOCHS_RUN)), "epoch"),
+            fmt.number(standing.mean_of(_attr(records.SECONDS)), "seconds"),
+            str(standing.top_trial)]
+
+
+def _caption(heads: dict[str, str], tests: bool, any_rows: bool) -> str:
+    """What the columns and marks mean (explicit line breaks: the CLI's console does not
+    wrap, so 80 columns must hold)."""
+    if not any_rows:
+        return "No completed run yet: nothing to rank."
+    spelled = [fmt.legend(heads),
+               "#: place by mean validation Dice over a configuration's runs (repeats and "
+               "folds), n of them; val: that mean ± sd",
+               "mark best: the winner by the winner rule (the best mean, or a configuration "
+               "within the repeat noise of it that needs less training work); tie: not "
+               "distinguishable from the best mean (paired test, or the repeat noise where "
+               "too few pairs), as in the report",
+               "test: mean test Dice" if tests else "",
+               "best: mean best epoch", "ep: mean epochs run", "s: mean seconds",
+               "trial: its best single run"]
+    return "; ".join(part for part in spelled if part)
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
@@ -67,16 +168,23 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
+def winner_text(study: optuna.Study) -> str:
+    """The winner's mean validation Dice and its runs, ``0.8123 (3)``; '' without any."""
+    ranking = ranking_of(study)
+    return "" if ranking is None else f"{ranking.winner.mean:.4f} ({ranking.winner.n})"
+
+
 def studies_table(storage: optuna.storages.BaseStorage) -> Table:
-    """One row per study in ``storage``: trials by state and the best value."""
-    table = Table(title="studies")
-    for column in ("study", "complete", "pruned", "running", "waiting", "fail", "best val Dice"):
+    """One row per study in ``storage``: trials by state and the winner's mean validation
+    Dice over its runs (the winner rule, as ``tuner best`` and the report)."""
+    table = Table(title="studies", caption="winner: mean validation Dice of the winning "
+                  "configuration over its runs (n)", caption_justify="left")
+    for column in ("study", "complete", "pruned", "running", "waiting", "fail", "winner"):
         table.add_column(column, justify="right" if column != "study" else "left")
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         counts = state_counts(study)
-        best = summary.best_trial.value if summary.best_trial is not None else None
         table.add_row(summary.study_name, *(str(counts[k]) for k in
                                             ("complete", "pruned", "running", "waiting", "fail")),
-                      "" if best is None else f"{best:.4f}")
+                      winner_text(study))
     return table
