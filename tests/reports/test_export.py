@@ -59,8 +59,9 @@ def test_export_writes_every_file_into_the_default_folder(study, sqlite_url, sha
     assert "best_lr.md" not in names  # lr is not searched here
     curves = [f"learning_curves_{m}" for m in plots.CURVE_METRICS]
     assert {f"plots/{n}.html" for n in ("dice_by_param", *curves, "optimization_history",
-                                        "intermediate_values", "parallel_coordinates",
-                                        "param_importances")} <= names
+                                        "intermediate_values", "parallel_coordinates")} <= names
+    assert "plots/param_importances.html" not in names  # 4 configurations: too few
+    assert "fewer than 5" in (out / "plots" / "notes.txt").read_text()
     assert all(p.is_file() for p in paths)
     assert not list(out.glob(".partial-*"))
 
@@ -352,7 +353,7 @@ def _browser() -> str | None:
                     "machine (apt-get install chromium, or plotly_get_chrome)")
 def test_png_export_rendered_with_the_machines_chromium(study, sqlite_url, tmp_path):
     paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
-    pngs = [p for p in paths if p.parent.name == "plots"]
+    pngs = [p for p in paths if p.parent.name == "plots" and p.suffix == ".png"]  # + notes
     assert {p.name for p in pngs} >= {"dice_by_param.png", "learning_curves_dice.png"}
     for path in pngs:
         picture = Image.open(io.BytesIO(path.read_bytes())).convert("RGB")

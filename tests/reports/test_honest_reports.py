@@ -151,3 +151,55 @@ def test_nothing_written_for_sharing_holds_an_absolute_path(sqlite_url, study_na
     assert "`dataset=folder:cells_a`" in notes[1] and "study file: `by_dataset.py`" in notes[0]
     stored = study.trials[0].user_attrs[records.CONFIG]["dataset"]
     assert stored == specs[0]  # the stored config keeps its path
+
+
+def _searched(page: str) -> str:
+    return page[page.index("<h3>Searched</h3>"):page.index("<h3>Fixed</h3>")]
+
+
+def test_searched_shows_every_declared_value_beside_what_ran(partial_grid, sqlite_url,
+                                                             tmp_path):
+    page = html_report.write_report(sqlite_url, [partial_grid.study_name],
+                                    tmp_path / "r.html").read_text(encoding="utf-8")
+    searched = _searched(page)
+    # the grid as declared, though 0.0 never ran and 0.6 only waits in the queue
+    assert ("<li><b>weight_decay</b>: declared 0.0, 0.01, 0.1 (3 values); ran: 0.01, 0.1; "
+            "not run: 0.0</li>") in searched
+    assert ("<li><b>train_fraction</b>: declared 0.4, 0.6, 0.8 (3 values); ran: 0.4, 0.8; "
+            "not run: 0.6</li>") in searched
+    assert "as stored when the study was created" in searched
+    assert "<li><b>seed</b>: 0, 1 (changes with the repeat)</li>" in searched
+
+
+def test_a_declared_range_shows_its_bounds_and_log_flag(sqlite_url, study_name, tmp_path):
+    space = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+             "base_channels": optuna.distributions.IntDistribution(8, 32, step=8)}
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize")
+    study.set_user_attr(records.SETUP, {"sampler": "tpe", "space": {
+        name: json.loads(distribution_to_json(dist)) for name, dist in space.items()}})
+    for repeat, (lr, channels) in enumerate(((2e-4, 8), (3e-3, 16), (5e-2, 16))):
+        _trial(study, {"lr": lr, "base_channels": channels}, repeat, 0.7 + repeat / 100,
+               space=space)
+    found = analysis.declared_space(study)
+    assert found["lr"].text() == "1.0e-05 to 1.0e-01, log scale"
+    assert found["base_channels"].text() == "8 to 32, step 8"
+    page = html_report.write_report(sqlite_url, [study_name], tmp_path / "r.html").read_text(
+        encoding="utf-8")
+    searched = _searched(page)
+    assert ("<li><b>lr</b>: declared 1.0e-05 to 1.0e-01, log scale; ran: 3 values, 2.0e-04 to "
+            "5.0e-02</li>") in searched
+    assert "<li><b>base_channels</b>: declared 8 to 32, step 8; ran: 2 values, 8 to 16</li>" \
+        in searched
+
+
+def test_without_a_declared_list_the_report_says_why(partial_grid):
+    partial_grid.set_user_attr(records.SETUP, {"sampler": "grid",
+                                               "space": {"function": "def space(trial): ..."}})
+    assert analysis.declared_space(partial_grid) == {}
+    note = html_report._searched_and_fixed(partial_grid)
+    assert "declares its space as a function" in note
+    assert "<li><b>weight_decay</b>: 0.01, 0.1 (what ran)</li>" in note
+    partial_grid.set_user_attr(records.SETUP, "not a setup")
+    assert analysis.declared_space(partial_grid) is None
+    assert "No declared space is stored" in html_report._searched_and_fixed(partial_grid)

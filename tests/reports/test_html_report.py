@@ -59,7 +59,10 @@ def test_report_is_one_offline_page_with_tables_plots_and_galleries(url, tmp_pat
     images = [attrs["src"] for tag, attrs in parser.tags if tag == "img"]
     assert images and all(src.startswith("data:image/png;base64,") for src in images)
     assert len(images) == 2 * 3  # best and worst trial, epochs 1, 2, 4
-    assert page.count("Plotly.newPlot") == 7  # 5 as exported + loss and Dice curves
+    # 4 as exported (4 configurations: no importances, and the note says why) + loss and
+    # Dice curves
+    assert page.count("Plotly.newPlot") == 6
+    assert "param_importances left out: 4 completed configurations, fewer than 5" in page
     assert page.count("* plotly.js v") == 1  # the library itself, inlined
     assert "which weight decay at which train fraction?" in page
     # one trial is left running: the conclusion says so first, then names the best
@@ -84,7 +87,7 @@ def test_report_of_several_studies_inlines_plotly_once(url, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.count("<section") == 2
     assert page.count("* plotly.js v") == 1
-    assert page.count("Plotly.newPlot") == 7 + 7
+    assert page.count("Plotly.newPlot") == 6 + 6
     assert page.count("Study first") == 1 and page.count("Study second") == 1
     assert "Each configuration ran once" in page  # the second study has no repeats
     assert "No paired test against the best: no configuration has 2 or more runs" in page

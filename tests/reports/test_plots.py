@@ -106,8 +106,11 @@ def test_study_figures_builds_all_with_enough_trials(frames):
     figures, notes = plots.study_figures(study, trials, comparison, curves, PARAMS)
     curves_figures = {f"learning_curves_{m}" for m in plots.CURVE_METRICS}
     assert set(figures) == {"dice_by_param", *curves_figures, "optimization_history",
-                            "intermediate_values", "parallel_coordinates", "param_importances"}
-    assert notes == []
+                            "intermediate_values", "parallel_coordinates"}
+    # 2 x 2 configurations: too few for an importance, and the note says why
+    assert notes == [plots.importance_left_out(4)]
+    assert notes[0].startswith("param_importances left out: 4 completed configurations, "
+                               "fewer than 5")
 
 
 def test_study_figures_skips_importances_with_one_completed_trial(sqlite_url, study_name):
@@ -162,7 +165,6 @@ def test_every_figure_is_themed_for_print_with_a_legend(frames):
     pruner = figures["intermediate_values"]
     assert pruner.layout.showlegend and pruner.layout.legend.title.text == "trial state"
     assert [t.name for t in pruner.data if t.showlegend] == ["completed (8)", "pruned (1)"]
-    assert figures["param_importances"].data[0].showlegend
 
 
 def test_lr_per_optimizer_is_one_lr_axis_in_every_parameter_plot(tmp_path):
@@ -176,9 +178,27 @@ def test_lr_per_optimizer_is_one_lr_axis_in_every_parameter_plot(tmp_path):
     axes = list(figures["parallel_coordinates"].layout.xaxis.ticktext)
     assert axes == ["best validation Dice", "loss", "lr", "optimizer"]
     importances = figures["param_importances"].data[0]
-    assert set(importances.y) == {"loss", "lr", "optimizer"}
+    assert set(importances.y) == {"loss", "lr", "optimizer"} and importances.showlegend
+    title = figures["param_importances"].layout.title.text
+    assert title.startswith("Parameter importances (n = 8 completed configurations, 8 runs)")
+    assert "Caution: fewer than 20 completed configurations" in title
     assert figures["dice_by_param"].layout.xaxis.title.text == "lr"
     folded = plots.folded_study(study)
     lr = folded.trials[0].distributions["lr"]
     assert lr.log and lr.low == pytest.approx(1e-5) and lr.high == pytest.approx(1.0)
     assert sorted(t.params["lr"] for t in folded.trials) == sorted(trials["lr"])
+
+
+def test_importances_of_twenty_configurations_carry_their_n_without_a_caution(sqlite_url,
+                                                                              study_name):
+    study = optuna.create_study(study_name=study_name, storage=sqlite_url,
+                                direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: 1 - (t.suggest_float("lr", 0.1, 1.0) - 0.5) ** 2
+                   + 0 * t.suggest_int("width", 1, 4), n_trials=20)
+    trials = tables.trials_frame(study)
+    comparison = tables.comparison_frame(trials, ["lr", "width"])
+    figures, notes = plots.study_figures(study, trials, comparison,
+                                         tables.curves_frame(study), ["lr", "width"])
+    assert notes == []
+    title = figures["param_importances"].layout.title.text
+    assert title == "Parameter importances (n = 20 completed configurations, 20 runs)"

@@ -24,7 +24,7 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.reports import cost as cost_tables
 from tuner.reports import tables
-from tuner.results.formatting import missing, shared_text
+from tuner.results.formatting import missing, param, shared_text
 from tuner.results.winner import Ranking, configuration_key
 
 BEST_VALUE = "lr"  # the value chosen per combination of the other parameters (best_lr.*)
@@ -157,16 +157,71 @@ def _grid_size(study: optuna.Study) -> int:
     setup = study.user_attrs.get(records.SETUP)
     if not isinstance(setup, dict) or setup.get("sampler") != "grid":
         return 0
-    space = setup.get("space")
-    if not isinstance(space, dict) or not space or "function" in space:
+    space = declared_space(study)
+    if not space or any(d.choices is None for d in space.values()):
         return 0
-    sizes = []
-    for stored in space.values():
+    return math.prod(len(d.choices) for d in space.values())
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One searched parameter as its study file declared it: every value of a grid or
+    categorical (``choices``), or a range ``low``..``high`` with its ``log`` flag and
+    ``step``."""
+
+    name: str
+    choices: list | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+
+    def text(self) -> str:
+        """``0.1, 0.01, 0.001 (3 values)`` or ``1.0e-05 to 1.0e-01, log scale``."""
+        if self.choices is not None:
+            return (", ".join(param(v, self.name) for v in self.choices)
+                    + f" ({len(self.choices)} value{'s' * (len(self.choices) != 1)})")
+        scale = ", log scale" if self.log else ""
+        step = f", step {param(self.step, self.name)}" if self.step not in (None, 1) else ""
+        return f"{param(self.low, self.name)} to {param(self.high, self.name)}{scale}{step}"
+
+
+#: the stored setup's key of the declared space (:func:`tuner.study.setup.study_setup`)
+SPACE_KEY = "space"
+FUNCTION_KEY = "function"  # a function space: its source instead of distributions
+
+
+def declared_space(study: optuna.Study) -> dict[str, Declared] | None:
+    """The space ``study``'s file declared, as its setup stored it at creation: one
+    :class:`Declared` per parameter; {} for a function space (conditional: no fixed list of
+    parameters); None without a stored setup (a study made by another tool)."""
+    setup = study.user_attrs.get(records.SETUP)
+    space = setup.get(SPACE_KEY) if isinstance(setup, dict) else None
+    if not isinstance(space, dict):
+        return None
+    if FUNCTION_KEY in space:
+        return {}
+    found = {}
+    for name, stored in space.items():
         try:
             dist = optuna.distributions.json_to_distribution(json.dumps(stored))
         except (ValueError, KeyError, TypeError):  # a setup written by another version
-            return 0
-        if not isinstance(dist, optuna.distributions.CategoricalDistribution):
-            return 0
-        sizes.append(len(dist.choices))
-    return math.prod(sizes)
+            return None
+        found[name] = _declared(name, dist)
+    return found
+
+
+def _declared(name: str, dist: optuna.distributions.BaseDistribution) -> Declared:
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return Declared(name, list(dist.choices))
+    return Declared(name, low=dist.low, high=dist.high, log=bool(getattr(dist, "log", False)),
+                    step=getattr(dist, "step", None))
+
+
+def ran_values(study: optuna.Study, name: str) -> list:
+    """The distinct values of parameter ``name`` in the trials that finished (completed
+    or pruned), in order of first appearance."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                    optuna.trial.TrialState.PRUNED))
+    values = (records.trial_params(t).get(name) for t in done)
+    return list(dict.fromkeys(v for v in values if v is not None))

@@ -25,7 +25,15 @@ from tuner import records
 from tuner.errors import TunerError
 from tuner.inference import gallery
 from tuner.reports import display, export, tables
-from tuner.reports.analysis import BEST_VALUE, Analysis, Coverage, analyse
+from tuner.reports.analysis import (
+    BEST_VALUE,
+    Analysis,
+    Coverage,
+    Declared,
+    analyse,
+    declared_space,
+    ran_values,
+)
 from tuner.reports.campaign_report import expand_campaigns
 from tuner.results import paired
 from tuner.results.caveats import study_caveats
@@ -242,25 +250,67 @@ def comparison_html(comparison: pd.DataFrame, params: list[str]) -> str:
 
 
 def _searched_and_fixed(study: optuna.Study) -> str:
-    """Searched: config fields that differ between trials (with their values). Fixed: the
-    study file's ``base`` (a study attribute the runner stores) or, without it, the fields
-    equal in every trial that differ from the defaults."""
+    """Searched: the space the study file declared (every grid value; ranges with their
+    bounds and log flag, from the setup stored at creation) beside what finished, then the
+    config fields that vary with it. Fixed: the study file's ``base`` (a study attribute the
+    runner stores) or, without it, the fields equal in every trial that differ from the
+    defaults."""
     varied, fixed = tables.config_summary(study)
-    base = study.user_attrs.get(records.BASE)
+    declared = declared_space(study)
     columns = tables.param_columns(study)
+    named = set(declared or ()) | {columns.get(n, n) for n in declared or ()}
+    items = [_declared_item(study, d) for d in (declared or {}).values()]
     searched = set(columns) | set(columns.values())  # lr_adam is searched, and so is lr
-    items = []
     for name, values in varied.items():
-        why = "" if name in searched else (
+        if name in named:
+            continue
+        why = " (what ran)" if name in searched else (
             " (changes with the repeat)" if name == "seed" else " (follows from the search)")
         shown = ", ".join(param(v, name) for v in values)
         items.append(f"<li><b>{html.escape(name)}</b>: {html.escape(shown)}{why}</li>")
-    searched = f"<ul>{''.join(items)}</ul>" if items else "<p>nothing (repeats only)</p>"
-    pinned = base if isinstance(base, dict) and base else fixed
+    listed = f"<ul>{''.join(items)}</ul>" if items else "<p>nothing (repeats only)</p>"
+    base = study.user_attrs.get(records.BASE)
+    pinned = base if isinstance(base, dict) and base else {
+        k: v for k, v in fixed.items() if k not in named}
     text = text_label(pinned) if pinned else "nothing"
-    return ("<h3>Searched</h3>" + searched
+    return ("<h3>Searched</h3>" + _space_note(declared) + listed
             + f"<h3>Fixed</h3><p>{html.escape(text)}; every other field at its default "
             "(<code>tuner fields</code> lists them).</p>")
+
+
+def _space_note(declared: dict | None) -> str:
+    """Where the Searched list comes from: the declared space, or why only what ran."""
+    if declared:
+        return ('<p class="note">Declared: the space of the study file, as stored when the '
+                "study was created; ran: the values of its finished (completed or pruned) "
+                "trials.</p>")
+    if declared == {}:
+        return ('<p class="note">The study file declares its space as a function (a '
+                "conditional space; its source is stored with the study), so no list of "
+                "values is declared: the values its trials ran with.</p>")
+    return ('<p class="note">No declared space is stored (a study not created by '
+            "<code>tuner run</code>): the values its trials ran with.</p>")
+
+
+def _declared_item(study: optuna.Study, declared: Declared) -> str:
+    """``name: declared ...; ran: ...`` for one parameter, naming declared values not run."""
+    ran = ran_values(study, declared.name)
+    name = declared.name
+    if declared.choices is not None:
+        missing = [v for v in declared.choices if v not in ran]
+        done = [v for v in declared.choices if v in ran]
+        ran_text = ("none yet" if not done else f"all {len(done)}" if not missing else
+                    ", ".join(param(v, name) for v in done)
+                    + "; not run: " + ", ".join(param(v, name) for v in missing))
+    elif not ran:
+        ran_text = "none yet"
+    else:
+        numbers = sorted(ran)
+        ran_text = (f"{len(numbers)} value{'s' * (len(numbers) > 1)}"
+                    + (f", {param(numbers[0], name)} to {param(numbers[-1], name)}"
+                       if len(numbers) > 1 else f": {param(numbers[0], name)}"))
+    return (f"<li><b>{html.escape(name)}</b>: declared {html.escape(declared.text())}; "
+            f"ran: {html.escape(ran_text)}</li>")
 
 
 def _plots_html(found: Analysis) -> str:

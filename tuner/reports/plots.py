@@ -33,6 +33,8 @@ from tuner.reports import curve_plots, tables
 from tuner.results.formatting import is_rate, param, shared_text
 from tuner.results.runs import is_duplicate
 
+IMPORTANCE_MIN = 5  # completed configurations below which importances are left out
+IMPORTANCE_SOUND = 20  # ... below which they carry a caution
 MAX_DOT_VALUES = 12  # more distinct values than this: one dot per trial instead of means
 CURVE_METRICS = ("loss", "dice", "iou", "precision", "recall", "accuracy")
 TARGET = "best validation Dice"
@@ -170,14 +172,40 @@ def study_figures(study: optuna.Study, trials: pd.DataFrame, comparison: pd.Data
             folded, target_name=TARGET).update_layout(
             title="Parallel coordinates: one line per completed trial, coloured by its best "
                   "validation Dice").update_annotations(font_size=FONT_SIZE - 2)  # axis ticks
+    configurations = int((comparison["n"] > 0).sum())
+    if configurations < IMPORTANCE_MIN:
+        notes.append(importance_left_out(configurations))
+        return {k: themed(f) for k, f in figures.items()}, notes
+    with quiet():
         try:
             evaluator, method = _importance_evaluator()
             fig = ov.plot_param_importances(folded, evaluator=evaluator, target_name=TARGET)
             fig.update_traces(name=f"importance ({method})", showlegend=True)
+            fig.update_layout(title=importance_title(configurations, len(completed)))
             figures["param_importances"] = fig
         except (ValueError, RuntimeError) as exc:  # too few trials for the evaluator
             notes.append(f"param_importances skipped: {str(exc).splitlines()[0]}")
     return {k: themed(f) for k, f in figures.items()}, notes
+
+
+def importance_left_out(configurations: int) -> str:
+    """Why the parameter importances are not drawn for ``configurations`` completed ones."""
+    return (f"param_importances left out: {configurations} completed configuration"
+            f"{'s' * (configurations != 1)}, fewer than {IMPORTANCE_MIN}; an importance "
+            "fitted to so few points ranks the parameters by the seeds' luck as much as by "
+            "their effect")
+
+
+def importance_title(configurations: int, runs: int) -> str:
+    """The importances' title with their n, and a caution under :data:`IMPORTANCE_SOUND`
+    completed configurations (a second line, so an exported picture carries it)."""
+    title = (f"Parameter importances (n = {configurations} completed configurations, "
+             f"{runs} runs)")
+    if configurations >= IMPORTANCE_SOUND:
+        return title
+    return (f"{title}<br><sup>Caution: fewer than {IMPORTANCE_SOUND} completed "
+            "configurations; with so few the ranking can change with a few more trials or "
+            "another evaluator seed</sup>")
 
 
 def intermediate_values(study: optuna.Study) -> go.Figure | None:
