@@ -81,8 +81,8 @@ def bare_against_tuner(seeds: int, epochs: int) -> dict:
         for side in order:
             start = time.perf_counter()
             if side == "bare":
-                dice, _ = plain_run(splits.train.images.clone(), splits.train.masks.clone(),
-                                    splits.val.images, splits.val.masks, seed, epochs,
+                dice, _ = plain_run(*splits.train.tensors(),
+                                    *splits.val.tensors(), seed, epochs,
                                     cfg.batch_size, dtype, device="cuda")
             else:
                 dice = fit(cfg.replace(seed=seed), splits).best_val_dice

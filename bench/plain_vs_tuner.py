@@ -133,8 +133,8 @@ def compare(name: str, cfg: TrainConfig, seeds: int) -> str:
         order = ("plain", "tuner") if seed % 2 == 0 else ("tuner", "plain")
         for side in order:
             if side == "plain":
-                plain.append(plain_run(splits.train.images.clone(), splits.train.masks.clone(),
-                                       splits.val.images, splits.val.masks, seed,
+                plain.append(plain_run(*splits.train.tensors(),
+                                       *splits.val.tensors(), seed,
                                        cfg.epochs, cfg.batch_size, dtype))
             else:
                 ours.append(tuner_run(seeded, splits))

@@ -44,9 +44,9 @@ def bare_run(cfg: TrainConfig) -> tuple[float, float]:
     torch.manual_seed(cfg.seed)
     model = ClassicUNet(3, 1, cfg.base_channels, cfg.batchnorm, cfg.dropout)
     model = model.to(memory_format=torch.channels_last)
-    x_train = ((splits.train.images - IMAGENET_MEAN) / IMAGENET_STD)
-    x_val = ((splits.val.images - IMAGENET_MEAN) / IMAGENET_STD)
-    y_train, y_val = splits.train.masks, splits.val.masks
+    x_train = ((splits.train.tensors()[0] - IMAGENET_MEAN) / IMAGENET_STD)
+    x_val = ((splits.val.tensors()[0] - IMAGENET_MEAN) / IMAGENET_STD)
+    y_train, y_val = splits.train.tensors()[1], splits.val.tensors()[1]
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dtype = choose_precision(cfg, torch.device("cpu")).dtype  # as tuner's side picks
     best = 0.0

@@ -68,6 +68,12 @@ def _fingerprints_in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _data_cache_in_tmp(tmp_path, monkeypatch):
+    """The decoded-data cache lands in the test's folder, not in storage/cache."""
+    monkeypatch.setenv("TUNER_DATA_CACHE", str(tmp_path / "data-cache"))
+
+
+@pytest.fixture(autouse=True)
 def _one_worker_unless_asked(monkeypatch):
     """``tuner run`` defaults to --workers auto (one per core); a spawned worker costs a
     few seconds of imports, so tests run one worker unless they pass --workers."""

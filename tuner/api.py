@@ -74,7 +74,11 @@ def run_study(study: str | Path | Any, *, storage: str | None = None,
     where they are stored (default: ``console``)."""
     requested = workers_of(workers)
     overrides = settings(sets, data)
+    from tuner.data.cache import use_root
+    from tuner.storage import data_cache_dir
     from tuner.study.fork_server import warm_up
+
+    use_root(data_cache_dir(storage))
 
     warm_up(requested, n_trials)  # the fork server imports beside this process
     with heavy_imports():
@@ -132,12 +136,14 @@ def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
     frozen winners of the stages before; ``n_trials`` gives every sampled stage that many
     trials in all (grid stages run their grid); ends with the last winner's test scores,
     stored once in the campaign's record."""
-    from tuner.storage import storage_url
+    from tuner.data.cache import use_root
+    from tuner.storage import data_cache_dir, storage_url
     from tuner.study.campaign import Campaign, load_campaign
     from tuner.study.fork_server import warm_up
 
     requested = workers_of(workers)
     overrides = settings(sets, data)
+    use_root(data_cache_dir(storage))
     warm_up(requested, n_trials)
     with heavy_imports():
         from tuner.study.local_workers import run_local  # noqa: F401  (the training stack)
@@ -355,12 +361,13 @@ def train(sets: Settings = None, data: str | None = None, on_epoch=None,
     ``on_epoch(report)`` sees every epoch."""
     cfg = TrainConfig.from_dict(settings(sets, data))
     with heavy_imports():
-        from tuner.data import build_splits, describe_data
+        from tuner.data import build_splits, describe_data, describe_location
         from tuner.training import build_model, fit, score
 
     splits = build_splits(cfg)
     build_model(cfg)  # a model mistake is the command's only line, before the data's
     _console(console).print(describe_data(cfg, splits), markup=False, highlight=False)
+    _console(console).print(describe_location(cfg), markup=False, highlight=False)
     result = fit(cfg, splits, on_epoch=on_epoch)
     test = score(result.model, splits.test, cfg, result.runtime, result.normalize) \
         if len(splits.test) else {}

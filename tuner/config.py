@@ -28,12 +28,10 @@ from typing import Any
 
 from tuner.errors import TunerError
 
-#: smp architectures accepted by ``arch`` besides the classic ``unet``
-#: (names as in ``segmentation_models_pytorch``; checked without importing smp).
-SMP_ARCHS = (
-    "Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet",
-    "DeepLabV3", "DeepLabV3Plus", "PAN", "UPerNet", "Segformer", "DPT",
-)  # fmt: skip
+#: smp architectures accepted by ``arch`` besides the classic ``unet`` (names as in
+#: ``segmentation_models_pytorch``; checked without importing smp).
+SMP_ARCHS = ("Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "DeepLabV3",
+             "DeepLabV3Plus", "PAN", "UPerNet", "Segformer", "DPT")
 NORMALIZE = ("auto", "zscore", "imagenet", "none")
 #: fields whose value names an entry of a registry: field -> (module, registry)
 REGISTRY_FIELDS = {
@@ -178,6 +176,8 @@ class TrainConfig:
     channels_last: bool = knob(True, "channels_last memory format (1.15-1.2x fp32 images/s, "
                                "classic UNet, this project's CPUs: bench/RESULTS.md)")
     checkpoints: bool = knob(True, "keep a running trial's last epoch: a resumed trial goes on")
+    loader_workers: int = knob(-1, "processes augmenting train batches as the model trains "
+                               "(same batches); -1: 0 on a CPU, <= 4 per GPU", low=-1, high=64)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -217,7 +217,7 @@ class TrainConfig:
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 #: the fields that say how a run computes, not what it trains (the "run" group above):
 #: they may differ between the workers of one study and are no part of a winner
-RUN_FIELDS = ("precision", "device", "threads", "channels_last", "checkpoints")
+RUN_FIELDS = ("precision", "device", "threads", "channels_last", "checkpoints", "loader_workers")
 FOLD_FIELDS = ("folds", "fold")  # stored only with folds > 1: configs stored before stay alike
 
 

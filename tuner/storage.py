@@ -14,7 +14,6 @@ tables holds no studies.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy
+from filelock import FileLock
 
 from tuner.errors import TunerError
 
@@ -298,12 +298,8 @@ def sqlite_lock(db_file: Path | None) -> Iterator[None]:
         yield
         return
     db_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(db_file.with_suffix(".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(str(db_file.with_suffix(".lock"))):
+        yield
 
 
 def _cannot_open(parsed: sqlalchemy.engine.URL, exc: BaseException) -> TunerError:
@@ -321,12 +317,16 @@ def _cannot_open(parsed: sqlalchemy.engine.URL, exc: BaseException) -> TunerErro
 def artifact_dir(url: str | None = None) -> Path:
     """Folder of the artifact store: ``$TUNER_ARTIFACTS``, else ``artifacts/`` beside a
     SQLite file, else ``storage/artifacts`` (server databases: share it between machines)."""
-    if os.environ.get(ARTIFACTS_ENV):
-        return Path(os.environ[ARTIFACTS_ENV])
-    db_file = _sqlite_path(storage_url(url))
-    if db_file is not None:
-        return db_file.parent / "artifacts"
-    return Path("storage") / "artifacts"
+    return Path(os.environ.get(ARTIFACTS_ENV) or _beside(url, "artifacts"))
+
+
+def data_cache_dir(url: str | None = None) -> Path:
+    """Folder of the decoded-data cache (:mod:`tuner.data.cache`): like artifacts'."""
+    return _beside(url, "cache")
+
+
+def _beside(url: str | None, name: str) -> Path:
+    return (getattr(_sqlite_path(storage_url(url)), "parent", None) or Path("storage")) / name
 
 
 def artifact_store(url: str | None = None) -> FileSystemArtifactStore:

@@ -229,12 +229,13 @@ def test_best_lists_trials_as_table_json_and_csv(tmp_path, sqlite_url):
     as_csv = runner.invoke(app, ["best", "grid", "--storage", sqlite_url, "--format", "csv"])
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [float(r["val_dice"]) for r in rows] == pytest.approx(values)
-    assert {"weight_decay", "train_fraction", "best_epoch", "seed"} <= set(rows[0])
+    assert {"weight_decay", "train_fraction", "best_epoch", "n", "top_trial"} <= set(rows[0])
+    assert rows[0]["mark"] == "best" and all(r["n"] == "1" for r in rows)
     as_json = runner.invoke(app, ["best", "grid", "--storage", sqlite_url, "--format", "json",
                                   "--top", "2"])
-    assert [r["value"] for r in json.loads(as_json.stdout)] == pytest.approx(values[:2])
+    assert [r["val_dice"] for r in json.loads(as_json.stdout)] == pytest.approx(values[:2])
     table = runner.invoke(app, ["best", "grid", "--storage", sqlite_url])
-    assert table.exit_code == 0 and "best trials of 'grid'" in table.stdout
+    assert table.exit_code == 0 and "best configurations of 'grid'" in table.stdout
 
 
 def test_the_runtime_line_is_decided_at_each_workers_thread_count(tmp_path, sqlite_url,

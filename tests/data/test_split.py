@@ -35,11 +35,13 @@ def test_split_shapes_ranges_and_counts():
     assert (len(splits.train), len(splits.val), len(splits.test)) == (24, 8, 8)
     assert len(build_splits(SMALL.replace(train_fraction=0.8)).train) == 19  # 19.2
     for part in (splits.train, splits.val, splits.test):
-        assert part.images.shape[1:] == (3, 32, 32) and part.images.dtype == torch.float32
-        assert part.masks.shape[1:] == (1, 32, 32) and part.masks.dtype == torch.float32
-        assert 0 <= part.images.min() and part.images.max() <= 1
-        assert set(part.masks.unique().tolist()) <= {0.0, 1.0}
-        assert len(part.names) == len(part.images)
+        images, masks = part.tensors()
+        assert images.shape[1:] == (3, 32, 32) and images.dtype == torch.float32
+        assert masks.shape[1:] == (1, 32, 32) and masks.dtype == torch.float32
+        assert 0 <= images.min() and images.max() <= 1
+        assert set(masks.unique().tolist()) <= {0.0, 1.0}
+        assert len(part.names) == len(images)
+        assert part.arrays()[0].dtype == np.uint8  # a view of the pool's uint8 pixels
     names = splits.train.names + splits.val.names + splits.test.names
     assert len(set(names)) == len(names)  # disjoint
 
@@ -66,7 +68,7 @@ def test_val_and_test_fixed_across_train_fraction_and_seed():
                     dict(augment="strong", lr=0.1)):
         other = build_splits(SMALL.replace(**changes))
         assert other.val.names == base.val.names and other.test.names == base.test.names
-        assert torch.equal(other.val.images, base.val.images)
+        assert torch.equal(other.val.tensors()[0], base.val.tensors()[0])
 
 
 def test_train_fractions_are_nested_and_deterministic():
@@ -96,7 +98,7 @@ def test_split_indices_hand_counts():
 
 def test_zero_test_fraction_gives_an_empty_test_split():
     splits = build_splits(SMALL.replace(test_fraction=0.0))
-    assert len(splits.test) == 0 and splits.test.images.shape == (0, 3, 32, 32)
+    assert len(splits.test) == 0 and splits.test.tensors()[0].shape == (0, 3, 32, 32)
     assert len(splits.val) == 8 and len(splits.train) == 32
 
 
@@ -121,9 +123,10 @@ def test_folder_dataset_and_its_errors(tmp_path):
     cfg = TrainConfig(dataset=f"folder:{tmp_path}", image_size=16)
     splits = build_splits(cfg)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (6, 2, 2)
-    assert splits.val.masks.shape == (2, 1, 16, 16) and splits.val.masks.mean() == 0.5
+    images, masks = splits.val.tensors()
+    assert masks.shape == (2, 1, 16, 16) and masks.mean() == 0.5
     first = splits.val.names[0]
-    assert torch.allclose(splits.val.images[0], torch.full((3, 16, 16), 20 * int(first) / 255))
+    assert torch.allclose(images[0], torch.full((3, 16, 16), 20 * int(first) / 255))
     with pytest.raises(TunerError, match="does not exist"):
         build_splits(cfg.replace(dataset=f"folder:{tmp_path / 'missing'}"))
     with pytest.raises(TunerError, match="folder:PATH"):
@@ -171,7 +174,7 @@ def test_folds_are_disjoint_cover_the_non_test_images_and_keep_the_test_split():
     for split in folds:
         assert split.test.names == plain.test.names  # the test split is the folds' own too
         assert set(split.train.names) == non_test - set(split.val.names)
-        assert torch.equal(split.test.images, plain.test.images)
+        assert torch.equal(split.test.tensors()[0], plain.test.tensors()[0])
     again = build_splits(FOLDS.replace(fold=2, seed=9, lr=0.1))  # training fields: same fold
     assert again.val.names == folds[2].val.names and again.train.names == folds[2].train.names
 

@@ -19,7 +19,7 @@ def test_counts_by_hand():
                                              "unreadable": ["bad.png"]})
     cfg = TrainConfig(val_fraction=0.25, test_fraction=0.25, train_fraction=1.0, n_aug=3)
     index = split_indices(4, cfg)
-    splits = Splits(*(pool.take(i) for i in index))
+    splits = Splits(*(pool.split(i) for i in index))
     line = describe_pool(pool, splits, cfg)
     assert line == ("data folder:/x: 4 images used; 3 skipped: 2 not an image file "
                     "(e.g. n.txt), 1 unreadable (e.g. bad.png); 1 empty mask (e.g. a); "

@@ -192,7 +192,7 @@ def test_the_pairs_of_a_folder_dataset_and_none_for_synthetic(tmp_path):
     cfg = TrainConfig.from_dict({"image_size": 16})
     assert listed_pairs(cfg) is None
     split = Pool(np.zeros((2, 16, 16, 3), np.uint8), np.ones((2, 16, 16), np.uint8),
-                 ["a", "b"]).take(np.arange(2))
+                 ["a", "b"]).everything()
     truth = native_truth(cfg, split)
     assert "generated at the training size (16x16 px), which is their own size" in truth.note
     assert truth.masks[0].shape == (16, 16) and truth.masks[0].all()

@@ -69,7 +69,7 @@ def test_one_pass_gives_trainings_scores_and_consistent_tables():
     cfg = TrainConfig.from_dict({**TINY, "batch_size": 3, "normalize": "zscore",
                                 "threshold": 0.4})
     images, masks, names = make_synthetic(7, 32)
-    split = Pool(images, masks, names).take(np.arange(7))
+    split = Pool(images, masks, names).everything()
     torch.manual_seed(0)
     model = nn.Conv2d(3, 1, 3, padding=1)
     runtime = resolve_runtime(cfg.replace(precision="fp32"))

@@ -40,7 +40,12 @@ def test_the_pool_is_copied_to_the_gpu_once_and_batches_come_from_there():
     batches = TrainBatches(splits.train, cfg, lambda x: x, gpu)
     images, masks = next(iter(batches))
     assert images.device.type == masks.device.type == "cuda"
+    assert batches.on_device is not None and batches.on_device.images.dtype == torch.uint8
     assert kept_on_device(splits.val, gpu).images.device.type == "cuda"
     augmented = TrainBatches(splits.train, TrainConfig(**{**TINY, "augment": "flips"},
                                                        device="cuda"), lambda x: x, gpu)
-    assert augmented.images.device.type == "cpu"  # albumentations works on host arrays
+    assert augmented.on_device is None  # albumentations works on host arrays
+    assert augmented.workers >= 1  # prepared by loader workers while the GPU trains
+    images, _ = next(iter(augmented))
+    assert images.device.type == "cuda" and images.dtype == torch.float32
+    augmented.close()

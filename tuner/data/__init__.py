@@ -17,14 +17,15 @@ from typing import Any
 #: public name -> the module of this package that defines it
 _PUBLIC = {
     "AUGMENTATIONS": "augment", "make_pipeline": "augment",
-    "Normalizer": "batches", "TrainBatches": "batches", "eval_batches": "batches",
+    "Normalizer": "batches", "TrainBatches": "loader", "eval_batches": "batches",
+    "model_input": "batches", "model_target": "batches", "DeviceSplit": "batches",
     "make_normalizer": "batches", "normalize_kind": "batches", "normalize_stats": "batches",
     "normalizer_from_stats": "batches", "kept_on_device": "batches",
     "DATASETS": "adapters",
     "clear_pool_cache": "datasets", "load_pool": "datasets", "pool_key": "datasets",
     "Pool": "pool", "Split": "pool", "Splits": "pool",
     "build_splits": "split", "split_indices": "split", "split_key": "split",
-    "describe_data": "summary", "describe_pool": "summary",
+    "describe_data": "summary", "describe_pool": "summary", "describe_location": "summary",
 }  # fmt: skip
 __all__ = sorted(_PUBLIC)
 

@@ -7,7 +7,8 @@ distortions depend on it). :func:`make_pipeline` wraps such a list in a seeded
 (albumentations 2 keeps its own random state per ``Compose``; global seeds do not reach
 it). Validation and test images are never augmented.
 
-The pipelines work on float32 ``(H, W, 3)`` images in [0, 1] and uint8 ``(H, W)`` masks;
+The pipelines work on uint8 ``(H, W, 3)`` images (the pool's own pixels; twice as fast as
+float32 at 256 px) or float32 ones in [0, 1], and uint8 ``(H, W)`` masks;
 geometric transforms move image and mask together (the mask with nearest-neighbour
 interpolation, so it stays binary) and photometric ones touch the image only.
 """
@@ -25,6 +26,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tuner.registry import Registry  # noqa: E402
+
+# OpenCV's own thread pool: one sample at a time is too little work for it, the training
+# threads (or the other loader workers) use the cores, and a pool that existed when a
+# loader worker was forked deadlocks the worker's first transform. Off, process-wide.
+cv2.setNumThreads(0)
 
 Transforms = list[A.BasicTransform]
 AUGMENTATIONS: Registry[Callable[[int], Transforms]] = Registry("augmentation")

@@ -1,25 +1,29 @@
-"""Mini-batches for training and evaluation, and input normalisation.
+"""From uint8 pool pixels to model input: normalisation, evaluation batches, device copies.
 
-The data sit in memory as tensors (a few MB at 64 px), so batches are tensor indexing, not
-a ``DataLoader`` with worker processes: at this size worker start-up and inter-process
-copies would cost more than the batches. Augmentation runs per sample on the [0, 1] images
-(albumentations needs numpy ``(H, W, C)``) and only when ``augment`` is not ``none``;
-normalisation comes last, on the batch. On a GPU, a split that needs no per-sample
-augmentation is copied to the GPU once (:func:`kept_on_device`) instead of batch by batch.
+A split's pixels stay uint8 (in memory or memory-mapped: :mod:`tuner.data.pool`) until a
+batch of them reaches the model's device; there :func:`model_input` converts it to float
+in [0, 1], normalises it and lays it out in the run's memory format, and
+:func:`model_target` makes the float masks. So no float copy of a split exists anywhere,
+and a host-to-GPU copy moves a quarter of a float batch's bytes.
+
+Normalisation statistics of the train split come from the pool's exact per-image sums
+(:meth:`tuner.data.pool.Split.channel_stats`): no pass over the pixels. Train batches are
+:mod:`tuner.data.loader`'s; validation and test batches are read in order here
+(:func:`eval_batches`). On a CUDA GPU, a split that needs no per-sample augmentation is
+copied to the GPU once as uint8 when it takes at most :data:`DEVICE_POOL_SHARE` of the
+free memory (:func:`kept_on_device`), and batches are then device indexing.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torchvision.transforms import Normalize
 
 from tuner.config import TrainConfig
-from tuner.data.augment import augment_batch, make_pipeline
 from tuner.data.pool import Split
 
 Normalizer = Callable[[Tensor], Tensor]
@@ -28,6 +32,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: a split is kept on the GPU when it takes at most this share of the GPU's free memory
 #: (the model, its activations and the other workers' trials need the rest)
 DEVICE_POOL_SHARE = 0.25
+#: images copied to the GPU per step when a split is kept there (bounded host memory)
+COPY_CHUNK = 256
 
 
 def fits_on_device(nbytes: int, free_bytes: int, share: float | None = None) -> bool:
@@ -36,16 +42,58 @@ def fits_on_device(nbytes: int, free_bytes: int, share: float | None = None) -> 
     return nbytes <= (DEVICE_POOL_SHARE if share is None else share) * free_bytes
 
 
-def kept_on_device(split: Split, device: torch.device) -> Split:
-    """``split`` with its tensors on ``device`` when that is a CUDA GPU with room for them
-    (:func:`fits_on_device`): batches are then indexed where the model runs, with no copy
-    from the host per step. Elsewhere (the CPU, a full GPU) ``split`` itself."""
-    if device.type != "cuda" or split.images.device == device:
+@dataclass(frozen=True)
+class DeviceSplit:
+    """A split's uint8 pixels on a GPU: images (N, H, W, 3), masks (N, H, W)."""
+
+    images: Tensor
+    masks: Tensor
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def batch(self, positions) -> tuple[Tensor, Tensor]:
+        return self.images[positions], self.masks[positions]
+
+
+def split_bytes(split: Split) -> int:
+    """The bytes of a split's uint8 pixels (images and masks)."""
+    pool = split.pool
+    return len(split) * pool.size * pool.size * 4
+
+
+def kept_on_device(split: Split | DeviceSplit, device: torch.device) -> Split | DeviceSplit:
+    """``split`` as a :class:`DeviceSplit` on ``device`` when that is a CUDA GPU with room
+    for its uint8 pixels (:func:`fits_on_device`), copied :data:`COPY_CHUNK` images at a
+    time; elsewhere (the CPU, a full GPU) ``split`` itself."""
+    if device.type != "cuda" or isinstance(split, DeviceSplit):
         return split
-    nbytes = split.images.nbytes + split.masks.nbytes
-    if not fits_on_device(nbytes, torch.cuda.mem_get_info(device)[0]):
+    if not fits_on_device(split_bytes(split), torch.cuda.mem_get_info(device)[0]):
         return split
-    return Split(split.images.to(device), split.masks.to(device), split.names)
+    size = split.pool.size
+    images = torch.empty((len(split), size, size, 3), dtype=torch.uint8, device=device)
+    masks = torch.empty((len(split), size, size), dtype=torch.uint8, device=device)
+    for start in range(0, len(split), COPY_CHUNK):
+        chunk_images, chunk_masks = split.arrays(slice(start, start + COPY_CHUNK))
+        images[start:start + len(chunk_images)] = torch.from_numpy(chunk_images).to(device)
+        masks[start:start + len(chunk_masks)] = torch.from_numpy(chunk_masks).to(device)
+    return DeviceSplit(images, masks, split.names)
+
+
+def model_input(images: Tensor, normalize: Normalizer, device: torch.device,
+                channels_last: bool = False) -> Tensor:
+    """uint8 images (B, H, W, 3) -> float32 (B, 3, H, W) on ``device``: [0, 1], normalised,
+    channels_last or contiguous as the run computes."""
+    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    x = normalize(x)
+    return x.contiguous(memory_format=torch.channels_last if channels_last
+                        else torch.contiguous_format)
+
+
+def model_target(masks: Tensor, device: torch.device) -> Tensor:
+    """uint8 masks (B, H, W) in {0, 1} -> float32 (B, 1, H, W) on ``device``."""
+    return masks.to(device, non_blocking=True).unsqueeze(1).float()
 
 
 def normalize_kind(cfg: TrainConfig) -> str:
@@ -69,8 +117,8 @@ def normalize_stats(cfg: TrainConfig, train_split: Split | None
         return list(IMAGENET_MEAN), list(IMAGENET_STD)
     if train_split is None or not len(train_split):
         raise ValueError("zscore normalisation needs the train split's images")
-    std, mean = torch.std_mean(train_split.images, dim=(0, 2, 3), correction=0)
-    return mean.tolist(), std.clamp_min(1e-6).tolist()
+    mean, std = train_split.channel_stats()
+    return mean, [max(s, 1e-6) for s in std]
 
 
 def normalizer_from_stats(stats: tuple[list[float], list[float]] | None) -> Normalizer:
@@ -86,100 +134,19 @@ def make_normalizer(cfg: TrainConfig, train_split: Split | None) -> Normalizer:
     return normalizer_from_stats(normalize_stats(cfg, train_split))
 
 
-def _seed(*words: int) -> int:
-    """An int seed for albumentations derived from several ints (independent streams)."""
-    return int(np.random.SeedSequence(list(words)).generate_state(1)[0])
-
-
-class TrainBatches:
-    """One epoch of shuffled, augmented ``(x, y)`` train batches per iteration.
-
-    ``x`` float32 (B, 3, H, W) normalised, ``y`` float32 (B, 1, H, W) in {0, 1}. Shuffling
-    uses a ``torch.Generator`` seeded from ``cfg.seed`` and augmentation a seeded
-    albumentations pipeline, so a run is repeatable and each epoch differs from the last.
-    ``n_aug > 0`` adds that many augmented copies of the split, drawn once here (with the
-    ``augment`` pipeline, or ``combine`` when ``augment`` is ``none``: plain copies would
-    add nothing). A trailing batch of one sample joins the batch before it (BatchNorm
-    cannot train on a single 1x1 feature map).
-    """
-
-    def __init__(self, split: Split, cfg: TrainConfig, normalize: Normalizer,
-                 device: torch.device | None = None) -> None:
-        if len(split) == 0:
-            raise ValueError("TrainBatches needs a non-empty split")
-        size = split.images.shape[-1]
-        self.batch_size = cfg.batch_size
-        self.normalize = normalize
-        self.images, self.masks = split.images, split.masks
-        self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.pipeline = make_pipeline(cfg.augment, size, _seed(cfg.seed, 1))
-        # the pipeline's own streams, held here so that a checkpoint can save and restore
-        # them (the same seeds as make_pipeline's: the same draws)
-        self._streams = (np.random.default_rng(_seed(cfg.seed, 1)),
-                         random.Random(_seed(cfg.seed, 1)))
-        if self.pipeline is not None:
-            self.pipeline.set_random_state(*self._streams)
-        if cfg.n_aug:
-            name = cfg.augment if cfg.augment != "none" else "combine"
-            copier = make_pipeline(name, size, _seed(cfg.seed, 2))
-            copies = [_augment(copier, self.images, self.masks) for _ in range(cfg.n_aug)]
-            self.images = torch.cat([self.images, *(c[0] for c in copies)])
-            self.masks = torch.cat([self.masks, *(c[1] for c in copies)])
-        if device is not None and self.pipeline is None:  # no per-sample numpy work left
-            kept = kept_on_device(Split(self.images, self.masks, []), device)
-            self.images, self.masks = kept.images, kept.masks
-
-    def rng_state(self) -> dict:
-        """The shuffling and augmentation streams' state (what a checkpoint keeps)."""
-        numpy_rng, python_rng = self._streams
-        return {"shuffle": self.generator.get_state(),
-                "numpy": numpy_rng.bit_generator.state, "python": python_rng.getstate()}
-
-    def load_rng_state(self, state: dict) -> None:
-        """Continue the streams from :meth:`rng_state` (a resumed run draws what the
-        uninterrupted one would have drawn)."""
-        numpy_rng, python_rng = self._streams
-        self.generator.set_state(state["shuffle"])
-        numpy_rng.bit_generator.state = state["numpy"]
-        python_rng.setstate(state["python"])
-
-    @property
-    def n_samples(self) -> int:
-        """Samples per epoch: the split plus its augmented copies."""
-        return len(self.images)
-
-    def __len__(self) -> int:
-        return len(self._bounds())
-
-    def _bounds(self) -> list[tuple[int, int]]:
-        n, size = self.n_samples, self.batch_size
-        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
-        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-            bounds[-2:] = [(bounds[-2][0], n)]
-        return bounds
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        order = torch.randperm(self.n_samples, generator=self.generator)
-        for start, stop in self._bounds():
-            index = order[start:stop]
-            x, y = self.images[index], self.masks[index]
-            if self.pipeline is not None:
-                x, y = _augment(self.pipeline, x, y)
-            yield self.normalize(x), y
-
-
-def _augment(pipeline, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-    """``pipeline`` applied per sample to images (B, 3, H, W) and masks (B, 1, H, W)."""
-    x = images.permute(0, 2, 3, 1).contiguous().numpy()
-    y = masks[:, 0].to(torch.uint8).numpy()
-    x, y = augment_batch(pipeline, x, y)
-    return (torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(y).unsqueeze(1).float())
-
-
-def eval_batches(split: Split, batch_size: int,
-                 normalize: Normalizer) -> Iterator[tuple[Tensor, Tensor]]:
-    """Unshuffled, unaugmented ``(x, y)`` batches of ``split`` in order, for val and test."""
+def eval_batches(split: Split | DeviceSplit, batch_size: int, normalize: Normalizer,
+                 device: torch.device | None = None, channels_last: bool = False
+                 ) -> Iterator[tuple[Tensor, Tensor]]:
+    """Unshuffled, unaugmented ``(x, y)`` batches of ``split`` in order, for validation and
+    test: read ``batch_size`` images at a time, converted on ``device`` (default the CPU)
+    by :func:`model_input` / :func:`model_target`."""
+    device = device if device is not None else torch.device("cpu")
     for start in range(0, len(split), batch_size):
-        stop = start + batch_size
-        yield normalize(split.images[start:stop]), split.masks[start:stop]
+        positions = slice(start, start + batch_size)
+        if isinstance(split, DeviceSplit):
+            images, masks = split.batch(positions)
+        else:
+            images, masks = (torch.from_numpy(a) for a in split.arrays(positions))
+        yield (model_input(images, normalize, device, channels_last),
+               model_target(masks, device))
+

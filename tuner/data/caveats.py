@@ -57,8 +57,8 @@ def steps_caveat(train_images: int, cfg: TrainConfig, where: str = "") -> str | 
 
 def empty_mask_caveat(pool: Pool) -> str | None:
     """A caveat naming a few images whose mask has no foreground at all."""
-    shares = pool.masks.reshape(len(pool), -1).max(axis=1) if len(pool) else []
-    empty = [name for name, top in zip(pool.names, shares, strict=True) if top == 0]
+    counts = pool.sums.foreground if len(pool) else []
+    empty = [name for name, count in zip(pool.names, counts, strict=True) if count == 0]
     if not empty:
         return None
     shown = ", ".join(empty[:EMPTY_NAMES_SHOWN]) + (", ..." if len(empty) > EMPTY_NAMES_SHOWN

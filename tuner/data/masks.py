@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tuner.data.pool import allocate
 from tuner.errors import TunerError
 from tuner.registry import Option
 
@@ -63,9 +64,9 @@ def binarise(raw: list[tuple[Path, np.ndarray]],
     if foreground is not None:
         kind, values = foreground
         test = (lambda m: m > values[0]) if kind == "gt" else (lambda m: np.isin(m, values))
-        binary = np.stack([test(m) for _, m in raw]).astype(np.uint8)
-        if not binary.any():  # a typo (999 on 8-bit masks) would train on empty masks
-            raise TunerError(_no_foreground(raw, kind, values))
+        binary = each_mask(raw, test)
+        if not any(binary[k].any() for k in range(len(raw))):  # a typo (999 on 8-bit
+            raise TunerError(_no_foreground(raw, kind, values))  # masks): empty masks
         return binary
     seen: dict[int, Path] = {}  # value -> first file holding it
     for file, mask in raw:
@@ -87,8 +88,18 @@ def binarise(raw: list[tuple[Path, np.ndarray]],
         )
     top = max(seen)
     if len(seen) == 1 and top == 0:
-        return np.zeros((len(raw), *raw[0][1].shape), np.uint8)
-    return np.stack([m == top for _, m in raw]).astype(np.uint8)
+        return allocate("binary", (len(raw), *raw[0][1].shape))
+    return each_mask(raw, lambda m: m == top)
+
+
+def each_mask(raw: list[tuple[Path, np.ndarray]],
+              test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Binary masks uint8 (N, H, W): ``test`` of each raw mask, written one by one into an
+    array of :func:`~tuner.data.pool.allocate` (no stack of the whole set in memory)."""
+    binary = allocate("binary", (len(raw), *raw[0][1].shape))
+    for k, (_, values) in enumerate(raw):
+        binary[k] = test(values)
+    return binary
 
 
 def _no_foreground(raw: list[tuple[Path, np.ndarray]], kind: str, values: list[int]) -> str:

@@ -114,4 +114,4 @@ def build_splits(cfg: TrainConfig) -> Splits:
     pool = load_pool(cfg)
     shares = pool.foreground_shares if cfg.folds > 1 else None
     train, val, test = split_indices(len(pool.names), cfg, shares)
-    return Splits(pool.take(train), pool.take(val), pool.take(test))
+    return Splits(pool.split(train), pool.split(val), pool.split(test))

@@ -18,7 +18,7 @@ from tuner.data.split import Splits, describe_folds
 
 def describe_pool(pool: Pool, splits: Splits, cfg: TrainConfig) -> str:
     """One line on ``pool`` and its ``splits`` under ``cfg`` (for ``tuner run`` / ``train``)."""
-    per_image = pool.masks.reshape(len(pool), -1).mean(axis=1) if len(pool) else np.zeros(1)
+    per_image = pool.foreground_shares if len(pool) else np.zeros(1)
     empty = [name for name, share in zip(pool.names, per_image, strict=False) if share == 0]
     parts = [f"{len(pool)} images used", _skipped(pool.skipped)]
     parts.append(f"{len(empty)} empty mask{'s' if len(empty) != 1 else ''}"
@@ -37,6 +37,14 @@ def describe_data(cfg: TrainConfig, splits: Splits | None = None) -> str:
     from tuner.data.split import build_splits
 
     return describe_pool(load_pool(cfg), splits or build_splits(cfg), cfg)
+
+
+def describe_location(cfg: TrainConfig) -> str:
+    """Where the pixels of ``cfg``'s pool live, in one line: the decoded-data cache built
+    (and how long it took) or reused, or in memory and why."""
+    pool = load_pool(cfg)
+    mb = pool.nbytes / 2**20
+    return f"data pixels: {pool.cache_note or 'in memory'} ({len(pool)} images, {mb:,.0f} MB)"
 
 
 def _skipped(skipped: dict[str, list[str]]) -> str:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tuner.data.pool import allocate
+
 #: fixed seed of the synthetic pool: the pool never depends on a trial's seeds
 DATASET_SEED = 20241125
 #: lengths below are in pixels of a 64 px image and scale with the image side
@@ -39,8 +41,8 @@ def make_synthetic(n: int, size: int) -> tuple[np.ndarray, np.ndarray, list[str]
     if n < 1 or size < 8:
         raise ValueError(f"make_synthetic needs n >= 1 and size >= 8, got {n}, {size}")
     scene = _Scene(size)
-    images = np.empty((n, size, size, 3), np.uint8)
-    masks = np.empty((n, size, size), np.uint8)
+    images = allocate("images", (n, size, size, 3))  # in memory, or the cache's files
+    masks = allocate("masks", (n, size, size))
     for i in range(n):
         image, mask = scene.render(np.random.default_rng([DATASET_SEED, i]))
         images[i] = np.round(image * 255)

@@ -24,7 +24,6 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pandas as pd
 import torch
@@ -43,7 +42,7 @@ from tuner.data import (
     normalizer_from_stats,
 )
 from tuner.errors import TunerError
-from tuner.inference.gallery import gallery_indices, render_gallery
+from tuner.inference.gallery import render_gallery, spread_indices
 from tuner.inference.native import NativeScorer, native_truth, overall
 from tuner.inference.per_image import extremes, per_image_frame, score_images, summary_frame
 from tuner.optuna_internals import storage_of
@@ -231,8 +230,7 @@ def trial_model(study: optuna.Study, trial: FrozenTrial, url: str | None,
 def scored_split(cfg: TrainConfig, split: str) -> Split:
     """``split`` of ``cfg.dataset`` (``all``: every image of its pool), not empty."""
     if split == "all":
-        pool = load_pool(cfg)
-        chosen = pool.take(np.arange(len(pool)))
+        chosen = load_pool(cfg).everything()
     else:
         chosen = getattr(build_splits(cfg), split)
     if not len(chosen):
@@ -307,6 +305,8 @@ def evaluate_choice(choice: Choice, native: bool = True) -> Evaluation:
     result = score_images(loaded.model, images, cfg, loaded.runtime, loaded.normalize,
                           scorer.add if scorer is not None else None)
     frame = per_image_frame(result)
+    if scorer is not None and scorer.failed:
+        scorer, note = None, f"not scored at each image's own size: {scorer.failed}"
     own = scorer.frame() if scorer is not None else None
     title = (f"trial {trial.number}, {split}: Dice {result.metrics['dice']:.3f} at "
              f"{cfg.image_size} px")
@@ -326,14 +326,14 @@ def overlays(loaded: TrialModel, images: Split, frame: pd.DataFrame,
     picture is headed by ``title``."""
     best, worst = extremes(frame, SHOWN)
     chosen = {"best": (best, "best"), "worst": (worst, "worst"),
-              "gallery": (gallery_indices(images.masks), "")}
+              "gallery": (spread_indices(images.foreground_shares), "")}
     pictures = {}
     for name, (index, which) in chosen.items():
-        probs = predict_probabilities(loaded.model, images.images[index], loaded.runtime,
-                                      loaded.normalize)
+        pixels, masks = images.tensors(index)
+        probs = predict_probabilities(loaded.model, pixels, loaded.runtime, loaded.normalize)
         dice = frame["dice"].iloc[index]
         heading = (f"{title}; {which} {len(index)}: {dice.min():.3f}-{dice.max():.3f}"
                    if which else title)
-        pictures[name] = render_gallery(images.images[index], images.masks[index], probs,
+        pictures[name] = render_gallery(pixels, masks, probs,
                                         loaded.cfg.threshold, heading)
     return pictures

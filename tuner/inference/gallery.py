@@ -62,19 +62,24 @@ def gallery_epochs(total_epochs: int) -> list[int]:
 def gallery_indices(masks: Any, k: int = 4) -> list[int]:
     """A fixed choice of ``k`` validation images with a spread of foreground fractions.
 
-    ``masks``: (N, 1, H, W) tensor or array with foreground > 0. The images are ranked by
-    foreground fraction (ties by index) and picked at evenly spaced ranks, from the
-    sparsest to the densest, so the gallery shows both small and large objects. The result
-    depends only on the masks, hence is the same in every trial of a study (same split).
-    Returned in that order (ascending foreground fraction).
+    ``masks``: (N, 1, H, W) tensor or array with foreground > 0; see :func:`spread_indices`.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
     array = _numpy(masks)
     if array.ndim != 4:
         raise ValueError(f"masks must be (N, 1, H, W), got shape {array.shape}")
-    n = array.shape[0]
-    fractions = (array > 0).reshape(n, -1).mean(axis=1)
+    return spread_indices((array > 0).reshape(array.shape[0], -1).mean(axis=1), k)
+
+
+def spread_indices(fractions: Any, k: int = 4) -> list[int]:
+    """``k`` images picked by their foreground ``fractions`` (N,): ranked by fraction (ties
+    by index) and picked at evenly spaced ranks, from the sparsest to the densest, so the
+    gallery shows both small and large objects. The result depends only on the masks,
+    hence is the same in every trial of a study (same split). Returned in that order
+    (ascending foreground fraction)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    n = len(fractions)
     ranked = np.argsort(fractions, kind="stable")
     if n <= k:
         return [int(i) for i in ranked]

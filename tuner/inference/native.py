@@ -16,15 +16,15 @@ NaN where the prediction or the truth is empty).
 A dataset without files (``synthetic``) is generated at the training size, which is then
 its own size: its pool masks are the truth, and the note says so.
 
-Which files an image came from: the pool does not record it, so :func:`listed_pairs` asks
-the dataset's adapter to list its pairs again, stopping it before it decodes anything.
-Once :class:`tuner.data.pool.Pool` keeps each pair and its mask rule, that becomes a read
-of the pool.
+Which files an image came from, and the mask rule, are kept by the pool
+(:func:`listed_pairs`); the truth is read one image at a time as it is scored, so scoring
+thousands of large images holds one mask at a time.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,11 +66,13 @@ def picture_box(size: tuple[int, int], square: int, how: str) -> Box:
 @dataclass
 class NativeTruth:
     """The truth of the scored images at their own sizes: one boolean mask (H, W) and
-    the box of its picture in the model's square per image; ``note`` says where it came
-    from when not from the mask files ('' otherwise)."""
+    the box of its picture in the model's square per image (sequences: for a dataset on
+    disk they read each image's mask files when it is scored, so a split of thousands of
+    large images is never held at once); ``note`` says where it came from when not from
+    the mask files ('' otherwise)."""
 
-    masks: list[np.ndarray]
-    boxes: list[Box]
+    masks: Sequence[np.ndarray]
+    boxes: Sequence[Box]
     note: str = ""
 
 
@@ -84,42 +86,97 @@ def listed_pairs(cfg: TrainConfig) -> tuple[dict[str, Pair], MaskRule] | None:
 
 
 def native_truth(cfg: TrainConfig, split: Split) -> NativeTruth:
-    """The truth of ``split``'s images at their own sizes (:class:`NativeTruth`). A
-    TunerError when a mask file cannot be read again or its values break the rule."""
+    """The truth of ``split``'s images at their own sizes (:class:`NativeTruth`), read
+    image by image as they are scored. A TunerError now for an image the dataset no
+    longer lists; one for a mask file that cannot be read again or breaks the rule when
+    its image is scored (:class:`NativeScorer` turns it into its note)."""
     listed = listed_pairs(cfg)
     size = cfg.image_size
     if listed is None:
         square = Box(0, 0, size, size)
-        return NativeTruth([m[0].numpy() > 0.5 for m in split.masks], [square] * len(split),
+        return NativeTruth(_PoolMasks(split), [square] * len(split),
                            f"{cfg.dataset} images have no files: they are generated at the "
                            f"training size ({size}x{size} px), which is their own size")
     pairs, rule = listed
-    files: list[Path] = []
-    raw: list[np.ndarray] = []
-    owners: list[int] = []
-    for k, name in enumerate(split.names):
-        pair = pairs.get(name)
-        if pair is None:
-            raise TunerError(f"dataset {cfg.dataset}: image {name!r} of the pool is no longer "
-                             "listed (the folder changed since it was decoded)")
+    missing = [name for name in split.names if name not in pairs]
+    if missing:
+        raise TunerError(f"dataset {cfg.dataset}: image {missing[0]!r} of the pool is no "
+                         "longer listed (the folder changed since it was decoded)")
+    files = _MaskFiles([pairs[name] for name in split.names], rule,
+                       split.pool.mask_values, cfg.max_image_pixels)
+    return NativeTruth(files, _Boxes(files, size, cfg.resize))
+
+
+class _PoolMasks(Sequence):
+    """The pool's own masks of a split as booleans, one image at a time."""
+
+    def __init__(self, split: Split) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.split.arrays([index])[1][0] > 0
+
+
+class _MaskFiles(Sequence):
+    """Each pair's mask files read again at full size, binarised by the dataset's rule and
+    merged: the rule sees the image's own masks beside a row of every value the whole
+    dataset's masks hold (``witness``), so it decides as it did over the whole set when
+    the dataset was decoded. The last image read is kept (its box needs its shape)."""
+
+    def __init__(self, pairs: list[Pair], rule: MaskRule, witness: tuple[int, ...],
+                 max_pixels: int) -> None:
+        self.pairs, self.rule, self.max_pixels = pairs, rule, max_pixels
+        self.witness = np.array([witness], np.int64) if witness else None
+        self.last: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if self.last is not None and self.last[0] == index:
+            return self.last[1]
+        pair = self.pairs[index]
+        files, raw = [], []
         for file in pair.masks:
-            image, _ = read(file, cfg.max_image_pixels)
+            image, _ = read(file, self.max_pixels)
             files.append(file)
             raw.append(mask_values(image, file))
-            owners.append(k)
-    binary = _apply_rule(rule, files, raw)
-    masks: list[np.ndarray | None] = [None] * len(split)
-    for k, mask in zip(owners, binary, strict=True):
-        masks[k] = mask if masks[k] is None else masks[k] | mask
-    boxes = [picture_box((m.shape[1], m.shape[0]), size, cfg.resize) for m in masks]
-    return NativeTruth(masks, boxes)
+        if self.witness is not None:
+            files.append(files[0])
+            raw.append(self.witness.astype(raw[0].dtype if raw[0].dtype.kind == "i"
+                                           else np.int64))
+        binary = _apply_rule(self.rule, files, raw)
+        if self.witness is not None:
+            binary = binary[:-1]
+        mask = binary[0]
+        for other in binary[1:]:
+            mask = mask | other
+        self.last = (index, mask)
+        return mask
+
+
+class _Boxes(Sequence):
+    """Where each image's picture lies in the model's square, from its mask's size."""
+
+    def __init__(self, masks: _MaskFiles, size: int, how: str) -> None:
+        self.masks, self.size, self.how = masks, size, how
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def __getitem__(self, index: int) -> Box:
+        mask = self.masks[index]
+        return picture_box((mask.shape[1], mask.shape[0]), self.size, self.how)
 
 
 def _apply_rule(rule: MaskRule, files: list[Path], raw: list[np.ndarray]) -> list[np.ndarray]:
     """The rule applied to masks of different sizes at once: their values laid end to end
     as one row (every rule decides by value, over the whole set), then cut back."""
     row = np.concatenate([values.ravel() for values in raw])[None]
-    flat = rule([(files[0], row)])[0, 0].astype(bool)
+    flat = np.asarray(rule([(files[0], row)])[0, 0]).astype(bool)
     cuts = np.cumsum([values.size for values in raw])[:-1]
     return [part.reshape(values.shape) for part, values in
             zip(np.split(flat, cuts), raw, strict=True)]
@@ -134,11 +191,20 @@ class NativeScorer:
     threshold: float
     rows: list[dict] = field(default_factory=list)
 
+    #: why the images could not all be scored at their own sizes (a mask file unreadable
+    #: now, or its values breaking the rule); scoring stops there
+    failed: str = ""
+
     def add(self, start: int, probabilities: np.ndarray) -> None:
         """Score images ``start``, ``start + 1``, ... from their square foreground
-        probabilities (B, S, S)."""
+        probabilities (B, S, S); after a TunerError, nothing more (:attr:`failed`)."""
         for offset, square in enumerate(probabilities):
-            self.rows.append(self.score(start + offset, square))
+            if self.failed:
+                return
+            try:
+                self.rows.append(self.score(start + offset, square))
+            except TunerError as error:
+                self.failed = str(error)
 
     def score(self, index: int, square: np.ndarray) -> dict:
         truth = self.truth.masks[index]

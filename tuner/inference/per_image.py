@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import segmentation_models_pytorch as smp
 import torch
+from rich.console import Console
+from rich.progress import track
 from torch import nn
 
 from tuner.config import TrainConfig
@@ -98,6 +100,10 @@ def curve_thresholds(threshold: float) -> list[float]:
     return sorted({*THRESHOLDS, float(threshold)})
 
 
+#: a progress bar (on stderr) when scoring more images than this
+PROGRESS_ABOVE = 200
+
+
 @torch.inference_mode()
 def score_images(model: nn.Module, split: Split, cfg: TrainConfig, runtime: Runtime,
                  normalize: Normalize,
@@ -111,8 +117,12 @@ def score_images(model: nn.Module, split: Split, cfg: TrainConfig, runtime: Runt
     levels = curve_thresholds(cfg.threshold)
     per_image: list[torch.Tensor] = []
     by_level: list[list[torch.Tensor]] = [[] for _ in levels]
-    for images, masks in eval_batches(split, cfg.batch_size, normalize):
-        images, masks = runtime.to_device(images), masks.to(runtime.device)
+    batches = eval_batches(split, cfg.batch_size, normalize, runtime.device,
+                           runtime.channels_last)
+    shown = track(batches, description=f"scoring {len(split)} images", transient=True,
+                  total=math.ceil(len(split) / cfg.batch_size), console=Console(stderr=True),
+                  disable=len(split) <= PROGRESS_ABOVE)
+    for images, masks in shown:  # read from the pool a batch at a time
         with runtime.autocast():
             logits = model(images)
         meter.update(logits, masks, loss_fn(logits, masks))

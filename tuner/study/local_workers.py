@@ -24,10 +24,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from tuner.data.cache import use_root
 from tuner.errors import TunerError
 from tuner.optuna_internals import quiet_optuna
 from tuner.startup import exit_quickly
-from tuner.storage import artifact_store, storage_url
+from tuner.storage import artifact_store, data_cache_dir, storage_url
 from tuner.study import interrupt
 from tuner.study.fork_server import CONTEXT, physical_cores, warm_up
 from tuner.study.objective import Objective
@@ -72,6 +73,7 @@ def work_assignment(assignment: Assignment, stop) -> None:
 
     options = assignment.options
     torch.set_num_threads(options.overrides["threads"])
+    use_root(data_cache_dir(options.storage))
     quiet_optuna()
     try:
         if options.stage is None:

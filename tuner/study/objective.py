@@ -25,7 +25,7 @@ from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.data.caveats import steps_per_epoch
-from tuner.inference.gallery import gallery_epochs, gallery_indices, render_gallery
+from tuner.inference.gallery import gallery_epochs, render_gallery, spread_indices
 from tuner.optuna_internals import storage_of, trial_id
 from tuner.records import repeat_of
 from tuner.results.curves import curves_csv
@@ -36,7 +36,7 @@ from tuner.study.notes import save_trial_note
 from tuner.study.pruners import prune_reason
 from tuner.study.spec import StudySpec
 from tuner.training import EpochReport, FitResult, checkpoint, fit, predict_probabilities, score
-from tuner.training.metrics import trivial_dice
+from tuner.training.metrics import trivial_dice_of_share
 
 log = logging.getLogger("tuner")
 
@@ -84,11 +84,11 @@ class Objective:
         self._skip_if_duplicate(trial)
         save_trial_note(trial, cfg, repeat_of(trial))
         splits = build_splits(cfg)
-        trivial = trivial_dice(splits.val.masks)
+        trivial = trivial_dice_of_share(splits.val.foreground_share)
         trial.set_user_attr(records.TRIVIAL_DICE, trivial)
         trial.set_user_attr(records.STEPS_PER_EPOCH, steps_per_epoch(len(splits.train), cfg))
         trial.set_user_attr(records.NORMALIZATION, normalization_record(cfg, splits.train))
-        shown = gallery_indices(splits.val.masks) if self.galleries else []
+        shown = spread_indices(splits.val.foreground_shares) if self.galleries else []
         snapshot_epochs = set(gallery_epochs(cfg.epochs)) if self.galleries else set()
         history: dict[str, list] = {name: [] for name in records.CURVE_NAMES}
         kept = TrialCheckpoints(
@@ -194,7 +194,7 @@ class Objective:
 
     def _upload_gallery(self, trial: optuna.Trial, report: EpochReport, val, shown: list[int],
                         cfg: TrainConfig) -> None:
-        images, masks = val.images[shown], val.masks[shown]
+        images, masks = val.tensors(shown)
         probs = predict_probabilities(report.model, images, report.runtime, report.normalize)
         title = (f"trial {trial.number} epoch {report.epoch}: "
                  f"val Dice {report.metrics['val_dice']:.3f}")

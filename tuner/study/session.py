@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from tuner import records
-from tuner.data import build_splits, describe_data
+from tuner.data import build_splits, describe_data, describe_location
 from tuner.data.caveats import steps_per_epoch
 from tuner.errors import TrialsFailed, TunerError
 from tuner.optuna_internals import retry_history
@@ -59,6 +59,7 @@ def run_study(spec: StudySpec, options: RunOptions, requested_workers: int | Non
         study = prepare_study(spec, options)  # transient: a mistake is the only line
     base = spec.config({}, options.overrides)
     _say(console, describe_data(base))
+    _say(console, describe_location(base))
     for caveat in study.user_attrs.get(records.CAVEATS) or []:
         _say(console, f"caution: {caveat}")
     todo = remaining_work(study, spec)

@@ -4,9 +4,10 @@ stopped instead of training its epochs again.
 :func:`capture` gathers everything the next epoch depends on: the weights, the optimizer's
 and the scheduler's state (and the fp16 gradient scaler's), the best weights so far and
 the history, early stopping's counters (the best epoch), and every random stream (torch's
-global one, which dropout draws from, CUDA's, and the batches' shuffling and augmentation
-streams), and the precision the run computed in (``precision=auto`` may choose by timing:
-the resumed part computes as the first did). :func:`load` reads it and :func:`restore` puts
+global one, which dropout draws from, and CUDA's; the batches' shuffling and augmentation
+draws are functions of the seed and the epoch, so the epochs drawn say where they stand),
+and the precision the run computed in (``precision=auto`` may choose by timing: the
+resumed part computes as the first did). :func:`load` reads it and :func:`restore` puts
 them back, so on the CPU a run resumed after epoch k ends with the same weights, curves and
 best validation Dice as one that was never stopped (tested). The format is ``torch.save``
 of plain tensors and numbers, loaded with ``weights_only=True``: a checkpoint read back
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-FORMAT = 1  # bumped when the content changes: an older checkpoint is ignored, not misread
+FORMAT = 2  # bumped when the content changes: an older checkpoint is ignored, not misread
 
 
 @dataclass
@@ -56,7 +57,7 @@ def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scal
         "best_val_dice": best_val_dice, "work": work,
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "batches_rng": _plain_rng(batches.rng_state()),
+        "batches": batches.rng_state(),
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -85,7 +86,7 @@ def restore(state: dict[str, Any], model, optimizer, schedule, scaler, batches,
     torch.set_rng_state(state["torch_rng"].cpu())
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-    batches.load_rng_state(_rng_back(state["batches_rng"]))
+    batches.load_rng_state(state["batches"])
     best_state = state["best_state"]
     if best_state is not None:
         best_state = {k: v.to(device) for k, v in best_state.items()}
@@ -102,19 +103,3 @@ def progress(data: bytes) -> tuple[int, dict[str, list[float]], dict[str, Any]] 
     if state is None:
         return None
     return state["epoch"], state["history"], json.loads(state["config"])
-
-
-def _plain_rng(state: dict) -> dict:
-    """The batches' streams as tensors and numbers only (``weights_only`` loading)."""
-    version, internal, gauss = state["python"]
-    numpy = state["numpy"]
-    return {"shuffle": state["shuffle"], "python": [version, list(internal), gauss],
-            "numpy": {"bit_generator": numpy["bit_generator"],
-                      "state": {k: int(v) for k, v in numpy["state"].items()},
-                      "has_uint32": int(numpy["has_uint32"]), "uinteger": int(numpy["uinteger"])}}
-
-
-def _rng_back(state: dict) -> dict:
-    version, internal, gauss = state["python"]
-    return {"shuffle": state["shuffle"].cpu(), "python": (version, tuple(internal), gauss),
-            "numpy": state["numpy"]}

@@ -95,7 +95,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     normalize = make_normalizer(cfg, splits.train)
-    train_batches = TrainBatches(splits.train, cfg, normalize, runtime.device)
+    train_batches = TrainBatches(splits.train, cfg, normalize, runtime.device,
+                                 runtime.channels_last)
     val_split = kept_on_device(splits.val, runtime.device)  # on a GPU with room: copied once
     loss_fn = build_loss(cfg)
     optimizer = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
@@ -120,7 +121,8 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         lr = schedule.current_lr()  # the rate this epoch starts with
         train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
                                  runtime, cfg.threshold)
-        val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize),
+        val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize,
+                                                runtime.device, runtime.channels_last),
                             loss_fn, runtime, cfg.threshold)
         schedule.after_epoch(val["loss"])
         metrics = {**{f"train_{k}": v for k, v in train.items()},
@@ -147,6 +149,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
                 cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
                 result.history, result.best_epoch, result.best_val_dice, result.work,
                 runtime.precision))
+    train_batches.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
@@ -169,8 +172,7 @@ def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module
                      threshold: float) -> dict[str, float]:
     model.train()
     meter = SplitMeter(threshold)
-    for images, masks in batches:
-        images, masks = runtime.to_device(images), masks.to(runtime.device)
+    for images, masks in batches:  # on the device, in the run's memory format
         optimizer.zero_grad(set_to_none=True)
         with runtime.autocast():
             logits = model(images)

@@ -87,6 +87,12 @@ def trivial_dice(masks: torch.Tensor) -> float:
     pixel foreground: ``2p / (1 + p)`` for a foreground share ``p``. What a model that
     learned nothing but "say yes" scores; pruning floors and data caveats compare with it."""
     share = float((masks > 0.5).float().mean()) if masks.numel() else 0.0
+    return trivial_dice_of_share(share)
+
+
+def trivial_dice_of_share(share: float) -> float:
+    """:func:`trivial_dice` of a split whose foreground share of the pixels is ``share``
+    (:attr:`tuner.data.pool.Split.foreground_share`: no pixel read)."""
     return 2 * share / (1 + share)
 
 

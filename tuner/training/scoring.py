@@ -39,7 +39,8 @@ def score_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
 def score(model: nn.Module, split: Split, cfg: TrainConfig, runtime: Runtime,
           normalize: Normalize) -> dict[str, float]:
     """Loss (``cfg.loss``) and scores of ``model`` on a whole ``split``, as in validation."""
-    return score_batches(model, eval_batches(split, cfg.batch_size, normalize),
+    return score_batches(model, eval_batches(split, cfg.batch_size, normalize, runtime.device,
+                                             runtime.channels_last),
                          build_loss(cfg), runtime, cfg.threshold)
 
 

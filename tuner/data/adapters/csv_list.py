@@ -24,6 +24,7 @@ COLUMNS = ("image", "mask")
 
 
 @DATASETS.register("csv", takes_path=True, pool_fields=("resize",),
+                   mask_rule=lambda options: value_rule(options["foreground_values"]),
                    options=(FOREGROUND_VALUES,))
 def load_csv(path: str | Path, cfg: TrainConfig, foreground_values: str = "") -> Pool:
     """A CSV list of pairs: 'image' and 'mask' columns, paths relative to the file."""

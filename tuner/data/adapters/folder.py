@@ -29,7 +29,8 @@ from tuner.registry import Option
 NOT_AN_IMAGE = "not an image file"
 
 
-@DATASETS.register("folder", takes_path=True, pool_fields=("resize",), options=(
+@DATASETS.register("folder", takes_path=True, pool_fields=("resize",),
+                   mask_rule=lambda options: value_rule(options["foreground_values"]), options=(
     Option("images_dir", "str", "images", "the subfolder of PATH with the images"),
     Option("masks_dir", "str", "masks", "the subfolder of PATH with the masks; several "
            "separated by commas are merged (left,right lung masks)"),

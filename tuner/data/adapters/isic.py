@@ -30,6 +30,7 @@ OTHER = "not an ISIC image or mask"
 
 
 @DATASETS.register("isic", takes_path=True, pool_fields=("resize",),
+                   mask_rule=lambda options: value_rule(options["foreground_values"]),
                    options=(FOREGROUND_VALUES,))
 def load_isic(path: str | Path, cfg: TrainConfig, foreground_values: str = "") -> Pool:
     """ISIC 2016-2018 skin lesions as published (ISIC_<id>.jpg, ..._segmentation.png)."""

@@ -24,7 +24,7 @@ from tuner.config import TrainConfig
 from tuner.data.adapters import DATASETS
 from tuner.data.files import FILE, folder_problem, is_skipped, kind_of, regular_files
 from tuner.data.image_io import EXTENSIONS
-from tuner.data.masks import MaskRule
+from tuner.data.masks import MaskRule, each_mask
 from tuner.data.pairs import SIZE_DIFFERS, UNREADABLE, Found, Pair, decode
 from tuner.data.pool import Pool
 from tuner.errors import TunerError
@@ -35,7 +35,8 @@ NOT_AN_IMAGE = "not an image file"
 NO_TRIMAP = "no trimap"
 
 
-@DATASETS.register("oxford-pet", takes_path=True, pool_fields=("resize",), options=(
+@DATASETS.register("oxford-pet", takes_path=True, pool_fields=("resize",),
+                   mask_rule=lambda options: trimap_rule(options["trimap_border"]), options=(
     Option("trimap_border", "str", "foreground", "the trimaps' border (value 3) counts as "
            "the pet or as background", choices=("foreground", "background")),))
 def load_oxford_pet(path: str | Path, cfg: TrainConfig,
@@ -85,6 +86,6 @@ def trimap_rule(border: str) -> MaskRule:
                 bad = sorted(set(np.unique(values).tolist()) - {PET, BACKGROUND, BORDER})
                 raise TunerError(f"trimap {file} holds value(s) {bad[:5]}; expected 1 (pet), "
                                  "2 (background) and 3 (border) only")
-        return np.stack([np.isin(values, foreground) for _, values in raw]).astype(np.uint8)
+        return each_mask(raw, lambda values: np.isin(values, foreground))
 
     return rule
