@@ -101,21 +101,23 @@ def _kb(text: str) -> int:
 
 
 def tuner_train(folder: Path, size: int, count: int, n_aug: int, processes: int,
-                args, cache: Path) -> list[dict]:
-    """``processes`` ``tuner train`` runs started together; their figures."""
+                args, cache: Path, root: Path = ROOT, extra: tuple[str, ...] = ()
+                ) -> list[dict]:
+    """``processes`` ``tuner train`` runs of the checkout ``root`` started together; their
+    figures."""
     n_val = min(args.val_images, count // 4)
     val_fraction = n_val / count
     train_fraction = min(1.0, args.train_images / (count - 2 * n_val))
     sets = [f"image_size={size}", "epochs=1", "base_channels=8", f"n_aug={n_aug}",
             f"train_fraction={train_fraction:.6f}", f"val_fraction={val_fraction:.6f}",
             f"test_fraction={val_fraction:.6f}", "batch_size=16", "precision=fp32",
-            f"threads={max(1, 2 // processes)}", "checkpoints=false"]
-    env = {**os.environ, "TUNER_DATA_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+            f"threads={max(1, 2 // processes)}", "checkpoints=false", *extra]
+    env = {**os.environ, "TUNER_DATA_CACHE": str(cache), "PYTHONPATH": str(root)}
     runs = []
     for _ in range(processes):
         process = subprocess.Popen(
             [PYTHON, "-m", "tuner.cli", "train", "--data", f"folder:{folder}",
-             "--set", *sets], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+             "--set", *sets], cwd=root, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         sampler = MemorySampler(process.pid)
         sampler.start()
@@ -218,6 +220,9 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=160)
     parser.add_argument("--val-images", type=int, default=32)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "data_scale.json")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of an earlier tuner: also run it, one process, on "
+                        "the first dataset (its memory before the decoded-data cache)")
     args = parser.parse_args()
     print(cpu_report(), flush=True)
     rows = []
@@ -232,6 +237,22 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)
         startup = tuner_train(small, size, 16, 0, 1, args, cache)[0]
         print(f"  start-up (16 images): anon {startup['peak_anon_mb']:.0f} MB", flush=True)
+        if args.baseline is not None and spec == args.datasets.split(",")[0]:
+            for n_aug in (0, 1):
+                old = tuner_train(folder, size, count, n_aug, 1, args, cache, args.baseline)[0]
+                rows.append({"images": count, "size": size, "n_aug": n_aug, "processes": 1,
+                             "baseline": str(args.baseline), **old})
+                print(f"  earlier tuner, n_aug {n_aug}: anon {old['peak_anon_mb']:.0f} MB, "
+                      f"rss {old['peak_rss_mb']:.0f} MB; {old['images_per_s']:.1f} img/s",
+                      flush=True)
+        if spec == args.datasets.split(",")[0]:  # loader workers on this CPU, strong aug.
+            for workers in (0, 1, 2, 2, 1, 0):  # twice, in both orders: the machine drifts
+                run = tuner_train(folder, size, count, 1, 1, args, cache,
+                                  extra=("augment=strong", f"loader_workers={workers}"))[0]
+                rows.append({"images": count, "size": size, "n_aug": 1, "processes": 1,
+                             "augment": "strong", "loader_workers": workers, **run})
+                print(f"  augment strong, n_aug 1, loader_workers {workers}: "
+                      f"{run['images_per_s']:.1f} img/s", flush=True)
         for n_aug in (0, 1):
             for processes in (1, 2):
                 runs = tuner_train(folder, size, count, n_aug, processes, args, cache)

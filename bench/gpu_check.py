@@ -17,7 +17,9 @@ Every part has its own time limit, so a slow part leaves the others' figures; th
 rewritten after each part. The data pool on the GPU (``pool_on_gpu``): the same fit with
 the train and validation splits copied to the GPU once (tuner's default where they take at
 most a quarter of the free memory) and with them kept on the host (copied per batch),
-alternated, median seconds and their ratio.
+alternated, median seconds and their ratio. ``loader_workers_at_256``: a 2,000-image
+256 px folder dataset, one epoch of strong augmentation with one augmented copy, with no
+loader worker and with the auto count: images per second and the GPU's utilisation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +36,8 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +164,46 @@ class Utilisation:
         self._thread.join()
 
 
+def loader_workers_at_256(images: int = 2000) -> list[dict]:
+    """A 256 px folder dataset (written here, decoded once into the cache), one epoch of
+    ``augment=strong`` with ``n_aug=1``: images per second and the GPU's utilisation with
+    no loader worker and with the auto count (issue 25)."""
+    from PIL import Image
+
+    from tuner.data.synthetic import make_synthetic
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "data"
+        (folder / "images").mkdir(parents=True)
+        (folder / "masks").mkdir()
+        scenes, masks, _ = make_synthetic(100, 256)
+        for i in range(images):
+            Image.fromarray(np.roll(scenes[i % 100], i // 100, axis=1)).save(
+                folder / "images" / f"{i:05d}.jpg")
+            Image.fromarray(np.roll(masks[i % 100], i // 100, axis=1) * 255).save(
+                folder / "masks" / f"{i:05d}.png")
+        for workers in (0, -1, 0, -1):  # twice each, alternating: the machine drifts
+            with Utilisation() as gpu:
+                done = subprocess.run(
+                    [sys.executable, "-m", "tuner.cli", "train", "--data", f"folder:{folder}",
+                     "--set", "image_size=256", "epochs=1", "augment=strong", "n_aug=1",
+                     "batch_size=32", f"loader_workers={workers}", "device=cuda"],
+                    cwd=ROOT, capture_output=True, text=True, timeout=300,
+                    env={**os.environ, "TUNER_DATA_CACHE": str(Path(tmp) / "cache")})
+            epoch = re.search(r"epoch\s+1/1 .*?([0-9.]+) s", done.stdout)
+            train = re.search(r"= (\d+), val", done.stdout)
+            seconds = float(epoch.group(1)) if epoch else float("nan")
+            busy = gpu.samples or [0]
+            out.append({"loader_workers": workers, "exit": done.returncode,
+                        "epoch_s": seconds,
+                        "images_per_s": round(int(train.group(1)) / seconds, 1)
+                        if train and epoch else None,
+                        "gpu_util_median": statistics.median(busy),
+                        "tail": (done.stderr or done.stdout).strip().splitlines()[-1:]})
+    return out
+
+
 def workers_on_one_gpu(counts: list[int], epochs: int, limit: int) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,6 +244,7 @@ def main() -> int:
              ("bare_against_tuner", lambda: bare_against_tuner(args.seeds, args.epochs)),
              ("pool_on_gpu", lambda: pool_on_gpu(args.seeds, args.epochs)),
              ("precisions", lambda: precisions(args.epochs)),
+             ("loader_workers_at_256", loader_workers_at_256),
              ("workers_on_one_gpu", lambda: workers_on_one_gpu([1, 2, 4], args.epochs, 120))]
     for name, part in parts:
         start = time.perf_counter()

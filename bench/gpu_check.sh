@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
-exec timeout 470 .venv/bin/python bench/gpu_check.py --out "${OUT:-bench}/gpu_results.json" "$@"
+exec timeout 560 .venv/bin/python bench/gpu_check.py --out "${OUT:-bench}/gpu_results.json" "$@"

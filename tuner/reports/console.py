@@ -119,6 +119,7 @@ def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
     header = ["#", "mark", *heads.values(), "val", "n", *(["test"] if tests else []),
               "best", "ep", "s", "trial"]
     cells = [_cells(s, names, tests) for s in rows]
+    header, cells = _fitting(header, cells)
     natural = sum(max(len(c) for c in column) for column in zip(header, *cells, strict=True))
     roomy = natural + 3 * len(header) <= WIDTH
     table = Table(title=f"best configurations of {study.study_name!r} (mean validation Dice)",
@@ -128,8 +129,26 @@ def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
         table.add_column(head, justify="right", min_width=len(head), overflow="fold")
     for standing, row in zip(rows, cells, strict=True):
         table.add_row(*row, style=STYLES[standing.mark])
-    table.caption = textwrap.fill(_caption(heads, tests, bool(rows)), WIDTH)
+    table.caption = textwrap.fill(_caption(heads, tests, bool(rows), header), WIDTH)
     return table
+
+
+#: columns left out, in this order, while a table would not fit :data:`WIDTH` unfolded
+DROPPABLE = ("best", "ep", "s", "test")
+
+
+def _fitting(header: list[str], cells: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """``header`` and ``cells`` without the :data:`DROPPABLE` columns that a table of
+    :data:`WIDTH` columns (one space apart) has no room for: a number folded over two
+    lines (``0.825±0.`` / ``007``) misreads, a missing column does not."""
+    for name in DROPPABLE:
+        widths = [max(len(c) for c in column) for column in zip(header, *cells, strict=True)]
+        if sum(widths) + len(header) + 1 <= WIDTH or name not in header:
+            continue
+        k = header.index(name)
+        header = header[:k] + header[k + 1:]
+        cells = [row[:k] + row[k + 1:] for row in cells]
+    return header, cells
 
 
 def _cells(standing: Standing, names: list[str], tests: bool) -> list[str]:
@@ -143,7 +162,8 @@ def _cells(standing: Standing, names: list[str], tests: bool) -> list[str]:
             str(standing.top_trial)]
 
 
-def _caption(heads: dict[str, str], tests: bool, any_rows: bool) -> str:
+def _caption(heads: dict[str, str], tests: bool, any_rows: bool,
+             shown: list[str] | None = None) -> str:
     """What the columns and marks mean (explicit line breaks: the CLI's console does not
     wrap, so 80 columns must hold)."""
     if not any_rows:
@@ -158,7 +178,9 @@ def _caption(heads: dict[str, str], tests: bool, any_rows: bool) -> str:
                "test: mean test Dice" if tests else "",
                "best: mean best epoch", "ep: mean epochs run", "s: mean seconds",
                "trial: its best single run"]
-    return "; ".join(part for part in spelled if part)
+    kept = [part for part in spelled if part and (
+        shown is None or part.split(":")[0] not in DROPPABLE or part.split(":")[0] in shown)]
+    return "; ".join(kept)
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
