@@ -19,10 +19,12 @@ from optuna.trial import TrialState
 
 from tuner.optuna_internals import (
     DATABASE_METHODS,
+    PARTIAL,
     RDB_LOGGER,
     live_trial,
     quiet_optuna,
     rdb_storage_class,
+    replace_artifact,
     retry_history,
     sql_engine,
     stale_trial_retry,
@@ -208,3 +210,41 @@ def test_has_stale_trials_sees_a_trial_whose_heartbeat_stopped(tmp_path):
     time.sleep(2.5)
     assert has_stale_trials(study)
     assert not has_stale_trials(optuna.create_study(storage=url, study_name="plain"))
+
+
+def test_an_artifact_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    import io
+
+    from optuna.artifacts import FileSystemArtifactStore
+
+    store = FileSystemArtifactStore(str(tmp_path))
+    replace_artifact(store, "a", io.BytesIO(b"old content"))
+    seen = []
+    write = FileSystemArtifactStore.write
+
+    def cut_short(self, artifact_id, body):  # the disk fills (or a kill) mid-write
+        seen.append(artifact_id)
+        write(self, artifact_id, io.BytesIO(body.read()[:3]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSystemArtifactStore, "write", cut_short)
+    with pytest.raises(OSError):
+        replace_artifact(store, "a", io.BytesIO(b"new content"))
+    assert seen == ["a" + PARTIAL]  # Optuna's write, aimed beside the artifact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    with store.open_reader("a") as reader:
+        assert reader.read() == b"old content"
+    monkeypatch.undo()
+    replace_artifact(store, "a", io.BytesIO(b"new content"))
+    assert (tmp_path / "a").read_bytes() == b"new content"
+
+    class ObjectStore:  # S3, GCS: an object is put whole, written directly
+        def __init__(self):
+            self.objects = {}
+
+        def write(self, artifact_id, body):
+            self.objects[artifact_id] = body.read()
+
+    other = ObjectStore()
+    replace_artifact(other, "a", io.BytesIO(b"x"))
+    assert other.objects == {"a": b"x"}

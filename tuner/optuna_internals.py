@@ -11,7 +11,10 @@ between the supported releases (the stale-trial retry callback is
 ``RDBStorage`` takes it under another keyword). The methods of ``RDBStorage`` that reach
 the database include private ones that Optuna's cache around it calls (``_get_trials``,
 ``_create_new_trial``...): :func:`rdb_storage_class` names them here, for the storage that
-retries a dropped connection (:mod:`tuner.storage`).
+retries a dropped connection (:mod:`tuner.storage`). A file artifact store's ``write``
+opens its file with ``"wb"`` and streams into it, so a reader (or a kill) meets a half-written
+file: :func:`replace_artifact` writes beside it and renames, through the store's private
+``_base_path``.
 
 It also sets how loud Optuna is (:func:`quiet_optuna`), the one other thing every command
 asks of Optuna before using it.
@@ -23,13 +26,16 @@ that moves one fails there, by name, instead of deep inside a run.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
@@ -151,3 +157,30 @@ def rdb_storage_class(wrap: Callable[[str, Callable], Callable]) -> type:
     return type("RetryingRDBStorage", (RDBStorage,), {
         **methods, "__module__": __name__,
         "__doc__": "Optuna's RDBStorage whose database calls are wrapped (tuner.storage)."})
+
+
+#: what :func:`replace_artifact` appends to an id for the file it writes before the rename
+PARTIAL = ".partial"
+
+
+def replace_artifact(store: Any, artifact_id: str, body: Any) -> None:
+    """Write ``body`` (a binary file object) under ``artifact_id`` in one step: a reader
+    finds the old content or the new one, never part of either. In a
+    ``FileSystemArtifactStore`` (whose ``write`` truncates the file, then streams into
+    it) the body goes to ``artifact_id + PARTIAL`` with the store's own ``write`` and is
+    renamed over the old file (``os.replace``: atomic on one file system); other stores
+    (S3, GCS: an object appears whole or not at all) write it directly. A write that
+    fails raises, leaves the old content and removes its partial file."""
+    base = getattr(store, "_base_path", None) \
+        if isinstance(store, FileSystemArtifactStore) else None
+    if base is None:
+        store.write(artifact_id, body)
+        return
+    partial = artifact_id + PARTIAL
+    try:
+        store.write(partial, body)
+        os.replace(os.path.join(base, partial), os.path.join(base, artifact_id))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.remove(partial)
+        raise

@@ -18,6 +18,15 @@ artifact-store protocol: a local folder, or S3 / GCS for many machines), not as 
 artifact, because it is overwritten each epoch: a trial artifact would keep every epoch's
 copy in the trial's metadata. A checkpoint of another configuration is never loaded: its
 id is the configuration's, and the loop checks the stored config too.
+
+A checkpoint is never half-written: it goes to a partial file that is renamed over the
+last one (:func:`tuner.optuna_internals.replace_artifact`), so a kill during the write
+leaves the previous epoch's. It is checked before a run goes on from it: one that cannot
+be loaded (truncated, of another format or configuration, inconsistent) is not used, and
+:attr:`TrialCheckpoints.unusable` says why (the objective prints it: "trial 7: checkpoint
+unreadable (...), starting again at epoch 1 of 15"). A write that fails (a full disk, a
+read-only folder) is one warning per trial; the trial trains on, since the checkpoint only
+serves a resume.
 """
 
 from __future__ import annotations
@@ -28,8 +37,11 @@ import json
 import logging
 from typing import Any
 
+from optuna.artifacts.exceptions import ArtifactNotFound
+
 from tuner import records
 from tuner.config import RUN_FIELDS
+from tuner.optuna_internals import PARTIAL, replace_artifact
 from tuner.training import checkpoint
 
 log = logging.getLogger("tuner")
@@ -47,38 +59,83 @@ class TrialCheckpoints:
     nothing."""
 
     def __init__(self, store, artifact_id: str, config: dict[str, Any],
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, trial_number: int | None = None) -> None:
         self.store = store if enabled else None
         self.artifact_id = artifact_id
         self.config = config
+        self.trial_number = trial_number
+        #: why the stored checkpoint was not used ("unreadable (truncated or damaged:
+        #: ...)"); None when there was none, or it was used
+        self.unusable: str | None = None
+        self.write_failed = False  # warned once: later failures of this trial are silent
 
     def load(self) -> bytes | None:
-        """The stored checkpoint of this configuration, or None (none, unreadable, of
-        another format or another config: the trial then starts at epoch 1)."""
+        """The stored checkpoint of this configuration, or None: none (the common case,
+        silent), or one that cannot be used (:attr:`unusable` says why); the trial then
+        starts at epoch 1."""
         if self.store is None:
             return None
         try:
             with self.store.open_reader(self.artifact_id) as reader:
                 data = reader.read()
+        except (ArtifactNotFound, FileNotFoundError):
+            return None
+        except Exception as exc:  # a folder it may not read, a store that failed
+            self.unusable = f"unreadable ({_short(exc)})"
+            return None
+        self.unusable = self._check(data)
+        return data if self.unusable is None else None
+
+    def _check(self, data: bytes) -> str | None:
+        """Why ``data`` cannot be gone on from, or None when it can."""
+        try:
             stored = checkpoint.progress(data)
-        except Exception:  # missing (the common case), truncated, or of an older tuner
-            return None
-        if stored is None or _trained(stored[2]) != _trained(self.config):
-            return None
-        return data
+        except Exception as exc:  # a write cut short (the old, non-atomic one), bit rot
+            return f"unreadable (truncated or damaged, {len(data)} bytes: {_short(exc)})"
+        if stored is None:
+            return (f"unreadable (another format than {checkpoint.FORMAT}: written by "
+                    "another tuner version)")
+        epoch, history, config = stored
+        if _trained(config) != _trained(self.config):
+            return "of another configuration (the base or --set changed)"
+        epochs = self.config.get("epochs")
+        if not isinstance(epoch, int) or epoch < 1 or (epochs is not None and epoch >= epochs) \
+                or len(history.get("val_dice", ())) != epoch:
+            return f"unreadable (inconsistent: epoch {epoch!r} with " \
+                   f"{len(history.get('val_dice', ()))} epochs of curves)"
+        return None
 
     def keep(self, epoch: int, capture) -> None:
-        """Overwrite the checkpoint with the state after ``epoch``."""
-        if self.store is not None:
-            self.store.write(self.artifact_id, io.BytesIO(capture()))
+        """Replace the checkpoint with the state after ``epoch``, in one step. A failure
+        (a full disk, a read-only folder) is a warning, once per trial: the trial trains
+        on, and a stopped run goes on from the last checkpoint written, if any."""
+        if self.store is None:
+            return
+        try:
+            replace_artifact(self.store, self.artifact_id, io.BytesIO(capture()))
+        except Exception as exc:
+            if not self.write_failed:
+                who = f"trial {self.trial_number}" if self.trial_number is not None \
+                    else "trial"
+                log.warning("%s: checkpoint of epoch %d not written (%s); training goes "
+                            "on without it", who, epoch, _short(exc))
+            self.write_failed = True
 
     def remove(self) -> None:
         if self.store is None:
             return
-        try:
-            self.store.remove(self.artifact_id)
-        except Exception:  # never written (one-epoch runs), or removed already
-            pass
+        for artifact_id in (self.artifact_id, self.artifact_id + PARTIAL):
+            try:
+                self.store.remove(artifact_id)
+            except Exception:  # never written (one-epoch runs), or removed already
+                pass
+
+
+def _short(exc: BaseException) -> str:
+    """``exc`` on one short line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def _trained(config: dict[str, Any]) -> dict[str, Any]:

@@ -238,8 +238,8 @@ def _unfinished(study: optuna.Study) -> bool:
 
 def _stop(workers: list[LocalWorker]) -> None:
     """After Ctrl-C: a terminal sent it to the workers too; if not (a signal to this
-    process only, or a worker still starting), pass it on, then give them time to mark
-    their trials failed."""
+    process only, or a worker still starting), pass it on, then give them time to put
+    their trials back in the queue."""
     processes = [worker.process for worker in workers]
     for worker in workers:
         worker.stop.set()

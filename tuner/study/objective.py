@@ -1,7 +1,9 @@
 """The Optuna objective: one trial = one training run of the trial's configuration.
 
 Per epoch, in the optuna-examples order: ``trial.report(val_dice, epoch)``, then
-``if trial.should_prune(): raise optuna.TrialPruned()``. The curves so far are stored as a
+``if trial.should_prune(): raise optuna.TrialPruned()``; an epoch the trial reported before
+(re-queued after Ctrl-C, or a retry that inherits its values) is not reported again, with
+Optuna's "already reported" warning. The curves so far are stored as a
 user attribute every epoch, so optuna-dashboard shows a running trial live and a pruned
 trial keeps its history and why it was pruned. The value is the best validation Dice of
 the run. A sampled configuration that the study holds already is not trained
@@ -49,6 +51,10 @@ def normalization_record(cfg: TrainConfig, train: Split) -> dict[str, Any]:
             "std": stats[1] if stats else None}
 
 
+def _retry_note(retry_of: int | None) -> str:
+    return f" (the retry of trial {retry_of})" if retry_of is not None else ""
+
+
 def finite_or_none(value: float) -> float | None:
     """JSON-safe curve values: NaN/inf (a diverged run) become None."""
     return value if math.isfinite(value) else None
@@ -94,10 +100,18 @@ class Objective:
         kept = TrialCheckpoints(
             self.artifact_store, checkpoint_id(trial.study.study_name, dict(trial.params),
                                                repeat_of(trial)),
-            cfg.to_dict(), enabled=self.checkpoints and cfg.checkpoints and cfg.epochs > 1)
+            cfg.to_dict(), enabled=self.checkpoints and cfg.checkpoints and cfg.epochs > 1,
+            trial_number=trial.number)
         resume = kept.load()
+        # what this trial reported before (it was re-queued, or a retry inheriting them):
+        # not reported again (Optuna would warn "step=N is already reported" for each)
+        frozen = storage_of(trial.study).get_trial(trial_id(trial))
+        reported = set(frozen.intermediate_values)
+        retry_of = frozen.system_attrs.get(records.FAILED_TRIAL)
         if resume is not None:
-            history = self._resumed(trial, resume, cfg)
+            history = self._resumed(trial, resume, cfg, retry_of)
+        elif kept.unusable is not None:
+            self._not_resumed(trial, kept.unusable, cfg, retry_of)
 
         first_epoch = len(history["val_dice"]) + 1  # 1, or the epoch a resumed run goes on at
 
@@ -111,7 +125,8 @@ class Objective:
             trial.set_user_attr(records.WORK, report.work)
             if report.epoch in snapshot_epochs:
                 self._upload_gallery(trial, report, splits.val, shown, cfg)
-            trial.report(report.metrics["val_dice"], report.epoch)
+            if report.epoch not in reported:
+                trial.report(report.metrics["val_dice"], report.epoch)
             if self.on_epoch is not None:
                 self.on_epoch(trial, report, cfg.epochs)
             if report.epoch < cfg.epochs and trial.should_prune():  # a finished run is kept
@@ -143,19 +158,27 @@ class Objective:
         return result.best_val_dice
 
     @staticmethod
-    def _resumed(trial: optuna.Trial, resume: bytes, cfg: TrainConfig) -> dict[str, list]:
+    def _resumed(trial: optuna.Trial, resume: bytes, cfg: TrainConfig,
+                 retry_of: int | None) -> dict[str, list]:
         """Record and say that ``trial`` goes on after its checkpoint's epoch; the curves
         of the epochs it holds."""
         epoch, history, _ = checkpoint.progress(resume)
-        frozen = storage_of(trial.study).get_trial(trial_id(trial))
-        retry_of = frozen.system_attrs.get(records.FAILED_TRIAL)
         trial.set_user_attr(records.RESUMED, {"epoch": epoch, "of": cfg.epochs,
                                               "retry_of": retry_of})
         log.warning("trial %d%s resumed at epoch %d of %d (epochs 1-%d from its checkpoint)",
-                    trial.number, f" (the retry of trial {retry_of})" if retry_of is not None
-                    else "", epoch + 1, cfg.epochs, epoch)
+                    trial.number, _retry_note(retry_of), epoch + 1, cfg.epochs, epoch)
         return {name: [finite_or_none(v) for v in history.get(name, [])]
                 for name in records.CURVE_NAMES}
+
+    @staticmethod
+    def _not_resumed(trial: optuna.Trial, why: str, cfg: TrainConfig,
+                     retry_of: int | None) -> None:
+        """Record and say that ``trial`` had a checkpoint it cannot go on from (``why``)
+        and trains from epoch 1 (a resume note of epoch 0 with the reason)."""
+        trial.set_user_attr(records.RESUMED, {"epoch": 0, "of": cfg.epochs,
+                                              "retry_of": retry_of, "unusable": why})
+        log.warning("trial %d%s: checkpoint %s, starting again at epoch 1 of %d",
+                    trial.number, _retry_note(retry_of), why, cfg.epochs)
 
     @staticmethod
     def _skip_if_duplicate(trial: optuna.Trial) -> None:

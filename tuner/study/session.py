@@ -107,7 +107,7 @@ def _train(spec: StudySpec, options: RunOptions, study: optuna.Study, todo: int,
                 return []
             return run_local(spec, options, study, progress)
     except KeyboardInterrupt:
-        _say(console, "interrupted: the running trial is marked failed; run the same "
+        _say(console, "interrupted: the running trial is back in the queue; run the same "
                       "command again to resume")
         raise
     except TunerError as exc:  # found while trials ran: not "before anything ran" (exit 2)
