@@ -10,9 +10,10 @@ on one machine sharing the decoded-data cache), and reports per process:
 - peak resident memory (``VmHWM``) and peak anonymous memory (``RssAnon`` sampled every
   50 ms from /proc): anonymous memory is the process's own; memory-mapped cache pages are
   file-backed and shared by every process through the page cache;
-- the anonymous memory a process needs at start-up, measured the same way on a 16-image
-  dataset of the same size (model, optimizer, a few batches): the target is that a worker
-  on a large dataset stays within start-up + 1 GiB;
+- the anonymous memory a process needs at start-up, measured the same way on an 80-image
+  dataset of the same size (model, optimizer, full batches of 16: activations of a full
+  batch are hundreds of MB at 256 px, so a smaller reference would count them as data):
+  the target is that a worker on a large dataset stays within start-up + 1 GiB;
 - the load time: the first run builds the cache (decode once), later runs reuse it
   (target: within 5 s), as each run's "data pixels:" line says;
 - training images per second (train samples / the epoch's seconds, validation pass
@@ -219,6 +220,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/tuner-data-scale"))
     parser.add_argument("--train-images", type=int, default=160)
     parser.add_argument("--val-images", type=int, default=32)
+    parser.add_argument("--startup-images", type=int, default=80)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "data_scale.json")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a checkout of an earlier tuner: also run it, one process, on "
@@ -230,13 +232,15 @@ def main() -> None:
         count, size = map(int, spec.split("x"))
         started = time.perf_counter()
         folder = write_dataset(args.work / f"{count}x{size}", count, size)
-        small = write_dataset(args.work / f"16x{size}", 16, size)
+        small = write_dataset(args.work / f"{args.startup_images}x{size}",
+                              args.startup_images, size)
         print(f"\n{count} images at {size} px ({time.perf_counter() - started:.0f} s to write)",
               flush=True)
         cache = args.work / f"cache-{count}x{size}"
         shutil.rmtree(cache, ignore_errors=True)
-        startup = tuner_train(small, size, 16, 0, 1, args, cache)[0]
-        print(f"  start-up (16 images): anon {startup['peak_anon_mb']:.0f} MB", flush=True)
+        startup = tuner_train(small, size, args.startup_images, 0, 1, args, cache)[0]
+        print(f"  start-up ({args.startup_images} images): anon "
+              f"{startup['peak_anon_mb']:.0f} MB", flush=True)
         if args.baseline is not None and spec == args.datasets.split(",")[0]:
             for n_aug in (0, 1):
                 old = tuner_train(folder, size, count, n_aug, 1, args, cache, args.baseline)[0]

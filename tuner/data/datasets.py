@@ -18,6 +18,8 @@ Where a pool's pixels live is decided by its size and origin:
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,11 @@ def pool_key(cfg: TrainConfig) -> tuple:
             *sorted(options.items()))
 
 
-def load_pool(cfg: TrainConfig, say=None) -> Pool:
+def load_pool(cfg: TrainConfig, say: Callable[[str], None] | None = None) -> Pool:
     """The decoded pool of ``cfg.dataset`` at ``cfg.image_size``, kept per process by
-    :func:`pool_key`, so every trial of a study shares one pool. ``say`` gets a line while
-    another process builds the cache entry this one needs."""
+    :func:`pool_key`, so every trial of a study shares one pool. ``say`` (default: a line
+    on stderr) is told when this process waits for another that builds the cache entry."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     key = pool_key(cfg)
     if key not in _POOLS:
         pool = _decoded(cfg, key, say)
