@@ -43,8 +43,7 @@ def describe_location(cfg: TrainConfig) -> str:
     """Where the pixels of ``cfg``'s pool live, in one line: the decoded-data cache built
     (and how long it took) or reused, or in memory and why."""
     pool = load_pool(cfg)
-    mb = pool.nbytes / 2**20
-    return f"data pixels: {pool.cache_note or 'in memory'} ({len(pool)} images, {mb:,.0f} MB)"
+    return f"data pixels: {pool.cache_note or 'in memory'} ({len(pool)} images)"
 
 
 def _skipped(skipped: dict[str, list[str]]) -> str:
