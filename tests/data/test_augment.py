@@ -5,8 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tuner.data.augment import AUGMENTATIONS, augment_batch, make_pipeline
+from tuner.data.augment import AUGMENTATIONS, make_pipeline
 from tuner.errors import TunerError
+
+
+def augment_batch(pipeline, images: np.ndarray,
+                  masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply ``pipeline`` to each sample: images float32 (B, H, W, 3), masks uint8 (B, H, W).
+
+    Each sample draws its own random parameters (albumentations has no batched mode for
+    per-sample transforms); returns new arrays of the same shapes and dtypes.
+    """
+    out_images = np.empty_like(images)
+    out_masks = np.empty_like(masks)
+    for i in range(len(images)):
+        result = pipeline(image=images[i], mask=masks[i])
+        out_images[i] = result["image"]
+        out_masks[i] = result["mask"]
+    return out_images, out_masks
 
 
 def batch(n: int = 6, size: int = 32) -> tuple[np.ndarray, np.ndarray]:

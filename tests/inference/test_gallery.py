@@ -26,16 +26,15 @@ def test_gallery_epochs_rejects_zero():
         gallery.gallery_epochs(0)
 
 
-def test_gallery_indices_spread_foreground_fractions_deterministically():
-    masks = torch.zeros(10, 1, 10, 4)
-    fractions = [5, 0, 9, 1, 7, 3, 2, 8, 6, 4]  # image i has fractions[i] foreground rows
-    for i, rows in enumerate(fractions):
-        masks[i, 0, :rows] = 1
-    chosen = gallery.gallery_indices(masks, k=4)
-    # ranks 0, 3, 6, 9 of the sorted fractions: 0, 3, 6, 9 rows -> images 1, 5, 8, 2
+def test_gallery_choice_spreads_foreground_fractions_deterministically():
+    fractions = [0.5, 0, 0.9, 0.1, 0.7, 0.3, 0.2, 0.8, 0.6, 0.4]  # of image i
+    chosen = gallery.spread_indices(fractions, k=4)
+    # ranks 0, 3, 6, 9 of the sorted fractions: 0, .3, .6, .9 -> images 1, 5, 8, 2
     assert chosen == [1, 5, 8, 2]
-    assert gallery.gallery_indices(masks.clone(), k=4) == chosen
-    assert gallery.gallery_indices(masks[:3], k=4) == [1, 0, 2]
+    assert gallery.spread_indices(list(fractions), k=4) == chosen
+    assert gallery.spread_indices(fractions[:3], k=4) == [1, 0, 2]
+    with pytest.raises(ValueError):
+        gallery.spread_indices(fractions, k=0)
 
 
 def _one_row(h: int = 8, w: int = 8):

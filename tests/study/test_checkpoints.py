@@ -8,8 +8,6 @@ from __future__ import annotations
 import errno
 import io
 import logging
-import os
-import signal
 
 import optuna
 import pytest
@@ -17,14 +15,11 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
+from tests.study.test_resume import run as run_resume
 from tests.tiny import TINY
 from tuner import StudySpec, categorical, records
 from tuner.optuna_internals import PARTIAL
-from tuner.storage import artifact_store
-from tuner.study import interrupt
 from tuner.study.checkpoints import TrialCheckpoints
-from tuner.study.objective import Objective
-from tuner.study.runner import RunOptions, prepare_study, run_worker
 from tuner.training import checkpoint
 
 EPOCHS = 6
@@ -34,21 +29,8 @@ OVERRIDES = {**TINY, "epochs": EPOCHS}
 
 
 def run(url: str, stop_after: int | None = None) -> None:
-    """One worker in this process; ``stop_after``: Ctrl-C while that epoch's hook runs
-    (raised as the next epoch ends, before it is reported or kept)."""
-    options = RunOptions(storage=url, overrides=OVERRIDES, galleries=False)
-    prepare_study(SPEC, options)
-
-    def hook(trial, report, epochs) -> None:
-        if report.epoch == stop_after:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    objective = Objective(SPEC, OVERRIDES, artifact_store(url), galleries=False, on_epoch=hook)
-    try:
-        run_worker(SPEC, options, objective=objective)
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        interrupt._requested.clear()
+    """One worker of this module's study in this process (tests/study/test_resume.py)."""
+    run_resume(url, stop_after, SPEC, OVERRIDES)
 
 
 def only_trial(url: str) -> optuna.trial.FrozenTrial:

@@ -27,18 +27,21 @@ SPEC = StudySpec(name="resume", sampler="grid", pruner="none",
 OVERRIDES = {**TINY, "epochs": EPOCHS}
 
 
-def run(url: str, stop_after: int | None = None) -> None:
-    """One worker in this process; ``stop_after``: Ctrl-C while that epoch's hook runs."""
-    options = RunOptions(storage=url, overrides=OVERRIDES, galleries=False)
-    prepare_study(SPEC, options)
+def run(url: str, stop_after: int | None = None, spec: StudySpec = SPEC,
+        overrides: dict | None = None) -> None:
+    """One worker of ``spec`` in this process; ``stop_after``: Ctrl-C while that epoch's
+    hook runs (raised as the next epoch ends, before it is reported or kept)."""
+    overrides = OVERRIDES if overrides is None else overrides
+    options = RunOptions(storage=url, overrides=overrides, galleries=False)
+    prepare_study(spec, options)
 
     def hook(trial, report, epochs) -> None:
         if report.epoch == stop_after:
             os.kill(os.getpid(), signal.SIGINT)  # recorded; raised at the next epoch's end
 
-    objective = Objective(SPEC, OVERRIDES, artifact_store(url), galleries=False, on_epoch=hook)
+    objective = Objective(spec, overrides, artifact_store(url), galleries=False, on_epoch=hook)
     try:
-        run_worker(SPEC, options, objective=objective)
+        run_worker(spec, options, objective=objective)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         interrupt._requested.clear()

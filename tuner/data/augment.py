@@ -116,18 +116,3 @@ def make_pipeline(name: str, size: int, seed: int) -> A.Compose | None:
     pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
     return pipeline
 
-
-def augment_batch(pipeline: A.Compose, images: np.ndarray,
-                  masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``pipeline`` to each sample: images float32 (B, H, W, 3), masks uint8 (B, H, W).
-
-    Each sample draws its own random parameters (albumentations has no batched mode for
-    per-sample transforms); returns new arrays of the same shapes and dtypes.
-    """
-    out_images = np.empty_like(images)
-    out_masks = np.empty_like(masks)
-    for i in range(len(images)):
-        result = pipeline(image=images[i], mask=masks[i])
-        out_images[i] = result["image"]
-        out_masks[i] = result["mask"]
-    return out_images, out_masks

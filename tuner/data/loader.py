@@ -111,8 +111,9 @@ class TrainSamples(Dataset):
     def __getitems__(self, keys: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
         """Images uint8 (B, H, W, 3) and masks uint8 (B, H, W) of the samples ``keys``."""
         n = len(self.split)
-        samples = [j for _, j in keys]
-        images, masks = self.split.arrays([j % n for j in samples])
+        images, masks = self.split.arrays([j % n for _, j in keys])
+        if not self.per_sample_work:  # a plain read of the pool
+            return torch.from_numpy(images), torch.from_numpy(masks)
         for b, ((epoch, j), image, mask) in enumerate(zip(keys, images, masks, strict=True)):
             copy = j // n
             if copy:

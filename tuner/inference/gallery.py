@@ -1,6 +1,6 @@
 """Prediction galleries: which validation images, at which epochs, drawn how, read back how.
 
-The objective calls :func:`gallery_epochs` and :func:`gallery_indices` once per trial and
+The objective calls :func:`gallery_epochs` and :func:`spread_indices` once per trial and
 :func:`render_gallery` at the chosen epochs, then uploads the PNG as
 ``gallery_epoch{k:03d}.png`` (:data:`tuner.records.GALLERY_PREFIX`) to the Optuna artifact
 store, where optuna-dashboard shows it. Exports and reports read it back with
@@ -57,17 +57,6 @@ def gallery_epochs(total_epochs: int) -> list[int]:
         raise ValueError(f"total_epochs must be >= 1, got {total_epochs}")
     chosen = [1, math.ceil(0.25 * total_epochs), math.ceil(0.5 * total_epochs), total_epochs]
     return sorted(set(chosen))
-
-
-def gallery_indices(masks: Any, k: int = 4) -> list[int]:
-    """A fixed choice of ``k`` validation images with a spread of foreground fractions.
-
-    ``masks``: (N, 1, H, W) tensor or array with foreground > 0; see :func:`spread_indices`.
-    """
-    array = _numpy(masks)
-    if array.ndim != 4:
-        raise ValueError(f"masks must be (N, 1, H, W), got shape {array.shape}")
-    return spread_indices((array > 0).reshape(array.shape[0], -1).mean(axis=1), k)
 
 
 def spread_indices(fractions: Any, k: int = 4) -> list[int]:
