@@ -1,6 +1,6 @@
 """Many worker processes on one PostgreSQL: peak connections and trials/s (issue 19, part 5).
 
-Each process runs tuner's real worker path (``tuner.study.worker.run_trials`` claiming the
+Each process runs tuner's real worker path (``tuner.workers.worker.run_trials`` claiming the
 WAITING trials of an enqueued grid, heartbeats on, storage from ``tuner.storage.
 open_storage``) with a trivial objective (suggest the grid's parameter, return it), then
 the same number of processes run raw Optuna (``study.optimize``, the same objective, the
@@ -94,7 +94,7 @@ def worker_storage(url: str, via_grpc: bool, tuner_path: bool):
     if tuner_path:
         from tuner.optuna_internals import stale_trial_retry
         from tuner.storage import open_storage
-        from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+        from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
         return open_storage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                             grace_period=GRACE_PERIOD_S,
@@ -119,7 +119,7 @@ def work(index: int, url: str, name: str, via_grpc: bool, tuner_path: bool, poin
         ready.release()
         go.wait()
         if tuner_path:
-            from tuner.study.worker import run_trials
+            from tuner.workers.worker import run_trials
 
             run_trials(study, objective, claim_only=True)
         else:
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--proxy-threads", type=int, default=8,
                         help="the gRPC server's threads, one pooled connection each")
     args = parser.parse_args()
-    import tuner.study.worker  # noqa: F401 - imported once, shared by the forked workers
+    import tuner.workers.worker  # noqa: F401 - imported once, shared by the forked workers
     database = f"tuner_many_{uuid.uuid4().hex[:10]}"
     with admin_engine(args.url).connect() as conn:
         conn.execute(sqlalchemy.text(f"create database {database}"))

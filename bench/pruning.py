@@ -52,9 +52,9 @@ from tuner import records  # noqa: E402
 from tuner.config import TrainConfig, parse_assignments  # noqa: E402
 from tuner.storage import artifact_store  # noqa: E402
 from tuner.study.objective import Objective  # noqa: E402
-from tuner.study.runner import RunOptions, prepare_study, run_worker  # noqa: E402
 from tuner.study.spec import StudySpec, load_spec  # noqa: E402
 from tuner.training.loop import fit  # noqa: E402
+from tuner.workers.runner import RunOptions, prepare_study, run_worker  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, str, dict, dict]:

@@ -28,10 +28,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from tuner.config import TrainConfig  # noqa: E402
 from tuner.data import build_splits  # noqa: E402
-from tuner.study.runner import RunOptions, prepare_study, run_worker  # noqa: E402
 from tuner.study.spec import load_spec  # noqa: E402
 from tuner.training.models import ClassicUNet  # noqa: E402
 from tuner.training.precision import choose_precision  # noqa: E402
+from tuner.workers.runner import RunOptions, prepare_study, run_worker  # noqa: E402
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

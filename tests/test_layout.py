@@ -135,8 +135,8 @@ def test_heavy_imports_freeze_once_and_never_freeze_garbage(monkeypatch):
 
 
 #: tuner's layers, lowest first; a module may import its own layer and the ones below
-LAYERS = ["vocabulary", "data", "training", "results", "inference", "study", "reports",
-          "api", "cli"]
+LAYERS = ["vocabulary", "data", "training", "results", "inference", "search", "study",
+          "workers", "reports", "api", "cli"]
 
 
 def _layer(module: str) -> int:
@@ -160,9 +160,9 @@ def _imports() -> dict[str, set[str]]:
 
 
 def test_imports_point_down_the_layers_only():
-    """cli -> api -> reports -> study -> inference -> results -> training -> data ->
-    the vocabulary (docs/architecture.md). The package root is the study files' facade
-    (lazy names from study/) and stands outside the layers."""
+    """cli -> api -> reports -> workers -> study -> search -> inference -> results ->
+    training -> data -> the vocabulary (docs/architecture.md). The package root is the
+    study files' facade (lazy names from study/) and stands outside the layers."""
     upward = [f"{module} -> {name}" for module, names in _imports().items() if module != "tuner"
               for name in names if _layer(name) > _layer(module)]
     assert upward == []

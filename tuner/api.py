@@ -25,7 +25,7 @@ from rich.console import Console
 from tuner.config import TrainConfig, parse_assignments
 from tuner.errors import TunerError
 from tuner.startup import heavy_imports
-from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 Settings = Mapping[str, Any] | Sequence[str] | None
 __all__ = ["CampaignResult", "TrainConfig", "TrainResult", "campaign_status", "evaluate",
@@ -69,22 +69,22 @@ def run_study(study: str | Path | Any, *, storage: str | None = None,
               grace_period: int = GRACE_PERIOD_S, console: Console | None = None,
               results: Console | None = None):
     """Create or resume a study (a study file's path, or a ``StudySpec``) and run its
-    trials with progress; returns the :class:`~tuner.study.outcome.RunOutcome` (its
+    trials with progress; returns the :class:`~tuner.workers.outcome.RunOutcome` (its
     ``exit_code``: 0 all finished, 1 some failed). ``results`` gets the best trials and
     where they are stored (default: ``console``)."""
     requested = workers_of(workers)
     overrides = settings(sets, data)
     from tuner.data.cache import use_root
     from tuner.storage import data_cache_dir
-    from tuner.study.fork_server import warm_up
+    from tuner.workers.fork_server import warm_up
 
     use_root(data_cache_dir(storage))
 
     warm_up(requested, n_trials)  # the fork server imports beside this process
     with heavy_imports():
-        from tuner.study.local_workers import run_local  # noqa: F401  (the training stack)
-        from tuner.study.runner import RunOptions
         from tuner.study.spec import StudySpec, load_spec
+        from tuner.workers.local_workers import run_local  # noqa: F401  (the training stack)
+        from tuner.workers.runner import RunOptions
 
     spec = study if isinstance(study, StudySpec) else load_spec(study, storage, overrides)
     options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
@@ -96,10 +96,10 @@ def run_study(study: str | Path | Any, *, storage: str | None = None,
 
 
 def _run(spec, options, requested: int | None, console: Console, results: Console | None):
-    """One study run through :mod:`tuner.study.session`, then its best trials and summary."""
+    """One study run through :mod:`tuner.workers.session`, then its best trials and summary."""
     from tuner.optuna_internals import quiet_optuna
     from tuner.reports.console import best_trials_table
-    from tuner.study import session
+    from tuner.workers import session
 
     quiet_optuna()
     run = session.run_study(spec, options, requested, console)
@@ -139,14 +139,14 @@ def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
     from tuner.data.cache import use_root
     from tuner.storage import data_cache_dir, storage_url
     from tuner.study.campaign import Campaign, load_campaign
-    from tuner.study.fork_server import warm_up
+    from tuner.workers.fork_server import warm_up
 
     requested = workers_of(workers)
     overrides = settings(sets, data)
     use_root(data_cache_dir(storage))
     warm_up(requested, n_trials)
     with heavy_imports():
-        from tuner.study.local_workers import run_local  # noqa: F401  (the training stack)
+        from tuner.workers.local_workers import run_local  # noqa: F401  (the training stack)
     console = _console(console)
     loaded = campaign if isinstance(campaign, Campaign) else load_campaign(
         campaign, storage, overrides)
@@ -183,7 +183,7 @@ def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | N
     from tuner.storage import open_storage
     from tuner.study.campaign import fixed_by, freeze_winner, read_record, stage_study
     from tuner.study.checks import searched_fields
-    from tuner.study.runner import RunOptions
+    from tuner.workers.runner import RunOptions
 
     storage = open_storage(url)
     record = read_record(storage, campaign)

@@ -1,7 +1,7 @@
 """Every Optuna name tuner relies on that Optuna does not promise to keep, in one place.
 
 tuner claims waiting trials itself (a grid point must go to exactly one worker:
-``tuner.study.worker``), beats a running trial's heartbeat from its own thread, reads the
+``tuner.workers.worker``), beats a running trial's heartbeat from its own thread, reads the
 artifacts of a stored trial, and finds the SQLite file behind a storage. Optuna's public
 API offers none of these, so the private names they need (``Study._storage``,
 ``Study._study_id``, ``FrozenTrial._trial_id``, the ``Trial`` constructor, the cached

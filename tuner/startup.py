@@ -6,7 +6,7 @@ the training stack took 11.1-11.2 s with the collector running and 7.5-7.8 s wit
 and then frozen (AVX2 EPYC, bench/RESULTS.md). :func:`heavy_imports` pauses it around those
 imports and then freezes what they made, so that later collections during training skip
 it too; the fork server imports the stack this way once for every worker
-(:mod:`tuner.study.worker_stack`). :func:`exit_quickly` freezes before a process ends, so
+(:mod:`tuner.workers.worker_stack`). :func:`exit_quickly` freezes before a process ends, so
 the interpreter's last collection does not walk millions of torch objects (1.3 s measured).
 
 Only the first use in a process freezes, after collecting what is already garbage: a

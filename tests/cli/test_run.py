@@ -242,7 +242,7 @@ def test_the_runtime_line_is_decided_at_each_workers_thread_count(tmp_path, sqli
                                                                  monkeypatch):
     """Two workers train on one thread each here, and precision=auto may choose otherwise
     at one thread than at two: the line says what the workers will compute in."""
-    from tuner.study import local_workers, session
+    from tuner.workers import local_workers, session
 
     decided_at = []
     real = session.resolve_runtime

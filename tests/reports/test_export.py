@@ -418,7 +418,7 @@ def test_export_of_a_real_tiny_study(tmp_path, monkeypatch):
     images, 2 epochs), exported: rows, tables and the galleries the objective uploaded."""
     from tests.tiny import TINY
     from tuner import StudySpec, categorical
-    from tuner.study.runner import RunOptions, prepare_study, run_worker
+    from tuner.workers.runner import RunOptions, prepare_study, run_worker
 
     url = f"sqlite:///{tmp_path / 'tuner.db'}"
     spec = StudySpec(name="tiny", base=TINY, space=dict(lr=categorical([1e-3, 1e-2])),

@@ -12,9 +12,9 @@ import pytest
 
 from tests.tiny import TINY
 from tuner import StudySpec, categorical, records
+from tuner.search.pruners import build_pruner
 from tuner.storage import artifact_store
 from tuner.study.objective import Objective
-from tuner.study.pruners import build_pruner
 
 
 def make_study(url: str, name: str, spec: StudySpec) -> optuna.Study:

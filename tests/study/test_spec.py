@@ -8,8 +8,8 @@ import optuna
 import pytest
 
 from tuner.errors import TunerError
-from tuner.study.pruners import FloorPruner, SameFoldPruner, build_pruner
-from tuner.study.samplers import build_sampler
+from tuner.search.pruners import FloorPruner, SameFoldPruner, build_pruner
+from tuner.search.samplers import build_sampler
 from tuner.study.spec import StudySpec, categorical, float_range, load_spec, unit_parts
 
 

@@ -18,7 +18,7 @@ from tuner.cli.common import (
     user_errors,
 )
 from tuner.errors import TrialsFailed, TunerError
-from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 
 @user_errors

@@ -1,5 +1,6 @@
-"""Studies: study files, samplers and pruners, the objective, the trial queue, workers,
-the runner and campaigns. The only part of tuner that talks to Optuna's trial API.
+"""Studies: study files and their checks, the objective, checkpoints, setups and
+campaigns. With :mod:`tuner.search` and :mod:`tuner.workers`, the only part of tuner that
+talks to Optuna's trial API.
 
-Modules are imported by name (``tuner.study.runner``...); this package's import is free.
+Modules are imported by name (``tuner.study.spec``...); this package's import is free.
 """

@@ -6,7 +6,7 @@ After every epoch but the last, the objective overwrites the trial's checkpoint
 random stream) in the study's artifact store under an id made of the study's name, the
 trial's parameters and its paired unit (repeat): the same configuration of the same study
 finds it again however it comes back. A trial interrupted by Ctrl-C goes back to the
-queue with its number and its reported values (:mod:`tuner.study.worker`); a trial whose
+queue with its number and its reported values (:mod:`tuner.workers.worker`); a trial whose
 worker died is failed as stale and retried by Optuna as a new trial with the old one's
 parameters and intermediate values; either way the next run of that configuration goes on
 after the checkpoint's epoch and says so ("trial 7 resumed at epoch 9 of 15"). The

@@ -25,8 +25,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from tuner.config import FIELDS, TrainConfig
 from tuner.data import build_splits, split_key
 from tuner.errors import TunerError
-from tuner.study.pruners import build_pruner
-from tuner.study.samplers import build_sampler
+from tuner.search.pruners import build_pruner
+from tuner.search.samplers import build_sampler
 from tuner.study.spec import StudySpec
 from tuner.training.device import check_runtime
 from tuner.training.losses import build_loss

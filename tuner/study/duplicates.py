@@ -1,6 +1,6 @@
 """A sampled configuration the study holds already is not trained again.
 
-Seeding per trial (:mod:`tuner.study.samplers`) keeps workers and resumes from drawing the
+Seeding per trial (:mod:`tuner.search.samplers`) keeps workers and resumes from drawing the
 same random points, but a sampler can still propose a configuration the study trained
 (TPE over a small categorical space does, once the space is used up). Training it again
 would cost a run and count as a second repeat in every table, so the objective asks

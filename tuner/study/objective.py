@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 import torch
 
-from tuner import records
+from tuner import interrupt, records
 from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.data.caveats import steps_per_epoch
@@ -31,11 +31,10 @@ from tuner.inference.gallery import gallery_epochs, render_gallery, spread_indic
 from tuner.optuna_internals import storage_of, trial_id
 from tuner.records import repeat_of
 from tuner.results.curves import curves_csv
-from tuner.study import interrupt
+from tuner.search.pruners import prune_reason
 from tuner.study.checkpoints import TrialCheckpoints, checkpoint_id
 from tuner.study.duplicates import earlier_same
 from tuner.study.notes import save_trial_note
-from tuner.study.pruners import prune_reason
 from tuner.study.spec import StudySpec
 from tuner.training import EpochReport, FitResult, checkpoint, fit, predict_probabilities, score
 from tuner.training.metrics import trivial_dice_of_share

@@ -15,11 +15,10 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.tiny import TINY, TINY_SETS
-from tuner import StudySpec, categorical, records
+from tuner import StudySpec, categorical, interrupt, records
 from tuner.storage import artifact_store
-from tuner.study import interrupt
 from tuner.study.objective import Objective
-from tuner.study.runner import RunOptions, prepare_study, run_worker
+from tuner.workers.runner import RunOptions, prepare_study, run_worker
 
 EPOCHS = 6
 SPEC = StudySpec(name="resume", sampler="grid", pruner="none",

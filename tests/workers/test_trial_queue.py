@@ -1,4 +1,4 @@
-"""tuner.study.trial_queue in-process: grids enqueued once, resumed, and sampled repeats."""
+"""tuner.workers.trial_queue in-process: grids enqueued once, resumed, and sampled repeats."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from optuna.trial import TrialState
 from tuner import StudySpec, categorical, records
 from tuner.records import repeat_of, trial_params
 from tuner.storage import open_storage
-from tuner.study.trial_queue import (
+from tuner.workers.trial_queue import (
     enqueue_grid,
     enqueue_repeats,
     expected_work,
     missing_grid_trials,
 )
-from tuner.study.worker import claim_waiting_trial
+from tuner.workers.worker import claim_waiting_trial
 
 GRID = StudySpec(name="g", sampler="grid", repeats=2,
                  space=dict(lr=categorical([1e-3, 1e-2]), dropout=categorical([0.0, 0.5])))

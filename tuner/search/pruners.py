@@ -24,8 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner import records
 from tuner.optuna_internals import storage_of
 from tuner.registry import Registry
-from tuner.study.catch_up import CatchUpPruner
-from tuner.study.spec import StudySpec
+from tuner.search import SearchSettings
+from tuner.search.catch_up import CatchUpPruner
 
 PRUNERS: Registry = Registry("pruner")
 REQUIRES = {"wilcoxon": "scipy"}  # packages Optuna imports only when the pruner first acts
@@ -71,7 +71,7 @@ def _patient(patience: int = 3, min_delta: float = 0.0, **median_options: Any):
 @PRUNERS.register("catch_up", options=None, first_epoch=waits_for("n_warmup_steps", 1))
 def _catch_up(n_startup_trials: int = 5, n_warmup_steps: int = 1, margin: float = 0.0):
     """Stop a run that cannot catch the best finished run, even if it gained as much from
-    here as the finished runs gained at most (:mod:`tuner.study.catch_up`)."""
+    here as the finished runs gained at most (:mod:`tuner.search.catch_up`)."""
     return CatchUpPruner(n_startup_trials, n_warmup_steps, margin)
 
 
@@ -254,7 +254,7 @@ def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int,
             f"{last:.3f}, best so far {best:.3f})")
 
 
-def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+def build_pruner(spec: SearchSettings) -> optuna.pruners.BasePruner:
     """The pruner the study file names, with its options; one that compares trials is
     wrapped to compare each with its own fold's (:class:`SameFoldPruner`)."""
     pruner = PRUNERS.build(spec.pruner, dict(spec.pruner_options), requires=REQUIRES)
@@ -263,7 +263,7 @@ def build_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     return SameFoldPruner(pruner)
 
 
-def pruner_cannot_act(spec: StudySpec, epochs: int, steps_per_epoch: int | None = None
+def pruner_cannot_act(spec: SearchSettings, epochs: int, steps_per_epoch: int | None = None
                       ) -> str | None:
     """Why the study's pruner can prune no trial of ``epochs`` epochs (of
     ``steps_per_epoch`` optimizer steps), or None.

@@ -10,10 +10,10 @@ import threading
 import optuna
 import pytest
 
+from tuner.search.samplers import TrialSeededSampler, build_sampler, trial_seed
 from tuner.storage import open_storage
-from tuner.study.samplers import TrialSeededSampler, build_sampler, trial_seed
 from tuner.study.spec import StudySpec
-from tuner.study.worker import run_trials
+from tuner.workers.worker import run_trials
 
 LR_RANGES = {"adam": (1e-5, 1e-2), "sgd": (1e-4, 3e-1), "rmsprop": (1e-5, 1e-2)}
 

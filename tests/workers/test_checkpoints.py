@@ -15,8 +15,8 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from tests.study.test_resume import run as run_resume
 from tests.tiny import TINY
+from tests.workers.test_resume import run as run_resume
 from tuner import StudySpec, categorical, records
 from tuner.optuna_internals import PARTIAL
 from tuner.study.checkpoints import TrialCheckpoints
@@ -29,7 +29,7 @@ OVERRIDES = {**TINY, "epochs": EPOCHS}
 
 
 def run(url: str, stop_after: int | None = None) -> None:
-    """One worker of this module's study in this process (tests/study/test_resume.py)."""
+    """One worker of this module's study in this process (tests/workers/test_resume.py)."""
     run_resume(url, stop_after, SPEC, OVERRIDES)
 
 

@@ -25,15 +25,15 @@ from tuner.data.caveats import steps_per_epoch
 from tuner.errors import TrialsFailed, TunerError
 from tuner.optuna_internals import retry_history
 from tuner.results.caveats import weak_result
+from tuner.search.pruners import pruner_cannot_act
 from tuner.storage import redact, storage_url
-from tuner.study.local_workers import choose_workers, run_local, with_worker_threads
 from tuner.study.notes import save_study_note
-from tuner.study.outcome import RunOutcome, finished_numbers, run_outcome
-from tuner.study.progress import StudyProgress
-from tuner.study.pruners import pruner_cannot_act
-from tuner.study.runner import RunOptions, prepare_study, remaining_work
 from tuner.study.spec import StudySpec
 from tuner.training import resolve_runtime
+from tuner.workers.local_workers import choose_workers, run_local, with_worker_threads
+from tuner.workers.outcome import RunOutcome, finished_numbers, run_outcome
+from tuner.workers.progress import StudyProgress
+from tuner.workers.runner import RunOptions, prepare_study, remaining_work
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """A running trial's heartbeat: the proof of life that lets other workers retry a dead one.
 
 Optuna's ``study.optimize`` records heartbeats itself, but tuner's worker loop
-(:mod:`tuner.study.worker`) claims trials on its own, so it beats here with the storage's
+(:mod:`tuner.workers.worker`) claims trials on its own, so it beats here with the storage's
 public ``record_heartbeat`` from a daemon thread. A trial whose last beat is older than the
 grace period is failed by Optuna's ``fail_stale_trials``, and ``RetryHeartbeatStaleTrialCallback``
 puts a copy back in the queue.
@@ -14,7 +14,7 @@ database refused (a busy SQLite file, a dropped connection) is tried again after
 not after a whole interval, so a few refusals in a row do not add up to the grace period.
 The grace period is one value for the whole storage (the other workers judge staleness
 by it), so it is not scaled with a trial's epoch time; should a trial still be failed
-while its worker runs on, that worker drops its result (:mod:`tuner.study.worker`) and the
+while its worker runs on, that worker drops its result (:mod:`tuner.workers.worker`) and the
 retry is the trial's one result.
 """
 

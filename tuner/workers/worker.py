@@ -5,7 +5,7 @@ once however many workers share it, and ``optimize`` creates a new sampled trial
 the queue looks empty, which races between workers (optuna#1547). Here a grid worker only
 *claims* waiting trials (the WAITING -> RUNNING update is atomic in the database, exactly
 as ``Study.ask`` pops its queue) and stops when none are left; other studies ask the
-sampler as usual. Stale trials of killed workers (:mod:`tuner.study.heartbeat`) are failed
+sampler as usual. Stale trials of killed workers (:mod:`tuner.workers.heartbeat`) are failed
 with Optuna's ``fail_stale_trials``, whose retry callback puts them back in the queue.
 
 Each grid point is trained once, even under overload. A takeover (the stale trial failed,
@@ -31,7 +31,7 @@ import sqlalchemy
 from optuna.exceptions import ExperimentalWarning, StorageInternalError, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import records
+from tuner import interrupt, records
 from tuner.errors import TunerError
 from tuner.optuna_internals import (
     has_stale_trials,
@@ -42,8 +42,7 @@ from tuner.optuna_internals import (
     trial_id,
 )
 from tuner.storage import sqlite_file_of, sqlite_lock, study_lock
-from tuner.study import interrupt
-from tuner.study.heartbeat import GRACE_PERIOD_S, Heartbeat
+from tuner.workers.heartbeat import GRACE_PERIOD_S, Heartbeat
 
 STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
 #: failed trials in a row after which a worker stops: a run that only fails (a missing

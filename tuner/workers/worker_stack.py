@@ -9,4 +9,4 @@ from tuner.startup import heavy_imports
 
 with heavy_imports():
     import tuner.data.augment  # noqa: F401  (albumentations)
-    import tuner.study.local_workers  # noqa: F401  (Optuna, torch, smp, the worker loop)
+    import tuner.workers.local_workers  # noqa: F401  (Optuna, torch, smp, the worker loop)

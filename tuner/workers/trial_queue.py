@@ -10,7 +10,7 @@ the same command resumes the study. Two ``tuner run`` starting at the same momen
 enqueue the grid twice: the runner enqueues under a study-wide lock (a PostgreSQL advisory
 lock, or a lock file beside a SQLite database: :func:`tuner.storage.study_lock`), the lock
 under which a worker also fails a stale trial and queues its retry
-(:mod:`tuner.study.worker`), so a run starting meanwhile never sees the point failed
+(:mod:`tuner.workers.worker`), so a run starting meanwhile never sees the point failed
 without its retry.
 
 A trial's point is its enqueued ``fixed_params`` (retries copy them), never the

@@ -7,8 +7,8 @@ import optuna
 import pytest
 
 from tuner import StudySpec
-from tuner.study.catch_up import CatchUpPruner, best_until, later_gain
-from tuner.study.pruners import PRUNERS, build_pruner, prune_reason, pruner_cannot_act
+from tuner.search.catch_up import CatchUpPruner, best_until, later_gain
+from tuner.search.pruners import PRUNERS, build_pruner, prune_reason, pruner_cannot_act
 
 
 def finished(study: optuna.Study, curve: list[float]) -> None:

@@ -1,4 +1,4 @@
-"""tuner.study.worker in-process: claiming, telling, failures, budgets and dead workers.
+"""tuner.workers.worker in-process: claiming, telling, failures, budgets and dead workers.
 
 Objectives here are plain functions (no training): the loop is the point. Every test runs
 on a real SQLite file and on the real PostgreSQL.
@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 from tuner import records
 from tuner.errors import TunerError
 from tuner.storage import open_storage
-from tuner.study.heartbeat import Heartbeat
-from tuner.study.worker import claim_waiting_trial, run_trials
+from tuner.workers.heartbeat import Heartbeat
+from tuner.workers.worker import claim_waiting_trial, run_trials
 
 
 def make_study(url: str, name: str, **storage_options) -> optuna.Study:
@@ -182,10 +182,10 @@ def test_a_starved_workers_trial_is_taken_over_once_and_its_late_result_dropped(
     another worker fails it and queues its retry under the study lock, and a run starting
     then enqueues nothing. The starved worker's late result (its tell, or its next write
     of an epoch) is dropped, not a second COMPLETE: the retry is the point's one result."""
-    import tuner.study.worker as worker
+    import tuner.workers.worker as worker
     from tuner.study.spec import StudySpec, categorical
-    from tuner.study.trial_queue import enqueue_grid, missing_grid_trials
-    from tuner.study.worker import take_over_stale_trials
+    from tuner.workers.trial_queue import enqueue_grid, missing_grid_trials
+    from tuner.workers.worker import take_over_stale_trials
 
     options = dict(heartbeat_interval=1, grace_period=1,
                    stale_trial_callback=RetryHeartbeatStaleTrialCallback(3))
@@ -219,7 +219,7 @@ def test_a_starved_workers_trial_is_taken_over_once_and_its_late_result_dropped(
 
 def test_a_failed_trial_is_never_told_complete(any_storage_url, study_name):
     """The tell of a trial failed meanwhile tells nothing and says so."""
-    from tuner.study.worker import tell_unless_taken_over
+    from tuner.workers.worker import tell_unless_taken_over
 
     study = make_study(any_storage_url, study_name)
     study.enqueue_trial({"x": 1})
@@ -249,7 +249,7 @@ def test_the_heartbeat_beats_while_the_training_thread_holds_the_cpu(any_storage
 
 
 def test_a_refused_beat_is_tried_again_within_a_second(monkeypatch):
-    import tuner.study.heartbeat as heartbeat
+    import tuner.workers.heartbeat as heartbeat
 
     monkeypatch.setattr(heartbeat, "RETRY_S", 0.1)
     beats: list[float] = []

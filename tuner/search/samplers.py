@@ -1,7 +1,7 @@
 """Samplers by name: Optuna's own, built from a study file's options, seeded per trial.
 
 Optuna does not store samplers in the database, so every worker rebuilds its sampler from
-the study file with :func:`build_sampler` (and its pruner, :mod:`tuner.study.pruners`).
+the study file with :func:`build_sampler` (and its pruner, :mod:`tuner.search.pruners`).
 
 Why per trial: a sampler built with ``seed=0`` in every worker process draws the same
 sequence in each of them, so two workers trained the same configurations twice, and a
@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.errors import TunerError
 from tuner.registry import Registry
-from tuner.study.spec import StudySpec
+from tuner.search import SearchSettings
 
 SAMPLERS: Registry = Registry("sampler")
 #: Optuna samplers that import an optional package only when they first sample: checked
@@ -120,7 +120,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._by_trial.pop(trial.number, None)
 
 
-def study_seed(spec: StudySpec) -> int:
+def study_seed(spec: SearchSettings) -> int:
     """The seed of a study's draws: its sampler options' ``seed``, else :data:`DEFAULT_SEED`."""
     seed = spec.sampler_options.get("seed")
     if seed is None:
@@ -131,7 +131,7 @@ def study_seed(spec: StudySpec) -> int:
     return seed
 
 
-def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+def build_sampler(spec: SearchSettings) -> optuna.samplers.BaseSampler:
     """The sampler the study file names, with its options, seeded as the module says."""
     options = {**spec.sampler_options, "seed": study_seed(spec)}
     if spec.sampler in SHARED_SEED:

@@ -7,9 +7,9 @@ import pytest
 
 from tests.tiny import TINY
 from tuner.errors import TunerError
-from tuner.study.local_workers import assign_gpus, split_budget
-from tuner.study.runner import RunOptions, prepare_study, run_worker
 from tuner.study.spec import StudySpec, categorical
+from tuner.workers.local_workers import assign_gpus, split_budget
+from tuner.workers.runner import RunOptions, prepare_study, run_worker
 
 
 def test_split_budget_shares_trials_evenly():
@@ -42,8 +42,8 @@ def test_a_failure_whose_retry_another_worker_runs_is_not_this_runs_failure(sqli
     is recovered, not a failure: the run whose trial it was exits 0."""
     from optuna.trial import TrialState
 
-    from tuner.study.outcome import run_outcome
-    from tuner.study.session import handed_on
+    from tuner.workers.outcome import run_outcome
+    from tuner.workers.session import handed_on
 
     study = optuna.create_study(study_name="taken", storage=sqlite_url)
     study.enqueue_trial({"x": 1})
@@ -63,7 +63,7 @@ def test_a_failure_whose_retry_another_worker_runs_is_not_this_runs_failure(sqli
 def test_a_lost_database_is_named_by_its_cause(tmp_path):
     import sqlalchemy
 
-    from tuner.study.runner import lost_database
+    from tuner.workers.runner import lost_database
 
     url = f"sqlite:///{tmp_path / 'gone.db'}"
     gone = lost_database(url, sqlalchemy.exc.OperationalError("x", {}, Exception("no table")))

@@ -21,21 +21,21 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import records
+from tuner import interrupt, records
 from tuner.errors import TunerError
 from tuner.optuna_internals import stale_trial_retry
+from tuner.search.pruners import build_pruner
+from tuner.search.samplers import build_sampler
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
-from tuner.study import interrupt, trial_queue
 from tuner.study.caveats import study_caveats
 from tuner.study.checks import check_spec, searched_fields
-from tuner.study.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 from tuner.study.notes import save_study_note
 from tuner.study.objective import Objective
-from tuner.study.pruners import build_pruner
-from tuner.study.samplers import build_sampler
 from tuner.study.setup import defaults_difference, first_difference, study_setup
 from tuner.study.spec import StudySpec
-from tuner.study.worker import STORAGE_ERRORS, LoopResult, run_trials
+from tuner.workers import trial_queue
+from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from tuner.workers.worker import STORAGE_ERRORS, LoopResult, run_trials
 
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
 

@@ -332,8 +332,8 @@ def test_a_dropped_connection_is_transient_and_a_mistake_is_not(postgres_url):
 
 
 def test_retries_are_bounded_and_only_for_dropped_connections(monkeypatch):
-    monkeypatch.setattr("tuner.storage.RETRY_DELAYS_S", (0.0, 0.0))
-    monkeypatch.setattr("tuner.storage.is_transient",
+    monkeypatch.setattr("tuner.storage.retries.RETRY_DELAYS_S", (0.0, 0.0))
+    monkeypatch.setattr("tuner.storage.retries.is_transient",
                         lambda exc, restarting=True: "dropped" in str(exc))
     calls = []
 
@@ -365,7 +365,7 @@ def test_a_bounded_pool_runs_a_grid_with_heartbeats_on_postgres(postgres_url, st
     import threading
 
     from tuner.optuna_internals import stale_trial_retry
-    from tuner.study.worker import run_trials
+    from tuner.workers.worker import run_trials
 
     cleanup.append(postgres_url)
     storage = open_storage(postgres_url, heartbeat_interval=1, grace_period=30,

@@ -12,14 +12,14 @@ from PIL import Image
 from tests.tiny import TINY
 from tuner import StudySpec, categorical, records
 from tuner.errors import TunerError
-from tuner.study.objective import Objective
-from tuner.study.pruners import (
+from tuner.search.pruners import (
     FloorPruner,
     SameFoldPruner,
     build_pruner,
     prune_reason,
     pruner_cannot_act,
 )
+from tuner.study.objective import Objective
 from tuner.training.metrics import trivial_dice
 
 

@@ -16,7 +16,7 @@ from multiprocessing import forkserver
 from pathlib import Path
 
 #: what the fork server imports once, for every worker it forks (the training stack)
-PRELOAD = ["tuner.study.worker_stack"]
+PRELOAD = ["tuner.workers.worker_stack"]
 CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload(PRELOAD)
 

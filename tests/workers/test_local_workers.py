@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tests.tiny import TINY_SETS
 from tuner import records
-from tuner.study.progress import StudyProgress
+from tuner.workers.progress import StudyProgress
 
 ROOT = Path(__file__).resolve().parents[2]
 

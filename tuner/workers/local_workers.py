@@ -1,5 +1,5 @@
 """Several workers on this machine: this process is the first, the others are forked from
-the standard library's fork server (:mod:`tuner.study.fork_server`).
+the standard library's fork server (:mod:`tuner.workers.fork_server`).
 
 The parent has already paid for the imports and decoded the data, so it trains too; the
 ``--workers N`` - 1 others run the same worker loop against the same storage. A fork
@@ -24,19 +24,19 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from tuner import interrupt
 from tuner.data.cache import use_root
 from tuner.errors import TunerError
 from tuner.optuna_internals import quiet_optuna
 from tuner.startup import exit_quickly
 from tuner.storage import artifact_store, data_cache_dir, storage_url
-from tuner.study import interrupt
-from tuner.study.fork_server import CONTEXT, physical_cores, warm_up
 from tuner.study.objective import Objective
-from tuner.study.outcome import finished_numbers
-from tuner.study.progress import StudyProgress
-from tuner.study.runner import RunOptions, run_worker
 from tuner.study.spec import StudySpec, load_spec
-from tuner.study.worker import FAILURES_IN_A_ROW
+from tuner.workers.fork_server import CONTEXT, physical_cores, warm_up
+from tuner.workers.outcome import finished_numbers
+from tuner.workers.progress import StudyProgress
+from tuner.workers.runner import RunOptions, run_worker
+from tuner.workers.worker import FAILURES_IN_A_ROW
 
 
 @dataclass(frozen=True)
