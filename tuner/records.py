@@ -112,6 +112,11 @@ CAMPAIGN_FINAL = "campaign_final"
 #: of a campaign's record study: the campaign's setup (``tuner.study.campaign_setup``)
 CAMPAIGN_SETUP = "campaign_setup"
 
+# -- trial system attributes (tuner's runtime) -----------------------------------------------
+#: a proxied worker's heartbeat (Optuna's gRPC proxy carries no heartbeats): a count the
+#: worker raises every interval; ``tuner proxy`` fails a trial whose count stopped moving
+PROXY_HEARTBEAT = "tuner:beat"
+
 # -- Optuna's own names that tuner reads ----------------------------------------------------
 #: system attribute where ``Study.enqueue_trial`` keeps a waiting trial's parameters
 FIXED_PARAMS = "fixed_params"

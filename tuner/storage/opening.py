@@ -24,6 +24,9 @@ from tuner.storage.urls import (
     userinfo,
 )
 
+#: URLs of Optuna's gRPC storage proxy: ``grpc://HOST:PORT``
+GRPC_SCHEME = "grpc://"
+
 if TYPE_CHECKING:  # pragma: no cover - types only; Optuna is imported where it is used
     import optuna
     from optuna.artifacts import FileSystemArtifactStore
@@ -77,6 +80,10 @@ def open_storage(url: str | None = None, *, create: bool = True,
     from tuner.optuna_internals import heartbeat_options
 
     url = storage_url(url)
+    if url.startswith(GRPC_SCHEME):  # Optuna's gRPC proxy (``tuner proxy``): no database here
+        from tuner.storage.grpc import open_grpc_storage
+
+        return open_grpc_storage(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except Exception:
