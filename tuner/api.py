@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
+from tuner import interrupt
 from tuner.config import TrainConfig, parse_assignments
 from tuner.errors import TunerError
 from tuner.startup import heavy_imports
@@ -358,7 +359,9 @@ class TrainResult:
 def train(sets: Settings = None, data: str | None = None, on_epoch=None,
           console: Console | None = None) -> TrainResult:
     """One training run of ``TrainConfig`` defaults with ``sets`` (no study, no Optuna);
-    ``on_epoch(report)`` sees every epoch."""
+    ``on_epoch(report)`` sees every epoch. Ctrl-C or SIGTERM stops it at the next batch
+    with :class:`tuner.training.Interrupted`, which holds the finished epochs."""
+    interrupt.install()
     cfg = TrainConfig.from_dict(settings(sets, data))
     with heavy_imports():
         from tuner.data import build_splits, describe_data, describe_location

@@ -94,8 +94,9 @@ TRIVIAL_DICE = "trivial_val_dice"
 NORMALIZATION = "normalization"
 STEPS_PER_EPOCH = "steps_per_epoch"
 DUPLICATE_OF = "duplicate_of"
-#: why a finished run stopped: all epochs, early stopping, or a loss that was no number
-STOP_REASONS = ("epochs", "early_stop", "diverged")
+#: why a finished run stopped: all epochs, early stopping, or a loss that was no number;
+#: a ``tuner train`` run stopped by Ctrl-C or SIGTERM (a trial's goes back in the queue)
+STOP_REASONS = ("epochs", "early_stop", "diverged", "interrupted")
 
 # -- study user attributes ----------------------------------------------------------------
 QUESTION = "question"

@@ -170,7 +170,7 @@ def test_the_heartbeat_keeps_a_long_trial_alive(any_storage_url, study_name):
 class OneBeat(Heartbeat):
     """A starved worker's heartbeat: one beat as the trial starts, then none."""
 
-    def __init__(self, storage, trial_id: int, interval: int | None) -> None:
+    def __init__(self, storage, trial_id: int, interval: int | None, on_beat=None) -> None:
         super().__init__(storage, trial_id, None)
         storage.record_heartbeat(trial_id)
 
@@ -264,3 +264,37 @@ def test_a_refused_beat_is_tried_again_within_a_second(monkeypatch):
         time.sleep(1.5)
     assert len(beats) == 3  # the first, the refused one at 1 s, its retry 0.1 s later
     assert beats[2] - beats[1] < 0.5
+
+
+def test_trials_that_ran_before_are_claimed_first(any_storage_url, study_name):
+    """A trial put back by SIGTERM (it reported epochs) and a dead worker's retry go before
+    the points that never ran, whatever their numbers: they go on from checkpoints."""
+    study = make_study(any_storage_url, study_name)
+    for x in range(4):
+        study.enqueue_trial({"x": x})
+    storage = study._storage
+    first, second = claim_waiting_trial(study), claim_waiting_trial(study)
+    storage.set_trial_intermediate_value(second._trial_id, 1, 0.5)
+    storage.set_trial_state_values(second._trial_id, TrialState.WAITING)  # SIGTERM's re-queue
+    storage.set_trial_state_values(first._trial_id, TrialState.FAIL)
+    study.enqueue_trial({"x": 0}, user_attrs={records.REPEAT: 0})  # the retry of trial 0
+    retry_id = study.trials[-1]._trial_id
+    storage.set_trial_system_attr(retry_id, records.FAILED_TRIAL, first.number)
+    order = [claim_waiting_trial(study).number for _ in range(4)]
+    assert order == [1, 4, 2, 3]  # begun (by number), then the never-run points
+
+
+def test_a_stop_request_puts_the_running_trial_back_and_stops_the_loop(any_storage_url,
+                                                                      study_name):
+    study = make_study(any_storage_url, study_name)
+    study.enqueue_trial({"x": 0})
+    study.enqueue_trial({"x": 1})
+
+    def objective(trial):
+        trial.report(0.25, 1)
+        raise KeyboardInterrupt  # what the training loop raises at a stop request
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(study, objective, claim_only=True)
+    assert states(study) == ["WAITING", "WAITING"]
+    assert study.trials[0].intermediate_values == {1: 0.25}  # kept for the resume

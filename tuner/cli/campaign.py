@@ -41,7 +41,11 @@ def campaign_command(
     ] = False,
 ) -> None:
     """Run a campaign's stages in order: each stage is the study CAMPAIGN/STAGE, fixing the
-    frozen winners of the stages before; rerun the same command to resume."""
+    frozen winners of the stages before; rerun the same command to resume.
+
+    Ctrl-C (exit 130) or SIGTERM (exit 143) stops the running stage as
+    tuner run does: its running trials go back to the queue, and the
+    next run resumes them first."""
     from tuner import api
     from tuner.storage import redact, storage_url
 
@@ -53,8 +57,6 @@ def campaign_command(
         result = api.run_campaign(campaign_file, storage=storage, data=data, sets=sets,
                                   n_trials=n_trials, workers=workers,
                                   save_weights=save_weights, console=errors, results=console)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
     except TrialsFailed:
         raise typer.Exit(1) from None
     console.print(lineage_table(result, n_trials))

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tuner import interrupt
 from tuner.errors import TunerError
 from tuner.storage import STORAGE_ENV
 
@@ -40,7 +41,9 @@ def quiet_optuna() -> None:
 
 
 def user_errors(command):
-    """Turn a TunerError raised by ``command`` into one stderr line and exit code 2."""
+    """Turn a TunerError raised by ``command`` into one stderr line and exit code 2, and a
+    stop (Ctrl-C, SIGTERM: :mod:`tuner.interrupt`) into exit code 130 or 143, no traceback
+    (a command that trains says what it kept before)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -49,5 +52,7 @@ def user_errors(command):
         except TunerError as exc:
             errors.print(f"tuner: error: {exc}", markup=False, highlight=False)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(interrupt.exit_code()) from None
 
     return wrapper

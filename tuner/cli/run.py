@@ -49,7 +49,16 @@ def run_command(
         "--grace-period", min=1, help="A trial without a heartbeat for this long is failed "
         "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
-    """Create or resume a study and run its trials, showing progress; ends with the best."""
+    """Create or resume a study and run its trials, showing progress; ends with the best.
+
+    Exit codes: 0 every trial run finished, 1 some failed, 2 a mistake
+    found before anything ran, 130 Ctrl-C, 143 SIGTERM. Ctrl-C or SIGTERM
+    (Slurm, Kubernetes, timeout) stops every worker at its next batch: the
+    running trials go back to the queue with their numbers and finished
+    epochs, and the command exits within a batch plus a database write
+    (local workers get 20 s more, then are killed); the next run resumes
+    those trials first.
+    """
     from tuner import api
 
     try:
@@ -59,8 +68,6 @@ def run_command(
                                 galleries=galleries, devices=parse_devices(devices),
                                 heartbeat_interval=heartbeat_interval,
                                 grace_period=grace_period, console=errors, results=console)
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
     except TrialsFailed:
         raise typer.Exit(1) from None
     if outcome.exit_code:

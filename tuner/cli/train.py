@@ -5,11 +5,13 @@ Neither imports Optuna: a training run is the same loop a trial runs, without a 
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from tuner import interrupt
 from tuner.cli.common import DataOption, SetOption, console, errors, user_errors
 from tuner.config import describe_fields
 
@@ -34,7 +36,18 @@ def train_command(
                       f"Dice {m['val_dice']:.4f}  lr {m['lr']:.2e}  {m['seconds']:.1f} s"
                       + ("  *" if report.is_best else ""))
 
-    result = api.train(settings, on_epoch=show, console=errors)
+    from tuner.training import Interrupted
+
+    try:
+        result = api.train(settings, on_epoch=show, console=errors)
+    except Interrupted as stop:  # Ctrl-C, SIGTERM: what the finished epochs reached
+        fit = stop.result
+        best = f"; best epoch {fit.best_epoch}: val Dice {fit.best_val_dice:.4f}" \
+            if fit.epochs_run else ""
+        errors.print(f"interrupted ({signal.Signals(interrupt.received()).name}) after "
+                     f"{fit.epochs_run} of {epochs} epochs{best}; no test scores",
+                     markup=False, highlight=False)
+        raise
     fit = result.fit
     summary = f"best epoch {fit.best_epoch}: val Dice {fit.best_val_dice:.4f}"
     if result.test:

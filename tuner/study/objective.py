@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 import torch
 
-from tuner import interrupt, records
+from tuner import records
 from tuner.config import TrainConfig
 from tuner.data import Split, build_splits, normalize_kind, normalize_stats
 from tuner.data.caveats import steps_per_epoch
@@ -115,7 +115,6 @@ class Objective:
         first_epoch = len(history["val_dice"]) + 1  # 1, or the epoch a resumed run goes on at
 
         def on_epoch(report: EpochReport) -> None:
-            interrupt.raise_if_requested()
             if report.epoch == first_epoch:  # how this trial computes, and why
                 trial.set_user_attr(records.RUNTIME, report.runtime.as_record())
             for name in records.CURVE_NAMES:

@@ -7,6 +7,11 @@ works the same inside and outside a study. Train metrics come from the training 
 passes of the epoch (train mode, augmented inputs); validation metrics from a separate
 pass in eval mode (:mod:`tuner.training.scoring`). Both are computed from confusion
 counts over the whole split.
+
+A stop request (Ctrl-C, SIGTERM: :mod:`tuner.interrupt`) is obeyed between two
+mini-batches and after an epoch's checkpoint: ``fit`` raises :class:`Interrupted`, a
+``KeyboardInterrupt`` that carries the run so far (its finished epochs, the best weights).
+The epoch in progress is dropped; a caller that kept checkpoints goes on from the last.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from tuner import interrupt
 from tuner.config import TrainConfig
 from tuner.data import (
     Splits,
@@ -76,6 +82,15 @@ class FitResult:
         return float(sum(self.history.get("seconds", [])))
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a stop request; ``result`` holds its finished epochs and the best
+    of their weights (``stop_reason`` "interrupted")."""
+
+    def __init__(self, result: FitResult) -> None:
+        super().__init__(f"interrupted after epoch {result.epochs_run}")
+        self.result = result
+
+
 EpochHook = Callable[[EpochReport], None]
 #: called after each epoch's hook with the epoch and a function that captures the run's
 #: state as bytes (:mod:`tuner.training.checkpoint`; called only if the caller keeps it)
@@ -116,40 +131,49 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         result.best_epoch, result.best_val_dice = resumed.best_epoch, resumed.best_val_dice
         result.work = resumed.work
         result.resumed_from = resumed.epoch
-    for epoch in range(first, cfg.epochs + 1):
-        start = time.perf_counter()
-        lr = schedule.current_lr()  # the rate this epoch starts with
-        train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
-                                 runtime, cfg.threshold)
-        val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize,
-                                                runtime.device, runtime.channels_last),
-                            loss_fn, runtime, cfg.threshold)
-        schedule.after_epoch(val["loss"])
-        metrics = {**{f"train_{k}": v for k, v in train.items()},
-                   **{f"val_{k}": v for k, v in val.items()},
-                   "lr": lr, "seconds": time.perf_counter() - start}
-        for name in CURVE_NAMES:
-            result.history[name].append(metrics[name])
-        result.work += epoch_work
-        is_best = val["dice"] > result.best_val_dice or best_state is None
-        if is_best:
-            result.best_epoch, result.best_val_dice = epoch, val["dice"]
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if on_epoch is not None:
-            on_epoch(EpochReport(epoch, metrics, is_best, model, runtime, normalize,
-                                 result.work))
-        if not math.isfinite(train["loss"]):
-            result.stop_reason = "diverged"  # nothing left to learn from NaN weights
-            break
-        if cfg.early_stop_patience and epoch - result.best_epoch >= cfg.early_stop_patience:
-            result.stop_reason = "early_stop"
-            break
-        if on_checkpoint is not None and epoch < cfg.epochs:
-            on_checkpoint(epoch, lambda epoch=epoch, best=best_state: capture(
-                cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
-                result.history, result.best_epoch, result.best_val_dice, result.work,
-                runtime.precision))
-    train_batches.close()
+    try:
+        for epoch in range(first, cfg.epochs + 1):
+            start = time.perf_counter()
+            lr = schedule.current_lr()  # the rate this epoch starts with
+            train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
+                                     runtime, cfg.threshold)
+            val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize,
+                                                    runtime.device, runtime.channels_last),
+                                loss_fn, runtime, cfg.threshold)
+            schedule.after_epoch(val["loss"])
+            metrics = {**{f"train_{k}": v for k, v in train.items()},
+                       **{f"val_{k}": v for k, v in val.items()},
+                       "lr": lr, "seconds": time.perf_counter() - start}
+            for name in CURVE_NAMES:
+                result.history[name].append(metrics[name])
+            result.work += epoch_work
+            is_best = val["dice"] > result.best_val_dice or best_state is None
+            if is_best:
+                result.best_epoch, result.best_val_dice = epoch, val["dice"]
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if on_epoch is not None:
+                on_epoch(EpochReport(epoch, metrics, is_best, model, runtime, normalize,
+                                     result.work))
+            if not math.isfinite(train["loss"]):
+                result.stop_reason = "diverged"  # nothing left to learn from NaN weights
+                break
+            if cfg.early_stop_patience and epoch - result.best_epoch >= cfg.early_stop_patience:
+                result.stop_reason = "early_stop"
+                break
+            if on_checkpoint is not None and epoch < cfg.epochs:
+                on_checkpoint(epoch, lambda epoch=epoch, best=best_state: capture(
+                    cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
+                    result.history, result.best_epoch, result.best_val_dice, result.work,
+                    runtime.precision))
+            if epoch < cfg.epochs:  # after the checkpoint: the epoch is kept
+                interrupt.raise_if_requested()
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the finished epochs and best weights
+        result.stop_reason = "interrupted"
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        raise Interrupted(result) from stop
+    finally:
+        train_batches.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
@@ -173,6 +197,7 @@ def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module
     model.train()
     meter = SplitMeter(threshold)
     for images, masks in batches:  # on the device, in the run's memory format
+        interrupt.raise_if_requested()  # a stop waits for one batch, not an epoch
         optimizer.zero_grad(set_to_none=True)
         with runtime.autocast():
             logits = model(images)

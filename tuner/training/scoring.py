@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from tuner import interrupt
 from tuner.config import TrainConfig
 from tuner.data import Split, eval_batches
 from tuner.training.device import Runtime
@@ -29,6 +30,7 @@ def score_batches(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.
     model.eval()
     meter = SplitMeter(threshold)
     for images, masks in batches:
+        interrupt.raise_if_requested()  # a stop (Ctrl-C, SIGTERM) waits for one batch
         images, masks = runtime.to_device(images), masks.to(runtime.device)
         with runtime.autocast():
             logits = model(images)

@@ -14,9 +14,11 @@ and the parent shows every worker's trials until all are done.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
@@ -29,14 +31,14 @@ from tuner.data.cache import use_root
 from tuner.errors import TunerError
 from tuner.optuna_internals import quiet_optuna
 from tuner.startup import exit_quickly
-from tuner.storage import artifact_store, data_cache_dir, storage_url
+from tuner.storage import artifact_store, data_cache_dir, is_transient, storage_url
 from tuner.study.objective import Objective
 from tuner.study.spec import StudySpec, load_spec
 from tuner.workers.fork_server import CONTEXT, physical_cores, warm_up
 from tuner.workers.outcome import finished_numbers
 from tuner.workers.progress import StudyProgress
 from tuner.workers.runner import RunOptions, run_worker
-from tuner.workers.worker import FAILURES_IN_A_ROW
+from tuner.workers.worker import FAILURES_IN_A_ROW, take_over_stale_trials
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,10 @@ class LocalWorker:
 
 
 def work_assignment(assignment: Assignment, stop) -> None:
-    """A forked worker's work: exit code 2 on a user mistake, 130 on Ctrl-C."""
+    """A forked worker's work: exit code 2 on a user mistake, 130 on Ctrl-C, 143 on
+    SIGTERM or when the parent is gone (its trial back in the queue in both cases)."""
     interrupt.install(stop)
+    interrupt.stop_with_parent(multiprocessing.parent_process().sentinel)
     os.environ.clear()
     os.environ.update(assignment.environment)
     os.chdir(assignment.folder)
@@ -89,7 +93,7 @@ def work_assignment(assignment: Assignment, stop) -> None:
         print(f"tuner worker: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(interrupt.exit_code())
     finally:
         exit_quickly()
 
@@ -236,21 +240,44 @@ def _unfinished(study: optuna.Study) -> bool:
                                  states=(TrialState.WAITING, TrialState.RUNNING)))
 
 
+#: how long a stopping run waits for its workers to put their trials back (each stops at
+#: its next batch), then how long after a second signal, before SIGKILL: within the 30 s
+#: that Kubernetes and Docker grant by default between SIGTERM and SIGKILL
+STOP_WAIT_S, SECOND_SIGNAL_WAIT_S = 20.0, 5.0
+
+
 def _stop(workers: list[LocalWorker]) -> None:
-    """After Ctrl-C: a terminal sent it to the workers too; if not (a signal to this
-    process only, or a worker still starting), pass it on, then give them time to put
-    their trials back in the queue."""
-    processes = [worker.process for worker in workers]
+    """After Ctrl-C or SIGTERM: ask every worker to stop (their event, checked between
+    batches; a terminal's Ctrl-C reached them already), and give them
+    :data:`STOP_WAIT_S` to put their trials back in the queue. A worker still running then
+    gets SIGTERM, which, as a second stop request, raises at once; one still alive after
+    :data:`SECOND_SIGNAL_WAIT_S` is killed (its trial is retried once its heartbeat is
+    stale)."""
     for worker in workers:
         worker.stop.set()
-    for process in processes:
-        process.join(timeout=2)
-        if process.is_alive():
-            os.kill(process.pid, signal.SIGINT)
-    for process in processes:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.terminate()
+    for wait_s, send in ((STOP_WAIT_S, signal.SIGTERM), (SECOND_SIGNAL_WAIT_S, signal.SIGKILL)):
+        deadline = time.monotonic() + wait_s
+        for worker in workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.process.is_alive():
+                os.kill(worker.process.pid, send)
+    for worker in workers:
+        worker.process.join(timeout=1.0)
+
+
+#: how often a waiting parent looks for dead workers' trials (a cheap query)
+TAKEOVER_EVERY_S = 5.0
+
+
+def _take_over(study: optuna.Study) -> None:
+    """Fail and re-queue stale trials (:func:`take_over_stale_trials`); a storage that
+    does not answer now is asked again at the next look."""
+    try:
+        take_over_stale_trials(study)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
 
 
 def _wait_for(processes: list, study: optuna.Study, progress: StudyProgress,
@@ -260,9 +287,13 @@ def _wait_for(processes: list, study: optuna.Study, progress: StudyProgress,
     not reach), died or crashed becomes a warning: the storage says whether its trials were
     lost (the run's outcome counts them, and :func:`run_local` fails a run that an
     erring worker left unfinished)."""
+    looked = time.monotonic()
     while running := [p for p in processes if p.is_alive()]:
         interrupt.raise_if_requested()
         progress.poll(study, known)
+        if time.monotonic() - looked >= TAKEOVER_EVERY_S:  # a dead worker's trial, anywhere
+            looked = time.monotonic()
+            _take_over(study)
         # a second between polls, but not a moment longer than the last worker lives
         wait([p.sentinel for p in running], timeout=1.0)
     progress.poll(study, known)
@@ -271,6 +302,10 @@ def _wait_for(processes: list, study: optuna.Study, progress: StudyProgress,
         if code == 2:
             notices.append(f"worker {number} stopped on an error (its message is above); "
                             "the other workers took its trials")
+        elif code in interrupt.EXIT_CODES.values():
+            name = "SIGINT" if code == 130 else "SIGTERM"
+            notices.append(f"worker {number} was stopped ({name}) and put its trial back "
+                            "in the queue; the other workers took it")
         elif code is not None and code < 0:
             notices.append(f"worker {number} was killed ({signal.Signals(-code).name}); "
                             "its running trial was retried by the other workers")

@@ -190,7 +190,8 @@ def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None =
         return run_trials(study, objective, claim_only=claim_only, max_trials=max_trials,
                           deadline=deadline, should_continue=under_target,
                           grace_period=options.grace_period if wait_for_stale else 0,
-                          on_trial_end=finished)
+                          on_trial_end=finished,
+                          heartbeat_interval=options.heartbeat_interval)
     except STORAGE_ERRORS as exc:
         raise TunerError(lost_database(url, exc)) from None
 

@@ -13,13 +13,14 @@ printed: a mistake found by the checks is the one line the command prints.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field, replace
 
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from tuner import records
+from tuner import interrupt, records
 from tuner.data import build_splits, describe_data, describe_location
 from tuner.data.caveats import steps_per_epoch
 from tuner.errors import TrialsFailed, TunerError
@@ -107,8 +108,9 @@ def _train(spec: StudySpec, options: RunOptions, study: optuna.Study, todo: int,
                 return []
             return run_local(spec, options, study, progress)
     except KeyboardInterrupt:
-        _say(console, "interrupted: the running trial is back in the queue; run the same "
-                      "command again to resume")
+        _say(console, f"interrupted ({signal.Signals(interrupt.received()).name}): the "
+                      "running trials are back in the queue; run the same command again to "
+                      "resume them first")
         raise
     except TunerError as exc:  # found while trials ran: not "before anything ran" (exit 2)
         _say(console, f"tuner: error: {exc}")

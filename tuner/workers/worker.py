@@ -21,6 +21,7 @@ is read and told under the database's lock file, the one the takeover runs under
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -48,10 +49,21 @@ STORAGE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, StorageInternalError)
 #: failed trials in a row after which a worker stops: a run that only fails (a missing
 #: package, a bug, a space that gives a bad value) must end, not loop on new failures
 FAILURES_IN_A_ROW = 3
+#: one takeover at a time per process (the heartbeat thread and the main thread both look)
+_TAKING_OVER = threading.Lock()
+
+
+def begun(trial: FrozenTrial) -> bool:
+    """Whether a waiting trial ran before: a dead worker's retry (Optuna's callback marks
+    it) or a trial put back by Ctrl-C or SIGTERM (it reported epochs). Such trials are
+    claimed first: they go on from their checkpoints, and a cluster that preempts workers
+    should not leave them for last."""
+    return records.FAILED_TRIAL in trial.system_attrs or bool(trial.intermediate_values)
 
 
 def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
-    """Take the oldest WAITING trial for this worker, or None when the queue is empty.
+    """Take a WAITING trial for this worker (those that ran before first, :func:`begun`,
+    then the oldest), or None when the queue is empty.
 
     Optuna's WAITING -> RUNNING update reads the state with SELECT ... FOR UPDATE, a row
     lock on PostgreSQL; SQLite has no row locks and its driver starts no transaction on a
@@ -60,8 +72,9 @@ def claim_waiting_trial(study: optuna.Study) -> optuna.Trial | None:
     """
     storage = storage_of(study)
     with sqlite_lock(sqlite_file_of(storage)):
-        for frozen in storage.get_all_trials(study_id(study), deepcopy=False,
-                                             states=(TrialState.WAITING,)):
+        waiting = storage.get_all_trials(study_id(study), deepcopy=False,
+                                         states=(TrialState.WAITING,))
+        for frozen in sorted(waiting, key=lambda t: (not begun(t), t.number)):
             try:
                 if storage.set_trial_state_values(trial_id(frozen), state=TrialState.RUNNING):
                     return live_trial(study, trial_id(frozen))
@@ -77,14 +90,19 @@ def take_over_stale_trials(study: optuna.Study) -> None:
     waiting, never failed alone (it would queue the point a second time). The lock is
     taken only when a stale trial exists (a cheap query first): taking it on every claim
     serialised 200 workers on one database (bench/many_workers.py)."""
-    if not has_stale_trials(study):
+    if not _TAKING_OVER.acquire(blocking=False):  # another thread of this process is at it
         return
-    engine = sql_engine(storage_of(study))
-    lock = study_lock(engine.url.render_as_string(hide_password=False), study.study_name) \
-        if engine is not None else contextlib.nullcontext()
-    with lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    try:
+        if not has_stale_trials(study):
+            return
+        engine = sql_engine(storage_of(study))
+        lock = study_lock(engine.url.render_as_string(hide_password=False),
+                          study.study_name) if engine is not None else contextlib.nullcontext()
+        with lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    finally:
+        _TAKING_OVER.release()
 
 
 def tell_unless_taken_over(study: optuna.Study, trial: optuna.Trial,
@@ -129,15 +147,18 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                should_continue: Callable[[], bool] = lambda: True,
                grace_period: int = GRACE_PERIOD_S,
                failures_in_a_row: int = FAILURES_IN_A_ROW,
-               on_trial_end: TrialHook | None = None) -> LoopResult:
+               on_trial_end: TrialHook | None = None,
+               heartbeat_interval: int | None = None) -> LoopResult:
     """Run trials until the queue is empty (``claim_only``), ``max_trials`` ran, the
     ``deadline`` (``time.monotonic()``) passed, ``should_continue()`` says no, or
-    ``failures_in_a_row`` trials failed one after another."""
+    ``failures_in_a_row`` trials failed one after another. Heartbeats beat at the storage's
+    interval or, for a storage without Optuna's heartbeats (the gRPC proxy), at
+    ``heartbeat_interval``."""
     result = LoopResult()
     in_a_row = 0
     storage = storage_of(study)
     interval = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") \
-        else None
+        else heartbeat_interval
     idle_limit = grace_period + 2 * (interval or 0)
     idle_since: float | None = None
     while True:
@@ -196,7 +217,8 @@ def _run_one(study: optuna.Study, trial: optuna.Trial,
              objective: Callable[[optuna.Trial], float],
              interval: int | None) -> TrialState | None:
     """Run and tell one trial; its state, or None when it was taken over meanwhile."""
-    with Heartbeat(storage_of(study), trial_id(trial), interval):
+    with Heartbeat(storage_of(study), trial_id(trial), interval,
+                   on_beat=lambda: take_over_stale_trials(study)):
         try:
             value = objective(trial)
         except UpdateFinishedTrialError:  # a write to a trial failed as stale meanwhile
