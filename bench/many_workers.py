@@ -1,36 +1,51 @@
-"""Many worker processes on one PostgreSQL: peak connections and trials/s (issue 19, part 5).
+"""Many worker processes on one PostgreSQL: peak connections and trials/s (issues 19 and 26).
 
 Each process runs tuner's real worker path (``tuner.workers.worker.run_trials`` claiming the
 WAITING trials of an enqueued grid, heartbeats on, storage from ``tuner.storage.
 open_storage``) with a trivial objective (suggest the grid's parameter, return it), then
 the same number of processes run raw Optuna (``study.optimize``, the same objective, the
 same enqueued grid) for comparison. ``--mode direct`` connects every process to the
-database; ``--mode grpc`` puts Optuna's gRPC storage proxy (one server process, one
-bounded pool) between them and the database. Everything runs in a fresh database
-``tuner_many_<uuid>`` that is dropped afterwards. The connections of the database are
-sampled every 0.2 s (``pg_stat_activity``, each process named by ``PGAPPNAME``).
+database; ``--mode grpc`` starts ``tuner proxy`` (a subprocess: one server, one bounded
+pool, the heartbeat watch) and every worker opens ``grpc://127.0.0.1:PORT`` (tuner's path
+through ``open_storage``, raw Optuna through its ``GrpcStorageProxy``). Everything runs in
+a fresh database ``tuner_many_<uuid>`` that is dropped afterwards. The connections of the
+database are sampled every 0.2 s (``pg_stat_activity``, each process named by
+``PGAPPNAME``).
 
-    .venv/bin/python bench/many_workers.py --processes 50 --points 400 --mode both
+    .venv/bin/python bench/many_workers.py --processes 200 --direct-processes 40 \
+        --points 200 --mode both --race 20
 
 Direct mode refuses to take more connections than the server has free (less a margin for
 other users): it runs with fewer processes then, and says so.
+
+``--race K`` measures the grid race through a proxy: K processes at once do what ``tuner
+run`` does before training (create or load the study, store its setup, enqueue the grid's
+missing points under ``study_lock``, which a ``grpc://`` URL cannot take), first through
+Optuna's own proxy server, then through ``tuner proxy``; it counts the points queued more
+than once.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import inspect
 import multiprocessing
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import sqlalchemy
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GRPC_PORT = 13077
+GRPC_URL = f"grpc://127.0.0.1:{GRPC_PORT}"
 MARGIN = 15  # connections left free for everyone else on the server
 
 
@@ -85,6 +100,10 @@ class Sampler(threading.Thread):
 
 # -- one worker process -----------------------------------------------------------------------
 def worker_storage(url: str, via_grpc: bool, tuner_path: bool):
+    if via_grpc and tuner_path:
+        from tuner.storage import open_storage
+
+        return open_storage(GRPC_URL)  # tuner.storage.grpc: the proxy answers, or one line
     if via_grpc:
         from optuna.storages import GrpcStorageProxy
 
@@ -119,9 +138,13 @@ def work(index: int, url: str, name: str, via_grpc: bool, tuner_path: bool, poin
         ready.release()
         go.wait()
         if tuner_path:
+            from tuner.workers.heartbeat import HEARTBEAT_INTERVAL_S
             from tuner.workers.worker import run_trials
 
-            run_trials(study, objective, claim_only=True)
+            # through the proxy the heartbeat is a count the worker raises (tuner:beat)
+            beat = {"heartbeat_interval": HEARTBEAT_INTERVAL_S} if "heartbeat_interval" in \
+                inspect.signature(run_trials).parameters else {}
+            run_trials(study, objective, claim_only=True, **beat)
         else:
             from optuna.study import MaxTrialsCallback
             from optuna.trial import TrialState
@@ -136,8 +159,47 @@ def work(index: int, url: str, name: str, via_grpc: bool, tuner_path: bool, poin
     os._exit(code)  # no inherited finaliser touches the parent's sockets
 
 
+def tuner_proxy(url: str, threads: int) -> subprocess.Popen:
+    """``tuner proxy`` on :data:`GRPC_PORT`, once it answers."""
+    env = {**os.environ, "PGAPPNAME": "proxy", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", "proxy", "--storage", url, "--port",
+         str(GRPC_PORT), "--threads", str(threads)], cwd=ROOT, env=env)
+    wait_for_proxy(server)
+    return server
+
+
+def wait_for_proxy(server, seconds: float = 120) -> None:
+    """Until the proxy's port accepts a connection. A plain socket, not a gRPC channel:
+    this process forks the workers afterwards, and gRPC does not survive a fork."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", GRPC_PORT), timeout=1).close()
+            return
+        except OSError:
+            alive = server.poll() is None if isinstance(server, subprocess.Popen) \
+                else server.is_alive()
+            if time.monotonic() > deadline or not alive:
+                raise RuntimeError("the proxy did not start") from None
+            time.sleep(0.2)
+
+
+def stop_proxy(server) -> None:
+    if isinstance(server, subprocess.Popen):
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+        assert code == 143, f"tuner proxy ended with {code}, expected 143 (SIGTERM)"
+    else:
+        server.terminate()
+        server.join()
+
+
 def grpc_server(url: str, threads: int) -> None:
-    """The proxy: one process, one storage whose pool holds a connection per thread."""
+    """Optuna's own proxy (``--race``: what was there before ``tuner proxy``): one process,
+    one storage whose pool holds a connection per thread."""
     os.environ["PGAPPNAME"] = "proxy"
     from concurrent.futures import ThreadPoolExecutor
 
@@ -151,6 +213,27 @@ def grpc_server(url: str, threads: int) -> None:
     storage = get_storage(RDBStorage(url, engine_kwargs=kwargs, skip_table_creation=True))
     run_grpc_proxy_server(storage, host="127.0.0.1", port=GRPC_PORT,
                           thread_pool=ThreadPoolExecutor(max_workers=threads))
+
+
+def all_at_once(target, args_of, count: int, wave: int) -> tuple[list, float]:
+    """``count`` forked processes of ``target(*args_of(index, ready, go))``, started in
+    waves of ``wave`` (200 connects at once is a storm), each ready before any is let go;
+    the processes and the seconds from the go to the last one's end."""
+    context = multiprocessing.get_context("fork")
+    ready, go = context.Semaphore(0), context.Event()
+    children = []
+    for start in range(0, count, wave):
+        for index in range(start, min(start + wave, count)):
+            child = context.Process(target=target, args=args_of(index, ready, go))
+            child.start()
+            children.append(child)
+        for _ in range(start, min(start + wave, count)):
+            ready.acquire()
+    began = time.perf_counter()
+    go.set()
+    for child in children:
+        child.join()
+    return children, time.perf_counter() - began
 
 
 # -- one measured run -------------------------------------------------------------------------
@@ -168,24 +251,11 @@ def run_once(url: str, database: str, base: str, processes: int, points: int,
         for x in range(points):
             study.enqueue_trial({"x": x})
     sql_engine(storage).dispose()  # nothing pooled is inherited by the forked workers
-    context = multiprocessing.get_context("fork")
-    ready, go = context.Semaphore(0), context.Event()
     sampler = Sampler(base, database)
     sampler.start()
-    children = []
-    for start in range(0, processes, wave):  # in waves: 200 connects at once is a storm
-        for index in range(start, min(start + wave, processes)):
-            child = context.Process(target=work, args=(index, url, name, via_grpc,
-                                                       tuner_path, points, ready, go))
-            child.start()
-            children.append(child)
-        for _ in range(start, min(start + wave, processes)):
-            ready.acquire()
-    began = time.perf_counter()
-    go.set()
-    for child in children:
-        child.join()
-    seconds = time.perf_counter() - began
+    children, seconds = all_at_once(
+        work, lambda index, ready, go: (index, url, name, via_grpc, tuner_path, points,
+                                        ready, go), processes, wave)
     peak_total, peak_per_process = sampler.finish()
     trials = study.get_trials(deepcopy=False)
     complete = collections.Counter(t.params.get("x") for t in trials
@@ -209,15 +279,7 @@ def run_mode(mode: str, url: str, database: str, base: str, processes: int, poin
             print(f"direct: {processes} processes x 2 connections > {free} free on the "
                   f"server (less a margin of {MARGIN}): running {capped}")
             processes = capped
-    server = None
-    if via_grpc:
-        from tuner.optuna_internals import sql_engine
-        from tuner.storage import open_storage
-
-        sql_engine(open_storage(url)).dispose()  # the tables, before the proxy opens them
-        server = multiprocessing.get_context("fork").Process(
-            target=grpc_server, args=(url, threads), daemon=True)
-        server.start()
+    server = tuner_proxy(url, threads) if via_grpc else None
     try:
         for tuner_path in (True, False):
             result = run_once(url, database, base, processes, points, via_grpc, tuner_path,
@@ -235,15 +297,90 @@ def run_mode(mode: str, url: str, database: str, base: str, processes: int, poin
                 assert result["per_point"] == {1: points}, result
     finally:
         if server is not None:
-            server.terminate()
-            server.join()
+            stop_proxy(server)
+
+
+# -- the grid race through a proxy -------------------------------------------------------------
+def race_spec(name: str, points: int):
+    from tuner import StudySpec, categorical
+
+    return StudySpec(name=name, sampler="grid", pruner="none",
+                     space={"lr": categorical([round(1e-5 * (i + 1), 8) for i in range(points)])})
+
+
+def enqueue_like_a_run(index: int, name: str, points: int, ready, go) -> None:
+    """What ``tuner run`` does before it trains (workers/runner.py, ``_create_or_resume``),
+    through the proxy: create or load the study, store a setup, enqueue what is missing."""
+    code = 0
+    try:
+        import optuna
+
+        from tuner import records
+        from tuner.optuna_internals import quiet_optuna
+        from tuner.storage import open_storage, study_lock
+        from tuner.workers.trial_queue import enqueue_grid
+
+        quiet_optuna()
+        storage, spec = open_storage(GRPC_URL), race_spec(name, points)
+        ready.release()
+        go.wait()
+        with study_lock(GRPC_URL, name):  # nothing to lock: a proxy's URL names no database
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                        load_if_exists=True)
+            if records.SETUP not in study.user_attrs:
+                study.set_user_attr(records.SETUP, {"bench": "race"})
+            enqueue_grid(study, spec)
+    except BaseException as exc:  # noqa: BLE001 - reported, the parent counts what was done
+        print(f"run {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run_race(url: str, runs: int, points: int, threads: int, tuner_server: bool) -> None:
+    """``runs`` processes enqueue one grid at once through a proxy; points queued twice."""
+    import optuna
+
+    from tuner.optuna_internals import sql_engine
+    from tuner.storage import open_storage
+
+    storage = open_storage(url)  # the tables, before Optuna's server opens them
+    if tuner_server:
+        server = tuner_proxy(url, threads)
+    else:
+        server = multiprocessing.get_context("fork").Process(
+            target=grpc_server, args=(url, threads), daemon=True)
+        server.start()
+        wait_for_proxy(server)
+    name = f"race-{uuid.uuid4().hex[:6]}"
+    try:
+        children, seconds = all_at_once(
+            enqueue_like_a_run, lambda index, ready, go: (index, name, points, ready, go),
+            runs, runs)
+    finally:
+        stop_proxy(server)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    queued = collections.Counter(t.system_attrs["fixed_params"]["lr"] for t in trials)
+    twice = sum(n > 1 for n in queued.values())
+    who = "tuner proxy " if tuner_server else "Optuna proxy"
+    print(f"race   {who} {runs:4} runs at once, {points}-point grid: {len(trials)} trials "
+          f"queued for {len(queued)} points; {twice} points queued more than once "
+          f"({len(trials) - len(queued)} extra trials); runs failed "
+          f"{sum(c.exitcode != 0 for c in children)}; {seconds:.1f} s", flush=True)
+    sql_engine(storage).dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=50)
+    parser.add_argument("--direct-processes", type=int, default=None,
+                        help="processes in direct mode (default --processes; capped at the "
+                        "server's free connections)")
+    parser.add_argument("--race", type=int, default=0, metavar="K",
+                        help="also K runs enqueueing one grid at once through each proxy")
     parser.add_argument("--points", type=int, default=400)
-    parser.add_argument("--mode", choices=("direct", "grpc", "both"), default="both")
+    parser.add_argument("--mode", choices=("direct", "grpc", "both", "race"), default="both",
+                        help="race: only the grid race (--race K, default 20)")
     parser.add_argument("--url", default=os.environ.get("TUNER_BENCH_PG", BASE_URL),
                         help="a database on the server; the bench creates its own beside it")
     parser.add_argument("--wave", type=int, default=25, help="processes started at once")
@@ -257,9 +394,15 @@ def main() -> None:
     url = sqlalchemy.engine.make_url(args.url).set(database=database).render_as_string(
         hide_password=False)
     try:
-        for mode in ("direct", "grpc") if args.mode == "both" else (args.mode,):
-            run_mode(mode, url, database, args.url, args.processes, args.points, args.wave,
+        modes = {"both": ("direct", "grpc"), "race": ()}.get(args.mode, (args.mode,))
+        race = args.race or (20 if args.mode == "race" else 0)
+        for mode in modes:
+            processes = args.direct_processes or args.processes if mode == "direct" \
+                else args.processes
+            run_mode(mode, url, database, args.url, processes, args.points, args.wave,
                      args.proxy_threads)
+        for tuner_server in (False, True) if race else ():
+            run_race(url, race, args.points, args.proxy_threads, tuner_server)
     finally:
         with admin_engine(args.url).connect() as conn:
             conn.execute(sqlalchemy.text(f"drop database if exists {database} with (force)"))

@@ -184,3 +184,10 @@ def replace_artifact(store: Any, artifact_id: str, body: Any) -> None:
         with contextlib.suppress(Exception):
             store.remove(partial)
         raise
+
+
+def cached_storage(storage: BaseStorage) -> BaseStorage:
+    """Optuna's in-process cache around an RDB storage (``optuna.storages.get_storage``,
+    which Optuna calls internal and recommends for the gRPC proxy's server: without it
+    every read of a trial list is a full query); other storages as they are."""
+    return optuna.storages.get_storage(storage)

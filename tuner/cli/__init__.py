@@ -1,8 +1,8 @@
 """The ``tuner`` command: a thin layer over the typed functions of the package.
 
 One module per command group (``run``, ``campaign``, ``train``, ``inspect``,
-``evaluate``, ``reports``, ``dashboard``, ``weights``); each handler's docstring is its
-help. A user mistake (:class:`~tuner.errors.TunerError`) ends the command with one line on
+``evaluate``, ``reports``, ``dashboard``, ``proxy``, ``weights``); each handler's docstring
+is its help. A user mistake (:class:`~tuner.errors.TunerError`) ends the command with one line on
 stderr and exit code 2; anything else is a bug and keeps its traceback. Commands import
 Optuna, torch and plotly only when they run, so ``tuner --help`` is quick and ``tuner
 train`` never loads Optuna.
@@ -22,6 +22,7 @@ from tuner.cli import (  # noqa: E402
     dashboard,
     evaluate,
     inspect,
+    proxy,
     reports,
     run,
     train,
@@ -42,6 +43,7 @@ app.command("fields")(train.fields_command)
 app.command("export")(reports.export_command)
 app.command("report")(reports.report_command)
 app.command("dashboard")(dashboard.dashboard_command)
+app.command("proxy")(proxy.proxy_command)
 app.add_typer(weights.app, name="weights")
 
 
