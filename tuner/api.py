@@ -107,7 +107,17 @@ def _run(spec, options, requested: int | None, console: Console, results: Consol
     results = results or console
     results.print(best_trials_table(run.study))
     session.summarize(run, console, results)
+    release_connections(run.study)  # a campaign's next stage opens its own
     return run.outcome
+
+
+def release_connections(study) -> None:
+    """Close the pooled connections of ``study``'s storage (a server database's)."""
+    from tuner.optuna_internals import sql_engine, storage_of
+
+    engine = sql_engine(storage_of(study))
+    if engine is not None:
+        engine.dispose()
 
 
 @dataclass

@@ -191,3 +191,13 @@ def cached_storage(storage: BaseStorage) -> BaseStorage:
     which Optuna calls internal and recommends for the gRPC proxy's server: without it
     every read of a trial list is a full query); other storages as they are."""
     return optuna.storages.get_storage(storage)
+
+
+def drop_schema(connection: Any) -> None:
+    """Drop every table of Optuna's RDB schema (its models' metadata and Alembic's version
+    table) on ``connection``: what a failed first open undoes (:mod:`tuner.storage`)."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    models.BaseModel.metadata.drop_all(connection)
+    connection.execute(sqlalchemy.text("drop table if exists alembic_version"))

@@ -405,3 +405,36 @@ def test_a_refused_connection_is_a_restart_only_once_a_storage_was_open():
         "connect", {}, Exception('connection to server at "127.0.0.1", port 5432 failed: '
                                  "Connection refused"))
     assert is_transient(refused) and not is_transient(refused, restarting=False)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_first_open_that_keeps_failing_leaves_the_database_as_it_was(kind, tmp_path,
+                                                                        request, monkeypatch):
+    """Connections dropped on every try while the schema is first created: the open is
+    retried, then fails with one line, and takes away what it created (a SQLite file it
+    made; Optuna's tables on a server)."""
+    from tuner.storage import opening
+
+    url = f"sqlite:///{tmp_path / 'new.db'}" if kind == "sqlite" \
+        else request.getfixturevalue("empty_postgres")
+    tries = []
+
+    class DroppedAfterCreating(opening._storage_class()):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.engine.dispose()
+            tries.append(1)
+            raise sqlalchemy.exc.OperationalError(
+                "select 1", {}, Exception("terminating connection due to administrator command"))
+
+    monkeypatch.setattr("tuner.storage.retries.RETRY_DELAYS_S", (0.0, 0.0))
+    monkeypatch.setattr(opening, "_storage_class", lambda: DroppedAfterCreating)
+    with pytest.raises(TunerError, match="cannot be opened .*terminating connection"):
+        open_storage(url)
+    assert len(tries) == 3  # retried like a dropped connection later on
+    if kind == "sqlite":
+        assert not (tmp_path / "new.db").exists()
+    else:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        assert sqlalchemy.inspect(engine).get_table_names() == []
+        engine.dispose()

@@ -14,6 +14,7 @@ import sqlalchemy
 from tuner.errors import TunerError
 from tuner.storage.locks import named_lock
 from tuner.storage.retries import with_retries
+from tuner.storage.roles import connect_args
 from tuner.storage.urls import (
     DEFAULT_STORAGE,
     artifact_dir,
@@ -24,6 +25,8 @@ from tuner.storage.urls import (
     userinfo,
 )
 
+#: the table where Optuna's schema keeps its version (one row once the schema is complete)
+VERSION_TABLE = "version_info"
 #: URLs of Optuna's gRPC storage proxy: ``grpc://HOST:PORT``
 GRPC_SCHEME = "grpc://"
 
@@ -57,10 +60,12 @@ def _storage_class() -> type:
 def engine_kwargs(url: str) -> dict:
     """SQLAlchemy options: busy timeout for SQLite; for servers pre-ping and recycling (a
     connection dropped while idle is replaced silently) and a pool of two at most."""
-    if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite":
+    backend = sqlalchemy.engine.make_url(url).get_backend_name()
+    if backend == "sqlite":
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return {"pool_pre_ping": True, "pool_recycle": 300, "pool_size": POOL_SIZE,
-            "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT_S}
+            "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT_S,
+            "connect_args": connect_args(backend)}
 
 
 def open_storage(url: str | None = None, *, create: bool = True,
@@ -105,12 +110,22 @@ def open_storage(url: str | None = None, *, create: bool = True,
     if db_file is not None:
         _check_sqlite_file(db_file, redact(url), create)
     options = heartbeat_options(heartbeat_interval, grace_period, stale_trial_callback)
+    new_file = db_file is not None and not db_file.exists()
+    created: list[bool] = []  # this command began Optuna's schema: a failure removes it
 
     def connect() -> optuna.storages.BaseStorage:
-        if not create and not _has_optuna_tables(url):
+        schema = _schema(url)
+        if create and schema == "none":
+            created.append(True)
+        if schema == "ready":  # the usual case: nothing to create, no lock, one connection
+            return _storage_class()(url, engine_kwargs=engine_kwargs(url),
+                                    skip_table_creation=True, **options)
+        if not create and schema == "none":
             return optuna.storages.InMemoryStorage()  # no studies; nothing is created
         # One process at a time creates Optuna's tables (of two at once, the loser fails on
-        # a duplicate); reading creates nothing, not even a lock file.
+        # a duplicate), and a reader waits for a schema being created; reading creates
+        # nothing, not even a lock file. (Optuna's set-up holds two connections at once:
+        # with the lock's, three, once in the life of a database.)
         with named_lock(url, SCHEMA_LOCK) if create or db_file is None else \
                 contextlib.nullcontext():
             return _storage_class()(url, engine_kwargs=engine_kwargs(url),
@@ -121,14 +136,48 @@ def open_storage(url: str | None = None, *, create: bool = True,
     except TunerError:
         raise
     except Exception as exc:  # driver missing, server down, bad credentials, not a DB
+        if created:
+            _remove_new_schema(url, db_file if new_file else None)
         raise _cannot_open(parsed, exc) from None
 
 
-def _has_optuna_tables(url: str) -> bool:
-    """Whether Optuna ever wrote to ``url`` (its ``studies`` table), creating nothing."""
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+def _remove_new_schema(url: str, new_file: Path | None) -> None:
+    """After a failed first open: leave the database as it was. A SQLite file this command
+    made is deleted; on a server, Optuna's tables are dropped while they hold no study
+    (under the schema lock: no other process is creating them). Best effort: a server
+    that is gone keeps them, harmless and reused by the next open."""
+    from tuner.optuna_internals import drop_schema
+
+    if new_file is not None:
+        with contextlib.suppress(OSError):
+            new_file.unlink()
+        return
+    with contextlib.suppress(Exception), named_lock(url, SCHEMA_LOCK):
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                if not conn.execute(sqlalchemy.text("select count(*) from studies")).scalar():
+                    drop_schema(conn)
+        finally:
+            engine.dispose()
+
+
+def _schema(url: str) -> str:
+    """Optuna's schema at ``url``, creating nothing: ``"none"`` (no ``studies`` table: it
+    never wrote there), ``"ready"`` (its tables and its version row), else ``"partial"``
+    (being created, or a creation that failed)."""
+    backend = sqlalchemy.engine.make_url(url).get_backend_name()
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                      connect_args=connect_args(backend))
     try:
-        return sqlalchemy.inspect(engine).has_table("studies")
+        with engine.connect() as conn:
+            inspector = sqlalchemy.inspect(conn)
+            if not inspector.has_table("studies"):
+                return "none"
+            if not inspector.has_table(VERSION_TABLE):
+                return "partial"
+            rows = conn.execute(sqlalchemy.text(f"select count(*) from {VERSION_TABLE}"))
+            return "ready" if rows.scalar() else "partial"
     finally:
         engine.dispose()
 

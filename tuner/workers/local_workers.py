@@ -29,9 +29,10 @@ from optuna.trial import TrialState
 from tuner import interrupt
 from tuner.data.cache import use_root
 from tuner.errors import TunerError
-from tuner.optuna_internals import quiet_optuna
+from tuner.optuna_internals import quiet_optuna, storage_of
 from tuner.startup import exit_quickly
 from tuner.storage import artifact_store, data_cache_dir, is_transient, storage_url
+from tuner.storage.roles import set_role
 from tuner.study.objective import Objective
 from tuner.study.spec import StudySpec, load_spec
 from tuner.workers.fork_server import CONTEXT, physical_cores, warm_up
@@ -51,6 +52,7 @@ class Assignment:
     options: RunOptions
     max_trials: int | None
     gpu: int | None = None
+    number: int = 2  # this worker's number in the run (the parent is worker 1)
     environment: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     folder: str = field(default_factory=os.getcwd)
 
@@ -78,6 +80,7 @@ def work_assignment(assignment: Assignment, stop) -> None:
     options = assignment.options
     torch.set_num_threads(options.overrides["threads"])
     use_root(data_cache_dir(options.storage))
+    set_role(f"worker {assignment.number}")
     quiet_optuna()
     try:
         if options.stage is None:
@@ -173,10 +176,11 @@ def start_workers(spec: StudySpec, options: RunOptions,
     here if :func:`warm_up` did not start it)."""
     warm_up(len(plan) + 1, None)
     workers = []
-    for budget, gpu in plan:
+    for number, (budget, gpu) in enumerate(plan, start=2):
         stop = CONTEXT.Event()
         process = CONTEXT.Process(target=work_assignment, name="tuner-worker", daemon=True,
-                                   args=(Assignment(spec.source, options, budget, gpu), stop))
+                                   args=(Assignment(spec.source, options, budget, gpu, number),
+                                         stop))
         process.start()
         workers.append(LocalWorker(process, stop))
     return workers
@@ -215,13 +219,14 @@ def run_local(spec: StudySpec, options: RunOptions, study: optuna.Study,
     objective = Objective(spec, options.overrides, artifact_store(url), options.save_weights,
                           options.galleries, on_epoch=on_epoch)
     try:
+        shared = storage_of(study)  # one pool for the setup, this worker and the progress
         result = run_worker(spec, options, max_trials=budget, on_trial_end=progress.trial_end,
-                            objective=objective, wait_for_stale=not processes)
+                            objective=objective, wait_for_stale=not processes, storage=shared)
         notices = _wait_for(processes, study, progress, known)
         if notices and result.stop_reason != "failing" and _unfinished(study):
             result = run_worker(spec, options, on_trial_end=progress.trial_end,
-                                objective=objective, wait_for_stale=True,
-                                claim_only=True)  # the dead worker's trial, retried
+                                objective=objective, wait_for_stale=True, claim_only=True,
+                                storage=shared)  # the dead or stopped worker's trial
     except KeyboardInterrupt:
         _stop(workers)
         raise

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import interrupt, records
 from tuner.errors import TunerError
-from tuner.optuna_internals import stale_trial_retry
+from tuner.optuna_internals import sql_engine, stale_trial_retry
 from tuner.search.pruners import build_pruner
 from tuner.search.samplers import build_sampler
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
@@ -103,7 +103,8 @@ def prepare_study(spec: StudySpec, options: RunOptions) -> optuna.Study:
 def _create_or_resume(spec: StudySpec, options: RunOptions, url: str, name: str,
                       setup: dict[str, Any], storage: optuna.storages.RDBStorage,
                       caveats: list[str]) -> optuna.Study:
-    with study_lock(url, name):  # two runs starting at once: one creates, one resumes
+    # two runs starting at once: one creates, one resumes (the lock on the storage's pool)
+    with study_lock(url, name, sql_engine(storage)):
         existed = name in optuna.get_all_study_names(storage)
         study = open_study(spec, url, options, storage)
         stored = study.user_attrs.get(records.SETUP)
@@ -164,14 +165,17 @@ def remaining_work(study: optuna.Study, spec: StudySpec) -> int:
 def run_worker(spec: StudySpec, options: RunOptions, *, max_trials: int | None = None,
                on_trial_end: Callable[[FrozenTrial], None] | None = None,
                objective: Objective | None = None,
-               wait_for_stale: bool = True, claim_only: bool | None = None) -> LoopResult:
+               wait_for_stale: bool = True, claim_only: bool | None = None,
+               storage: optuna.storages.BaseStorage | None = None) -> LoopResult:
     """Run trials of the (already prepared) study in this process. A grid worker whose
     queue is empty waits (``wait_for_stale``) until other running trials are finished or
     their heartbeat is stale, so that it can take over a dead worker's trial.
-    ``claim_only`` (default: for grids) takes only queued trials, never new sampled ones."""
+    ``claim_only`` (default: for grids) takes only queued trials, never new sampled ones.
+    ``storage``: the storage the run prepared the study with (one pool per process: at
+    most two connections, docs/scale-out.md); else one is opened."""
     interrupt.install()
     url = storage_url(options.storage)
-    study = open_study(spec, url, options)
+    study = open_study(spec, url, options, storage)
     objective = objective or Objective(spec, options.overrides, artifact_store(url),
                                        options.save_weights, options.galleries)
     deadline = time.monotonic() + options.timeout if options.timeout else None

@@ -97,7 +97,8 @@ def take_over_stale_trials(study: optuna.Study) -> None:
             return
         engine = sql_engine(storage_of(study))
         lock = study_lock(engine.url.render_as_string(hide_password=False),
-                          study.study_name) if engine is not None else contextlib.nullcontext()
+                          study.study_name, engine) if engine is not None \
+            else contextlib.nullcontext()  # a connection of the storage's own pool
         with lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
