@@ -201,3 +201,19 @@ def drop_schema(connection: Any) -> None:
 
     models.BaseModel.metadata.drop_all(connection)
     connection.execute(sqlalchemy.text("drop table if exists alembic_version"))
+
+
+def grpc_proxy_class(wrap_stub: Callable[[Any], Any]) -> type:
+    """A subclass of Optuna's ``GrpcStorageProxy`` whose calls to the proxy, its own and its
+    trial cache's, all go through ``wrap_stub(stub)``: the client's stub is private
+    (``_stub``, made in ``_setup`` and shared with ``_cache.grpc_client``)."""
+    GrpcStorageProxy = optuna.storages.GrpcStorageProxy
+
+    def _setup(self) -> None:
+        GrpcStorageProxy._setup(self)
+        self._stub = wrap_stub(self._stub)
+        self._cache.grpc_client = self._stub
+
+    return type("RetryingGrpcStorageProxy", (GrpcStorageProxy,), {
+        "_setup": _setup, "__module__": __name__,
+        "__doc__": "Optuna's GrpcStorageProxy whose calls are wrapped (tuner.storage.grpc)."})

@@ -56,35 +56,46 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def start_proxy():
-    """``start_proxy(database_url, *options)`` -> ``grpc://127.0.0.1:PORT`` of a running
-    ``tuner proxy``; stopped with SIGTERM afterwards (exit code 143)."""
-    started: list[subprocess.Popen] = []
+class Proxies:
+    """``tuner proxy`` subprocesses of a test: started on a free port (or a given one),
+    stopped with SIGTERM (exit code 143)."""
 
-    def start(url: str, *options: str) -> str:
-        port = free_port()
+    def __init__(self) -> None:
+        self.running: dict[str, subprocess.Popen] = {}
+
+    def start(self, url: str, *options: str, port: int | None = None) -> str:
+        """``grpc://127.0.0.1:PORT`` of a ``tuner proxy`` serving ``url``, once it listens."""
+        port = port or free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "tuner.cli", "proxy", "--storage", url, "--port", str(port),
              *options], cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True)
-        started.append(process)
+        address = f"grpc://127.0.0.1:{port}"
+        self.running[address] = process
         deadline = time.monotonic() + 60
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return f"grpc://127.0.0.1:{port}"
+                return address
             except OSError:
                 assert process.poll() is None, process.communicate()
                 assert time.monotonic() < deadline, "tuner proxy did not listen within 60 s"
                 time.sleep(0.1)
 
-    yield start
-    for process in started:
+    def stop(self, address: str) -> None:
+        process = self.running.pop(address)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 143, err
-        assert "tuner proxy: serving" in err and "***" not in err.split("serving")[0]
+        assert "tuner proxy: serving" in err
+
+
+@pytest.fixture
+def proxies():
+    started = Proxies()
+    yield started
+    for address in list(started.running):
+        started.stop(address)
 
 
 def run_grid(study_file: Path, url: str, *options: str, epochs: int = 1) -> list[str]:
@@ -94,8 +105,14 @@ def run_grid(study_file: Path, url: str, *options: str, epochs: int = 1) -> list
             "--no-galleries", *options]
 
 
+def stored_trials(database_url: str, name: str) -> list:
+    if name not in optuna.get_all_study_names(database_url):
+        return []
+    return optuna.load_study(study_name=name, storage=database_url).get_trials()
+
+
 def complete_once(database_url: str, name: str) -> None:
-    trials = optuna.load_study(study_name=name, storage=database_url).get_trials()
+    trials = stored_trials(database_url, name)
     complete = collections.Counter((t.params["lr"], t.params["dropout"]) for t in trials
                                    if t.state == TrialState.COMPLETE)
     assert complete == {(lr, d): 1 for lr in LR for d in DROPOUT}, trials
@@ -105,8 +122,8 @@ def complete_once(database_url: str, name: str) -> None:
 # -- through a running proxy ----------------------------------------------------------------
 @pytest.mark.slow
 def test_run_studies_best_and_export_through_the_proxy(postgres_url, study_name, tmp_path,
-                                                       start_proxy):
-    url = start_proxy(postgres_url)
+                                                       proxies):
+    url = proxies.start(postgres_url)
     ran = tuner(*run_grid(write_grid(tmp_path, study_name), url))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     complete_once(postgres_url, study_name)
@@ -122,19 +139,46 @@ def test_run_studies_best_and_export_through_the_proxy(postgres_url, study_name,
 
 
 @pytest.mark.slow
-def test_a_grid_runs_through_a_proxy_on_sqlite(tmp_path, study_name, start_proxy):
+def test_a_grid_runs_through_a_proxy_on_sqlite(tmp_path, study_name, proxies):
     database = f"sqlite:///{tmp_path / 'tuner.db'}"
-    ran = tuner(*run_grid(write_grid(tmp_path, study_name), start_proxy(database)))
+    ran = tuner(*run_grid(write_grid(tmp_path, study_name), proxies.start(database)))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     complete_once(database, study_name)
 
 
 @pytest.mark.slow
+def test_a_run_goes_on_through_a_restart_of_the_proxy(postgres_url, study_name, tmp_path,
+                                                      proxies):
+    port = free_port()
+    url = proxies.start(postgres_url, port=port)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *run_grid(write_grid(tmp_path, study_name), url,
+                                                      epochs=6)],
+        cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(t.state == TrialState.COMPLETE for t in stored_trials(postgres_url,
+                                                                             study_name)):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.3)
+        proxies.stop(url)  # while the run trains the other points
+        assert len(stored_trials(postgres_url, study_name)) > sum(
+            t.state == TrialState.COMPLETE for t in stored_trials(postgres_url, study_name))
+        proxies.start(postgres_url, port=port)
+        output = run.communicate(timeout=120)[0]
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, output
+    complete_once(postgres_url, study_name)
+
+
+@pytest.mark.slow
 def test_runs_enqueueing_one_grid_at_once_queue_each_point_once(postgres_url, study_name,
-                                                                start_proxy):
+                                                                proxies):
     """What ``tuner run`` does before training, in four runs at once through the proxy
     (measured without tuner proxy: every point queued by every run, bench/RESULTS.md)."""
-    url = start_proxy(postgres_url)
+    url = proxies.start(postgres_url)
     spec = StudySpec(name=study_name, sampler="grid", pruner="none", repeats=2,
                      space={"lr": categorical([round(1e-4 * (i + 1), 6) for i in range(25)])})
     clients = [open_storage(url) for _ in range(4)]
@@ -165,8 +209,8 @@ def test_runs_enqueueing_one_grid_at_once_queue_each_point_once(postgres_url, st
 
 @pytest.mark.slow
 def test_a_killed_proxied_worker_s_trial_is_failed_and_retried(postgres_url, study_name,
-                                                               tmp_path, start_proxy):
-    url = start_proxy(postgres_url, "--heartbeat-interval", "1", "--grace-period", "3")
+                                                               tmp_path, proxies):
+    url = proxies.start(postgres_url, "--heartbeat-interval", "1", "--grace-period", "3")
     path = tmp_path / f"{study_name}.py"
     path.write_text(f"from tuner import StudySpec, categorical\nstudy = StudySpec(name="
                     f"'{study_name}', sampler='grid', pruner='none', "
