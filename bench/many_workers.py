@@ -1,28 +1,21 @@
 """Many worker processes on one PostgreSQL: peak connections and trials/s (issues 19 and 26).
 
-Each process runs tuner's real worker path (``tuner.workers.worker.run_trials`` claiming the
+Each process runs tuner's worker path (``tuner.workers.worker.run_trials`` claiming the
 WAITING trials of an enqueued grid, heartbeats on, storage from ``tuner.storage.
-open_storage``) with a trivial objective (suggest the grid's parameter, return it), then
-the same number of processes run raw Optuna (``study.optimize``, the same objective, the
-same enqueued grid) for comparison. ``--mode direct`` connects every process to the
-database; ``--mode grpc`` starts ``tuner proxy`` (a subprocess: one server, one bounded
-pool, the heartbeat watch) and every worker opens ``grpc://127.0.0.1:PORT`` (tuner's path
-through ``open_storage``, raw Optuna through its ``GrpcStorageProxy``). Everything runs in
-a fresh database ``tuner_many_<uuid>`` that is dropped afterwards. The connections of the
-database are sampled every 0.2 s (``pg_stat_activity``, each process named by
-``PGAPPNAME``).
+open_storage``) with a trivial objective, then as many run raw Optuna (``study.optimize``,
+the same objective and grid). ``--mode direct`` connects every process to the database
+(capped at the connections the server has free, less a margin, and said so); ``--mode
+grpc`` starts ``tuner proxy`` (a subprocess) and every worker opens
+``grpc://127.0.0.1:PORT`` (raw Optuna through its ``GrpcStorageProxy``). All in a fresh
+database ``tuner_many_<uuid>``, dropped afterwards; its connections sampled every 0.2 s.
 
     .venv/bin/python bench/many_workers.py --processes 200 --direct-processes 40 \
         --points 200 --mode both --race 20
 
-Direct mode refuses to take more connections than the server has free (less a margin for
-other users): it runs with fewer processes then, and says so.
-
-``--race K`` measures the grid race through a proxy: K processes at once do what ``tuner
-run`` does before training (create or load the study, store its setup, enqueue the grid's
-missing points under ``study_lock``, which a ``grpc://`` URL cannot take), first through
-Optuna's own proxy server, then through ``tuner proxy``; it counts the points queued more
-than once.
+``--race K``: K processes at once do what ``tuner run`` does before training (create or
+load the study, store a setup, enqueue the missing grid points under ``study_lock``, which
+a ``grpc://`` URL cannot take) through Optuna's own proxy server, then through ``tuner
+proxy``, and the points queued more than once are counted (``--mode race``: only that).
 """
 
 from __future__ import annotations
@@ -71,6 +64,14 @@ def free_connections(base: str) -> int:
     return limit - reserved - int(used)
 
 
+def is_worker(application_name: str) -> bool:
+    """A worker process's connection: named by ``PGAPPNAME`` (``many-<i>``), or by tuner
+    itself (``tuner <role> pid <pid>``), neither the proxy's nor this process's."""
+    return application_name.startswith("many-") or (
+        application_name.startswith("tuner ") and "proxy" not in application_name
+        and not application_name.endswith(f" pid {os.getpid()}"))
+
+
 class Sampler(threading.Thread):
     """The database's connections every 0.2 s: the peak in all and per process name."""
 
@@ -87,7 +88,7 @@ class Sampler(threading.Thread):
                     "select application_name, count(*) from pg_stat_activity "
                     "where datname = :d group by 1"), {"d": self.database}).all()
                 conn.rollback()
-                workers = [n for name, n in rows if name.startswith("many-")]
+                workers = [n for name, n in rows if is_worker(name)]
                 self.peak_total = max(self.peak_total, sum(n for _, n in rows))
                 self.peak_per_process = max([self.peak_per_process, *workers])
 
@@ -125,8 +126,8 @@ def work(index: int, url: str, name: str, via_grpc: bool, tuner_path: bool, poin
          ready, go) -> None:
     """One worker process: open the storage, wait for the start, run trials, exit."""
     os.environ["PGAPPNAME"] = f"many-{index}"
-    code = 0
-    try:
+
+    def run() -> None:
         import optuna
 
         from tuner.optuna_internals import quiet_optuna
@@ -151,68 +152,65 @@ def work(index: int, url: str, name: str, via_grpc: bool, tuner_path: bool, poin
 
             taken = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL)
             study.optimize(objective, callbacks=[MaxTrialsCallback(points, states=taken)])
+
+    exit_after(f"worker {index}", run)
+
+
+def exit_after(label: str, body) -> None:
+    """Run ``body`` in a forked process, then exit: 0, or 1 with the error on stderr (the
+    parent counts what was done); no inherited finaliser touches the parent's sockets."""
+    code = 0
+    try:
+        body()
     except BaseException as exc:  # noqa: BLE001 - reported, the parent counts what was done
-        print(f"worker {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{label}: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)  # no inherited finaliser touches the parent's sockets
+    os._exit(code)
 
 
-def tuner_proxy(url: str, threads: int) -> subprocess.Popen:
-    """``tuner proxy`` on :data:`GRPC_PORT`, once it answers."""
-    env = {**os.environ, "PGAPPNAME": "proxy", "NO_ALBUMENTATIONS_UPDATE": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tuner.cli", "proxy", "--storage", url, "--port",
-         str(GRPC_PORT), "--threads", str(threads)], cwd=ROOT, env=env)
-    wait_for_proxy(server)
-    return server
+#: Optuna's own proxy server (``--race``: what there was before ``tuner proxy``): one
+#: storage whose pool holds a connection per thread; argv: URL, port, threads
+OPTUNA_PROXY = """
+import sys; from concurrent.futures import ThreadPoolExecutor
+import optuna; from optuna.storages import RDBStorage, get_storage, run_grpc_proxy_server
+from tuner.storage import engine_kwargs
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+url, port, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kwargs = {**engine_kwargs(url), "pool_size": threads, "max_overflow": 0}
+run_grpc_proxy_server(get_storage(RDBStorage(url, engine_kwargs=kwargs)), host="127.0.0.1",
+                      port=port, thread_pool=ThreadPoolExecutor(max_workers=threads))
+"""
 
 
-def wait_for_proxy(server, seconds: float = 120) -> None:
-    """Until the proxy's port accepts a connection. A plain socket, not a gRPC channel:
-    this process forks the workers afterwards, and gRPC does not survive a fork."""
+def start_proxy(url: str, threads: int, optunas_own: bool = False) -> subprocess.Popen:
+    """``tuner proxy`` (or Optuna's own) on :data:`GRPC_PORT`, once a plain socket connects
+    (no gRPC channel here: this process forks the workers, and gRPC does not survive it)."""
     import socket
 
-    deadline = time.monotonic() + seconds
+    if optunas_own:
+        command = ["-W", "ignore", "-c", OPTUNA_PROXY, url, str(GRPC_PORT), str(threads)]
+    else:
+        command = ["-m", "tuner.cli", "proxy", "--storage", url, "--port", str(GRPC_PORT),
+                   "--threads", str(threads)]
+    server = subprocess.Popen([sys.executable, *command], cwd=ROOT, env={
+        **os.environ, "PGAPPNAME": "proxy", "NO_ALBUMENTATIONS_UPDATE": "1"})
+    deadline = time.monotonic() + 120
     while True:
         try:
             socket.create_connection(("127.0.0.1", GRPC_PORT), timeout=1).close()
-            return
+            return server
         except OSError:
-            alive = server.poll() is None if isinstance(server, subprocess.Popen) \
-                else server.is_alive()
-            if time.monotonic() > deadline or not alive:
+            if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("the proxy did not start") from None
             time.sleep(0.2)
 
 
-def stop_proxy(server) -> None:
-    if isinstance(server, subprocess.Popen):
-        server.send_signal(signal.SIGTERM)
-        code = server.wait(timeout=60)
-        assert code == 143, f"tuner proxy ended with {code}, expected 143 (SIGTERM)"
-    else:
-        server.terminate()
-        server.join()
-
-
-def grpc_server(url: str, threads: int) -> None:
-    """Optuna's own proxy (``--race``: what was there before ``tuner proxy``): one process,
-    one storage whose pool holds a connection per thread."""
-    os.environ["PGAPPNAME"] = "proxy"
-    from concurrent.futures import ThreadPoolExecutor
-
-    import optuna
-    from optuna.storages import RDBStorage, get_storage, run_grpc_proxy_server
-
-    from tuner.storage import engine_kwargs
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    kwargs = {**engine_kwargs(url), "pool_size": threads, "max_overflow": 0}
-    storage = get_storage(RDBStorage(url, engine_kwargs=kwargs, skip_table_creation=True))
-    run_grpc_proxy_server(storage, host="127.0.0.1", port=GRPC_PORT,
-                          thread_pool=ThreadPoolExecutor(max_workers=threads))
+def stop_proxy(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    code = server.wait(timeout=60)
+    assert code in (143, -signal.SIGTERM), f"the proxy ended with {code} on SIGTERM"
 
 
 def all_at_once(target, args_of, count: int, wave: int) -> tuple[list, float]:
@@ -279,7 +277,7 @@ def run_mode(mode: str, url: str, database: str, base: str, processes: int, poin
             print(f"direct: {processes} processes x 2 connections > {free} free on the "
                   f"server (less a margin of {MARGIN}): running {capped}")
             processes = capped
-    server = tuner_proxy(url, threads) if via_grpc else None
+    server = start_proxy(url, threads) if via_grpc else None
     try:
         for tuner_path in (True, False):
             result = run_once(url, database, base, processes, points, via_grpc, tuner_path,
@@ -301,27 +299,21 @@ def run_mode(mode: str, url: str, database: str, base: str, processes: int, poin
 
 
 # -- the grid race through a proxy -------------------------------------------------------------
-def race_spec(name: str, points: int):
-    from tuner import StudySpec, categorical
-
-    return StudySpec(name=name, sampler="grid", pruner="none",
-                     space={"lr": categorical([round(1e-5 * (i + 1), 8) for i in range(points)])})
-
-
 def enqueue_like_a_run(index: int, name: str, points: int, ready, go) -> None:
     """What ``tuner run`` does before it trains (workers/runner.py, ``_create_or_resume``),
     through the proxy: create or load the study, store a setup, enqueue what is missing."""
-    code = 0
-    try:
+    def run() -> None:
         import optuna
 
-        from tuner import records
+        from tuner import StudySpec, categorical, records
         from tuner.optuna_internals import quiet_optuna
         from tuner.storage import open_storage, study_lock
         from tuner.workers.trial_queue import enqueue_grid
 
         quiet_optuna()
-        storage, spec = open_storage(GRPC_URL), race_spec(name, points)
+        storage = open_storage(GRPC_URL)
+        spec = StudySpec(name=name, sampler="grid", pruner="none", space={
+            "lr": categorical([round(1e-5 * (i + 1), 8) for i in range(points)])})
         ready.release()
         go.wait()
         with study_lock(GRPC_URL, name):  # nothing to lock: a proxy's URL names no database
@@ -330,11 +322,8 @@ def enqueue_like_a_run(index: int, name: str, points: int, ready, go) -> None:
             if records.SETUP not in study.user_attrs:
                 study.set_user_attr(records.SETUP, {"bench": "race"})
             enqueue_grid(study, spec)
-    except BaseException as exc:  # noqa: BLE001 - reported, the parent counts what was done
-        print(f"run {index}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        code = 1
-    sys.stderr.flush()
-    os._exit(code)
+
+    exit_after(f"run {index}", run)
 
 
 def run_race(url: str, runs: int, points: int, threads: int, tuner_server: bool) -> None:
@@ -345,13 +334,7 @@ def run_race(url: str, runs: int, points: int, threads: int, tuner_server: bool)
     from tuner.storage import open_storage
 
     storage = open_storage(url)  # the tables, before Optuna's server opens them
-    if tuner_server:
-        server = tuner_proxy(url, threads)
-    else:
-        server = multiprocessing.get_context("fork").Process(
-            target=grpc_server, args=(url, threads), daemon=True)
-        server.start()
-        wait_for_proxy(server)
+    server = start_proxy(url, threads, optunas_own=not tuner_server)
     name = f"race-{uuid.uuid4().hex[:6]}"
     try:
         children, seconds = all_at_once(
@@ -361,10 +344,10 @@ def run_race(url: str, runs: int, points: int, threads: int, tuner_server: bool)
         stop_proxy(server)
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     queued = collections.Counter(t.system_attrs["fixed_params"]["lr"] for t in trials)
-    twice = sum(n > 1 for n in queued.values())
     who = "tuner proxy " if tuner_server else "Optuna proxy"
     print(f"race   {who} {runs:4} runs at once, {points}-point grid: {len(trials)} trials "
-          f"queued for {len(queued)} points; {twice} points queued more than once "
+          f"queued for {len(queued)} points; {sum(n > 1 for n in queued.values())} points "
+          "queued more than once "
           f"({len(trials) - len(queued)} extra trials); runs failed "
           f"{sum(c.exitcode != 0 for c in children)}; {seconds:.1f} s", flush=True)
     sql_engine(storage).dispose()
@@ -385,8 +368,11 @@ def main() -> None:
                         help="a database on the server; the bench creates its own beside it")
     parser.add_argument("--wave", type=int, default=25, help="processes started at once")
     parser.add_argument("--proxy-threads", type=int, default=8,
-                        help="the gRPC server's threads, one pooled connection each")
+                        help="the proxy's threads")
     args = parser.parse_args()
+    from tuner.optuna_internals import quiet_optuna
+
+    quiet_optuna()
     import tuner.workers.worker  # noqa: F401 - imported once, shared by the forked workers
     database = f"tuner_many_{uuid.uuid4().hex[:10]}"
     with admin_engine(args.url).connect() as conn:
