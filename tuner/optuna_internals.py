@@ -70,7 +70,8 @@ def storage_of(study: optuna.Study) -> BaseStorage:
 
 
 def study_id(study: optuna.Study) -> int:
-    """The storage's id of ``study`` (what the storage's trial queries take)."""
+    """The storage's id of ``study`` (what the storage's trial queries take), also of a
+    ``FrozenStudy`` as ``get_all_studies`` lists them."""
     return study._study_id
 
 

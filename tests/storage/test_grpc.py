@@ -304,6 +304,12 @@ def test_the_watch_fails_a_silent_trial_and_queues_its_retry(sqlite_url, study_n
         return trial.number
 
     silent, beating, unbeaten = running(1, 4), running(2, 1), running(3, None)
+    put_back = running(4, 7)  # by Ctrl-C through the proxy, then taken by a direct worker
+    served = ServedStorage(storage, sqlite_url)
+    put_back_id = trial_id(study.get_trials()[put_back])
+    assert served.set_trial_state_values(put_back_id, TrialState.WAITING)
+    assert served.set_trial_state_values(put_back_id, TrialState.RUNNING)
+    assert study.get_trials()[put_back].system_attrs[records.PROXY_HEARTBEAT] is None
     ids = {number: trial_id(study.get_trials()[number]) for number in (silent, beating)}
     now = [0.0]
     watch = ProxyWatch(storage, sqlite_url, interval=1, grace_period=30, clock=lambda: now[0])
@@ -314,7 +320,7 @@ def test_the_watch_fails_a_silent_trial_and_queues_its_retry(sqlite_url, study_n
         assert watch.check() == ([] if moment < 30 else [ids[silent]])
     states = {t.number: t.state for t in study.get_trials()}
     assert states[silent] == TrialState.FAIL
-    assert states[beating] == states[unbeaten] == TrialState.RUNNING
+    assert states[beating] == states[unbeaten] == states[put_back] == TrialState.RUNNING
     (retry,) = study.get_trials(states=(TrialState.WAITING,))
     assert retry.system_attrs[records.FAILED_TRIAL] == silent
     assert retry.params == {"x": 1} and retry.intermediate_values == {1: 0.1}

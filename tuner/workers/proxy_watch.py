@@ -14,9 +14,11 @@ exactly as a stale native heartbeat's (Optuna's stale-trial retry callback, at m
 parameters, reported values and the system attribute ``failed_trial``), both under the
 study lock (:func:`tuner.storage.study_lock`, on the proxy's database), so that a run
 enqueueing the grid meanwhile never sees the point failed without its retry. A trial that
-carries no count is left alone: it belongs to a worker connected to the database, whose
-native heartbeat Optuna handles. After a proxy restart, each trial's first sight starts
-its clock: nothing is failed on the spot.
+carries no count (or a null one) is left alone: it belongs to a worker connected to the
+database, whose native heartbeat Optuna handles. A trial put back in the queue through
+the proxy (Ctrl-C) has its count set to null, and a retry starts without the dead
+trial's, so a worker connected directly may take either. After a proxy restart, each
+trial's first sight starts its clock: nothing is failed on the spot.
 
 **One queued trial per point.** ``tuner run`` enqueues a grid's missing points under the
 study lock, which a ``grpc://`` URL cannot take (it names no database): two runs starting
@@ -53,7 +55,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
-from tuner.optuna_internals import stale_trial_retry, trial_id
+from tuner.optuna_internals import stale_trial_retry, study_id, trial_id
 from tuner.records import repeat_of
 from tuner.storage import sqlite_lock, sqlite_path, study_lock
 from tuner.workers.trial_queue import PENDING_OR_DONE, grid_point_of
@@ -82,9 +84,9 @@ class ProxyWatch:
         now = self._clock()
         beating: dict[int, tuple[str, str]] = {}  # trial id -> (study name, its count now)
         for study in self.storage.get_all_studies():
-            for trial in self.storage.get_all_trials(study._study_id, deepcopy=False,
+            for trial in self.storage.get_all_trials(study_id(study), deepcopy=False,
                                                      states=(TrialState.RUNNING,)):
-                if records.PROXY_HEARTBEAT in trial.system_attrs:
+                if trial.system_attrs.get(records.PROXY_HEARTBEAT) is not None:
                     count = json.dumps(trial.system_attrs[records.PROXY_HEARTBEAT])
                     beating[trial_id(trial)] = (study.study_name, count)
         stale = []
@@ -193,7 +195,10 @@ class ServedStorage:
     def set_trial_state_values(self, stored_id: int, state: TrialState,
                                values: Any = None) -> bool:
         with sqlite_lock(self._sqlite_file):  # no-op on a database server (row locks)
-            return self._storage.set_trial_state_values(stored_id, state, values)
+            updated = self._storage.set_trial_state_values(stored_id, state, values)
+        if updated and state == TrialState.WAITING:  # put back (Ctrl-C): its count is over
+            self._storage.set_trial_system_attr(stored_id, records.PROXY_HEARTBEAT, None)
+        return updated
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is None or template_trial.state != TrialState.WAITING \
