@@ -13,6 +13,7 @@ import typer
 from tuner import interrupt
 from tuner.cli.common import StorageOption, errors, quiet_optuna, user_errors
 from tuner.errors import TunerError
+from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_THREADS = "127.0.0.1", 13000, 8
 _ALL_INTERFACES = {"0.0.0.0", "::", ""}
@@ -29,11 +30,13 @@ def proxy_command(
                     ] = DEFAULT_PORT,
     heartbeat_interval: Annotated[int, typer.Option(
         "--heartbeat-interval", min=1,
-        help="Seconds between two checks of the proxied workers' heartbeats.")] = 10,
+        help="Seconds between two checks of the proxied workers' heartbeats.")
+    ] = HEARTBEAT_INTERVAL_S,
     grace_period: Annotated[int, typer.Option(
         "--grace-period", min=1,
         help="Seconds a proxied trial's heartbeat may stand still before the trial is "
-        "failed and retried (longer than the workers' --heartbeat-interval).")] = 30,
+        "failed and retried (longer than the workers' --heartbeat-interval).")
+    ] = GRACE_PERIOD_S,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, help="Threads serving the workers' calls.")] = DEFAULT_THREADS,
 ) -> None:
