@@ -172,7 +172,8 @@ class TrainConfig:
                           "fp32; or force fp32 | bf16 | fp16",
                           choices=("auto", "fp32", "bf16", "fp16"))
     device: str = knob("auto", "'auto' picks CUDA when present", choices=("auto", "cpu", "cuda"))
-    threads: int = knob(0, "torch threads of this worker (0: leave torch's default)", low=0)
+    threads: int = knob(0, "torch threads of this worker (0: auto, the machine's physical "
+                        "cores shared among the tuner processes training on it)", low=0)
     channels_last: bool = knob(True, "channels_last memory format (1.15-1.2x fp32 images/s, "
                                "classic UNet, this project's CPUs: bench/RESULTS.md)")
     checkpoints: bool = knob(True, "keep a running trial's last epoch: a resumed trial goes on")

@@ -16,6 +16,7 @@ The epoch in progress is dropped; a caller that kept checkpoints goes on from th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -35,6 +36,7 @@ from tuner.data import (
     kept_on_device,
     make_normalizer,
 )
+from tuner.machine import fair_threads, training_here
 from tuner.records import CURVE_NAMES
 from tuner.training.checkpoint import capture, load, restore
 from tuner.training.device import Runtime, resolve_runtime
@@ -131,9 +133,13 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         result.best_epoch, result.best_val_dice = resumed.best_epoch, resumed.best_val_dice
         result.work = resumed.work
         result.resumed_from = resumed.epoch
+    marked = contextlib.ExitStack()  # tuner processes on this machine count this one
+    marked.enter_context(training_here())
     try:
         for epoch in range(first, cfg.epochs + 1):
             start = time.perf_counter()
+            if cfg.threads == 0:  # auto: this process's share of the cores, now
+                _set_threads(fair_threads())
             lr = schedule.current_lr()  # the rate this epoch starts with
             train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
                                      runtime, cfg.threshold)
@@ -174,9 +180,15 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         raise Interrupted(result) from stop
     finally:
         train_batches.close()
+        marked.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _set_threads(threads: int) -> None:
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def _runtime(cfg: TrainConfig, state: dict | None) -> Runtime:

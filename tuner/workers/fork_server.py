@@ -1,5 +1,5 @@
-"""The fork server that local workers come from, and the machine's physical cores; standard
-library only, so that a command can start the server before it imports torch.
+"""The fork server that local workers come from; standard library only, so that a command
+can start the server before it imports torch.
 
 The standard library's ``forkserver`` context imports :data:`PRELOAD` (the training stack)
 once in a server process and forks a ready process per worker from it: a worker starts in
@@ -10,30 +10,15 @@ server as a command starts, so its imports run beside the command's own.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from multiprocessing import forkserver
-from pathlib import Path
+
+from tuner.machine import physical_cores
 
 #: what the fork server imports once, for every worker it forks (the training stack)
 PRELOAD = ["tuner.workers.worker_stack"]
 CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload(PRELOAD)
-
-
-def physical_cores() -> int:
-    """Physical cores this process may use (hyper-threads of one core count once)."""
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-        else list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in allowed:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add((topology.joinpath("physical_package_id").read_text().strip(),
-                       topology.joinpath("core_id").read_text().strip()))
-        except OSError:  # no topology (not Linux, a container without /sys): count CPUs
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
 
 
 def warm_up(requested: int | None, n_trials: int | None) -> None:

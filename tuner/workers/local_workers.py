@@ -29,13 +29,14 @@ from optuna.trial import TrialState
 from tuner import interrupt
 from tuner.data.cache import use_root
 from tuner.errors import TunerError
+from tuner.machine import physical_cores
 from tuner.optuna_internals import quiet_optuna, storage_of
 from tuner.startup import exit_quickly
 from tuner.storage import artifact_store, data_cache_dir, is_transient, storage_url
 from tuner.storage.roles import set_role
 from tuner.study.objective import Objective
 from tuner.study.spec import StudySpec, load_spec
-from tuner.workers.fork_server import CONTEXT, physical_cores, warm_up
+from tuner.workers.fork_server import CONTEXT, warm_up
 from tuner.workers.outcome import finished_numbers
 from tuner.workers.progress import StudyProgress
 from tuner.workers.runner import RunOptions, run_worker
