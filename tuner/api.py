@@ -3,9 +3,12 @@
 A notebook, a benchmark or a test runs a study with :func:`run_study`, a campaign with
 :func:`run_campaign`, and writes exports, reports, evaluations and predictions with
 :func:`export`, :func:`report`, :func:`evaluate` and :func:`predict`, exactly as the
-command line does (``tuner.cli`` only parses arguments, calls these and prints). A user
-mistake raises :class:`~tuner.errors.TunerError` (one line, the command's exit 2) before
-anything is stored; progress goes to ``console`` (default: stderr).
+command line does (``tuner.cli`` only parses arguments, calls these and prints). Every
+argument is checked first (:mod:`tuner.arguments`: a wrong type, None, a negative count);
+a user mistake raises :class:`~tuner.errors.TunerError` (one line in the command's words,
+the command's exit 2) before anything is stored; progress goes to ``console`` (default:
+stderr). Optuna's own log stays at warnings unless ``$TUNER_VERBOSE`` is set (``tuner
+--verbose``).
 
     from tuner import api
     outcome = api.run_study("studies/weight_decay.py", sets={"epochs": 5}, workers=1)
@@ -22,43 +25,46 @@ from typing import Any
 
 from rich.console import Console
 
+from tuner import arguments as check
 from tuner import interrupt
 from tuner.config import TrainConfig, parse_assignments
-from tuner.errors import TunerError
 from tuner.startup import heavy_imports
 from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
-Settings = Mapping[str, Any] | Sequence[str] | None
+Settings = Mapping[str, Any] | Sequence[str] | str | None
 __all__ = ["CampaignResult", "TrainConfig", "TrainResult", "campaign_status", "evaluate",
            "export", "predict", "report", "run_campaign", "run_study", "settings", "train",
            "workers_of"]
+RUN_OPTIONS = ("storage", "study_name", "n_trials", "timeout", "save_weights", "galleries",
+               "heartbeat_interval", "grace_period", "devices")
+#: what a campaign says the moment a stop is asked for (:mod:`tuner.stop_notice`)
+STOPPING = ("stopping ({signal}) after the current batch: running trials go back in the "
+            "queue, frozen stages stay frozen; run the same command again to go on "
+            "(Ctrl-C again: stop at once)")
 
 
 def settings(sets: Settings = None, data: str | None = None) -> dict[str, Any]:
-    """``--set`` values (``{"epochs": 5}`` or ``["epochs=5"]``) and ``--data`` as one dict
-    of config fields, each value checked."""
-    values = dict(sets) if isinstance(sets, Mapping) else parse_assignments(list(sets or []))
-    if data:
+    """``--set`` values (``{"epochs": 5}``, ``["epochs=5"]`` or one ``"epochs=5"``) and
+    ``--data`` as one dict of config fields, each value checked."""
+    given, data = check.assignments(sets), check.dataset(data)
+    values = given if isinstance(given, dict) else parse_assignments(given)
+    if data is not None:
         values["dataset"] = data
     TrainConfig.from_dict(values, "--set")  # a bad value fails here, before anything else
     return values
 
 
-def workers_of(workers: int | str | None) -> int | None:
-    """``--workers``: None for auto, else a number >= 1."""
-    if workers is None or (isinstance(workers, str) and workers.strip().lower() == "auto"):
-        return None
-    try:
-        count = int(workers)
-    except (TypeError, ValueError):
-        count = 0
-    if count < 1:
-        raise TunerError(f"--workers: got {workers!r}, expected 'auto' or a number >= 1")
-    return count
+workers_of = check.workers  # ``--workers``: None for auto, else a number >= 1
 
 
 def _console(console: Console | None) -> Console:
     return console or Console(stderr=True, soft_wrap=True)
+
+
+def _quiet() -> None:
+    from tuner.optuna_internals import quiet_optuna
+
+    quiet_optuna()
 
 
 def run_study(study: str | Path | Any, *, storage: str | None = None,
@@ -73,8 +79,15 @@ def run_study(study: str | Path | Any, *, storage: str | None = None,
     trials with progress; returns the :class:`~tuner.workers.outcome.RunOutcome` (its
     ``exit_code``: 0 all finished, 1 some failed). ``results`` gets the best trials and
     where they are stored (default: ``console``)."""
-    requested = workers_of(workers)
-    overrides = settings(sets, data)
+    study = check.source(study, "study", "tuner.study.spec.StudySpec")
+    options = dict(zip(RUN_OPTIONS, check.each(
+        storage=storage, study_name=study_name, n_trials=n_trials, timeout=timeout,
+        save_weights=save_weights, galleries=galleries, heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period, devices=devices), strict=True))
+    console, results = check.each(console=console, results=results)
+    storage, n_trials = options["storage"], options["n_trials"]
+    requested, options["overrides"] = workers_of(workers), settings(sets, data)
+    _quiet()
     from tuner.data.cache import use_root
     from tuner.storage import data_cache_dir
     from tuner.workers.fork_server import warm_up
@@ -83,26 +96,20 @@ def run_study(study: str | Path | Any, *, storage: str | None = None,
 
     warm_up(requested, n_trials)  # the fork server imports beside this process
     with heavy_imports():
-        from tuner.study.spec import StudySpec, load_spec
+        from tuner.study.spec import load_spec
         from tuner.workers.local_workers import run_local  # noqa: F401  (the training stack)
         from tuner.workers.runner import RunOptions
 
-    spec = study if isinstance(study, StudySpec) else load_spec(study, storage, overrides)
-    options = RunOptions(storage=storage, study_name=study_name, n_trials=n_trials,
-                         timeout=timeout, overrides=overrides, save_weights=save_weights,
-                         galleries=galleries, heartbeat_interval=heartbeat_interval,
-                         grace_period=grace_period,
-                         devices=list(devices) if devices is not None else None)
-    return _run(spec, options, requested, _console(console), results)
+    spec = load_spec(study, storage, options["overrides"]) if check.is_path(study) else study
+    return _run(spec, RunOptions(**options), requested, _console(console), results)
 
 
 def _run(spec, options, requested: int | None, console: Console, results: Console | None):
     """One study run through :mod:`tuner.workers.session`, then its best trials and summary."""
-    from tuner.optuna_internals import quiet_optuna
     from tuner.reports.console import best_trials_table
     from tuner.workers import session
 
-    quiet_optuna()
+    _quiet()
     run = session.run_study(spec, options, requested, console)
     results = results or console
     results.print(best_trials_table(run.study))
@@ -146,40 +153,53 @@ def run_campaign(campaign: str | Path | Any, *, storage: str | None = None,
     """Run a campaign's stages in order, each as the study ``CAMPAIGN/STAGE`` fixing the
     frozen winners of the stages before; ``n_trials`` gives every sampled stage that many
     trials in all (grid stages run their grid); ends with the last winner's test scores,
-    stored once in the campaign's record."""
-    from tuner.data.cache import use_root
+    stored once in the campaign's record. A stop (Ctrl-C, SIGTERM) is answered at once
+    with a line on ``console`` and ends the campaign within a batch."""
     from tuner.storage import data_cache_dir, storage_url
-    from tuner.study.campaign import Campaign, load_campaign
+    from tuner.study.campaign import load_campaign
+
+    campaign = check.source(campaign, "campaign", "tuner.study.campaign.Campaign")
+    storage, n_trials, save_weights, console, results = check.each(
+        storage=storage, n_trials=n_trials, save_weights=save_weights, console=console,
+        results=results)
+    requested, overrides = workers_of(workers), settings(sets, data)
+    _quiet()
+    from tuner.data.cache import use_root
+    from tuner.stop_notice import StopNotice
+    from tuner.study.campaign_setup import check_stages
     from tuner.workers.fork_server import warm_up
 
-    requested = workers_of(workers)
-    overrides = settings(sets, data)
     use_root(data_cache_dir(storage))
     warm_up(requested, n_trials)
     with heavy_imports():
         from tuner.workers.local_workers import run_local  # noqa: F401  (the training stack)
-    console = _console(console)
-    loaded = campaign if isinstance(campaign, Campaign) else load_campaign(
-        campaign, storage, overrides)
-    _hold_campaign_setup(loaded, storage_url(storage), overrides)
-    if n_trials is not None:
-        _say(console, f"--n-trials {n_trials}: every sampled stage runs {n_trials} trials "
-                      "in all (its own n_trials set aside); grid stages run their grid")
-    url = storage_url(storage)
-    result = _run_stages(loaded, url, overrides, n_trials, requested, save_weights, console,
-                         results)
-    if result.done and not result.failed:
-        result.final = final_test_scores(loaded, url, console)
+    console, url = _console(console), storage_url(storage)
+    interrupt.install()
+    with StopNotice(lambda line: _say(console, line), STOPPING) as notice:
+        with notice.at_once():  # loading and checking the stages stores nothing
+            loaded = load_campaign(campaign, storage, overrides) if check.is_path(
+                campaign) else campaign
+            check_stages(loaded, overrides)
+        _hold_campaign_setup(loaded, url, overrides)
+        if n_trials is not None:
+            _say(console, f"--n-trials {n_trials}: every sampled stage runs {n_trials} trials "
+                          "in all (its own n_trials set aside); grid stages run their grid")
+        result = _run_stages(loaded, url, overrides, n_trials, requested, save_weights,
+                             console, results)
+        if result.done and not result.failed:
+            from tuner.reports.campaign_final import final_test_scores
+
+            result.final = final_test_scores(loaded, url, lambda line: _say(console, line),
+                                             notice.at_once)
     return result
 
 
 def _hold_campaign_setup(campaign, url: str, overrides: dict[str, Any]) -> None:
-    """Every stage checked before anything is stored, then the campaign's setup stored on
-    its first run or insisted on (:mod:`tuner.study.campaign_setup`)."""
+    """The campaign's setup (its stages checked) stored on its first run or insisted on
+    (:mod:`tuner.study.campaign_setup`)."""
     from tuner.storage import open_storage, study_lock
-    from tuner.study.campaign_setup import campaign_setup, check_stages, hold_setup
+    from tuner.study.campaign_setup import campaign_setup, hold_setup
 
-    check_stages(campaign, overrides)
     setup = campaign_setup(campaign, overrides)
     storage = open_storage(url)
     with study_lock(url, campaign.name):
@@ -190,15 +210,23 @@ def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | N
                 requested: int | None, save_weights: bool, console: Console,
                 results: Console | None) -> CampaignResult:
     """The stages in order until one is unfinished or failed trials."""
+    from tuner.reports.campaign_report import readable_rule
     from tuner.results.runs import choose_winner
     from tuner.storage import open_storage
-    from tuner.study.campaign import fixed_by, freeze_winner, read_record, stage_study
+    from tuner.study.campaign import (
+        fixed_by,
+        freeze_winner,
+        read_record,
+        stage_budget,
+        stage_study,
+    )
     from tuner.study.checks import searched_fields
     from tuner.workers.runner import RunOptions
 
     storage = open_storage(url)
     record = read_record(storage, campaign)
     for stage in campaign.stages:
+        interrupt.raise_if_requested()  # between two stages: a safe point
         if stage.name in record:
             _say(console, f"stage {stage.name!r}: frozen ({_fields(record[stage.name])})")
             continue
@@ -215,49 +243,10 @@ def _run_stages(campaign, url: str, overrides: dict[str, Any], n_trials: int | N
             return CampaignResult(campaign, record)
         study = stage_study(storage, spec.name)
         winner = choose_winner(study, sorted(searched_fields(spec))).as_record()
-        record = freeze_winner(storage, campaign, stage, winner)
-        _say(console, f"stage {stage.name!r}: winner frozen: {winner['rule']}")
+        record = freeze_winner(storage, campaign, stage, {**winner,
+                                                          "budget": stage_budget(spec)})
+        _say(console, f"stage {stage.name!r}: winner frozen: {readable_rule(winner['rule'])}")
     return CampaignResult(campaign, record)
-
-
-def final_test_scores(campaign, url: str, console: Console) -> dict[str, Any]:
-    """The end of a campaign: the last stage's winning configuration scored on the
-    held-out test split, once; stored in the campaign's record and written as files under
-    ``exports/<campaign>/evaluation/test/``. ``metrics`` and ``per_image_dice`` are at
-    each image's own size (``scored_at`` says which size, and why when it is the training
-    size), with HD95 and ASD in ``per_image``; the same at the training size (the trial's
-    stored test scores) under ``..._at_training_size``."""
-    from tuner.inference.evaluation import evaluate_trial
-    from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
-    from tuner.storage import open_storage
-    from tuner.study.campaign import read_final, store_final
-
-    storage = open_storage(url)
-    final = read_final(storage, campaign)
-    if final is None:
-        last = campaign.study_name(campaign.stages[-1])
-        result = evaluate_trial(url, last, best=True)
-        _say(console, f"final test scores: {result.chosen}"
-             + (f"; {result.note}" if result.note else ""))
-        folder = default_folder(url, campaign.name, result.split)
-        write_evaluation(result, last, folder)
-        own = result.native is not None
-        summary = result.summary[result.summary["size"] == "own"]
-        final = {"study": last, "trial": result.trial, "split": result.split,
-                 "scored_at": "each image's own size" if own else
-                 f"the training size ({result.training_size} px)",
-                 "metrics": result.native_metrics if own else result.metrics,
-                 "per_image_dice": spread(result.native if own else result.per_image),
-                 "per_image": {row["metric"]: {k: row[k] for k in (
-                     "images", "undefined", "mean", "sd", "median", "q1", "q3")}
-                     for row in summary.to_dict("records")},
-                 "metrics_at_training_size": result.metrics,
-                 "per_image_dice_at_training_size": spread(result.per_image),
-                 "files": str(folder)}
-        if result.native_note:
-            final["note"] = result.native_note
-        store_final(storage, campaign, final)
-    return final
 
 
 def _fields(winner: dict[str, Any]) -> str:
@@ -273,6 +262,9 @@ def _say(console: Console, text: str) -> None:
 def campaign_status(campaign: str | Path, storage: str | None = None) -> CampaignResult:
     """A campaign's frozen winners, its other stages' trials and its final scores as
     stored, without running anything."""
+    campaign = check.path("campaign", campaign, "a campaign file's path")
+    storage = check.storage(storage)
+    _quiet()
     import optuna
 
     from tuner.storage import open_storage, storage_url
@@ -290,25 +282,34 @@ def campaign_status(campaign: str | Path, storage: str | None = None) -> Campaig
 
 
 def export(study_name: str, *, storage: str | None = None, out: Path | None = None,
-           formats: str | set[str] = "csv,md,tex,html,png", metric: str = "val_dice",
+           formats: str | Sequence[str] | None = None, metric: str = "val_dice",
            target: float | None = None) -> list[Path]:
-    """Write a study's tables, plots and galleries (``docs/exports.md``); the paths."""
+    """Write a study's tables, plots and galleries (``docs/exports.md``); the paths.
+    ``formats`` (a subset of csv,md,tex,html,png,svg,pdf) default: csv, md, tex, html and
+    png where kaleido can draw it (else a note says why); png, svg or pdf asked for and not
+    drawn is a TunerError, and nothing is written."""
+    study_name, storage, out, formats, metric, target = check.each(
+        study=study_name, storage=storage, out=out, formats=formats, metric=metric,
+        target=target)
+    _quiet()
     from tuner.reports.export import export_study
     from tuner.storage import storage_url
 
     return export_study(storage_url(storage), study_name, out, formats, metric, target)
 
 
-def report(study_names: Sequence[str], *, storage: str | None = None,
+def report(study_names: str | Sequence[str], *, storage: str | None = None,
            out: Path | None = None, metric: str = "val_dice",
            target: float | None = None) -> Path:
-    """Write one self-contained HTML page about ``study_names`` (campaigns expand to their
-    lineage and stages); its path."""
+    """Write one self-contained HTML page about ``study_names`` (one name, or several;
+    campaigns expand to their lineage and stages); its path."""
+    names, storage, out, metric, target = check.each(
+        studies=study_names, storage=storage, out=out, metric=metric, target=target)
+    _quiet()
     from tuner.reports import html_report
     from tuner.storage import storage_url
 
     url = storage_url(storage)
-    names = list(study_names)
     return html_report.write_report(url, names, out or html_report.default_report_path(
         url, names), metric, target)
 
@@ -320,17 +321,20 @@ def evaluate(study_name: str, *, storage: str | None = None, trial: int | None =
     at each image's own size (not with ``native`` False) and at the training size, and
     write the evaluation files; returns ``(Evaluation, folder)``. Every argument and
     output is checked before the work, and nothing is written on a mistake."""
+    study_name, storage, trial, best, split, data, out, gallery, native = check.each(
+        study=study_name, storage=storage, trial=trial, best=best, split=split, data=data,
+        out=out, gallery=gallery, native=native)
+    _quiet()
     with heavy_imports():
         from tuner.inference.evaluation import check_picture_path, choose, evaluate_choice
         from tuner.reports import evaluation_files as files
     from tuner.storage import storage_url
 
-    gallery = Path(gallery) if gallery is not None else None
     if gallery is not None:
         check_picture_path(gallery, "--gallery")
     url = storage_url(storage)
     choice = choose(url, study_name, trial, data, split, best)
-    folder = Path(out) if out is not None else files.default_folder(
+    folder = out if out is not None else files.default_folder(
         url, study_name, choice.split, data)
     files.check_folder(folder, gallery)
     result = evaluate_choice(choice, native)
@@ -346,14 +350,19 @@ def predict(study_name: str, *, images: Path, out: Path, storage: str | None = N
     :class:`~tuner.inference.prediction.Prediction`. ``out`` is checked before any work
     and made only once the study, the trial and its weights are found; images above
     ``max_image_pixels`` (default: the trial's) are skipped."""
+    (study_name, storage, trial, best, images, out, threshold, probabilities, console,
+     max_image_pixels) = check.each(
+        study=study_name, storage=storage, trial=trial, best=best, images=images,
+        masks_out=out, threshold=threshold, probabilities=probabilities, console=console,
+        max_image_pixels=max_image_pixels)
+    _quiet()
     with heavy_imports():
         from tuner.inference.prediction import predict_images
         from tuner.reports.export import check_output
 
-    check_output(Path(out), "--out")
-    return predict_images(storage, study_name, Path(images), Path(out), trial, best,
-                          threshold, probabilities, console=_console(console),
-                          max_pixels=max_image_pixels)
+    check_output(out, "--out")
+    return predict_images(storage, study_name, images, out, trial, best, threshold,
+                          probabilities, console=_console(console), max_pixels=max_image_pixels)
 
 
 @dataclass
@@ -371,16 +380,18 @@ def train(sets: Settings = None, data: str | None = None, on_epoch=None,
     """One training run of ``TrainConfig`` defaults with ``sets`` (no study, no Optuna);
     ``on_epoch(report)`` sees every epoch. Ctrl-C or SIGTERM stops it at the next batch
     with :class:`tuner.training.Interrupted`, which holds the finished epochs."""
-    interrupt.install()
     cfg = TrainConfig.from_dict(settings(sets, data))
+    on_epoch, console = check.each(on_epoch=on_epoch, console=console)
+    console = _console(console)
+    interrupt.install()
     with heavy_imports():
         from tuner.data import build_splits, describe_data, describe_location
         from tuner.training import build_model, fit, score
 
     splits = build_splits(cfg)
     build_model(cfg)  # a model mistake is the command's only line, before the data's
-    _console(console).print(describe_data(cfg, splits), markup=False, highlight=False)
-    _console(console).print(describe_location(cfg), markup=False, highlight=False)
+    console.print(describe_data(cfg, splits), markup=False, highlight=False)
+    console.print(describe_location(cfg), markup=False, highlight=False)
     result = fit(cfg, splits, on_epoch=on_epoch)
     test = score(result.model, splits.test, cfg, result.runtime, result.normalize) \
         if len(splits.test) else {}

@@ -39,6 +39,8 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
+#: set (``tuner --verbose``) to keep Optuna's own log at INFO on stderr
+VERBOSE_ENV = "TUNER_VERBOSE"
 #: the logger of Optuna's RDB storage, which warns (several lines, with the SQL) each time
 #: a trial query failed and it falls back to a slower one
 RDB_LOGGER = "optuna.storages._rdb.storage"
@@ -56,8 +58,10 @@ class _NoFallbackNoise(logging.Filter):
 def quiet_optuna() -> None:
     """Optuna's log at warnings only, without the storage's fallback notices, and no
     ExperimentalWarning (heartbeats, metric names, PatientPruner, constant_liar... are
-    marked experimental; a user cannot act on that)."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    marked experimental; a user cannot act on that). ``$TUNER_VERBOSE`` (``tuner
+    --verbose``) keeps Optuna's INFO lines ("A new study created ...", each trial)."""
+    optuna.logging.set_verbosity(optuna.logging.INFO if os.environ.get(VERBOSE_ENV)
+                                 else optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     rdb = logging.getLogger(RDB_LOGGER)
     if not any(isinstance(f, _NoFallbackNoise) for f in rdb.filters):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -335,14 +336,41 @@ def test_failed_trials_print_their_numbers_like_every_table():
     assert "0.00341" not in text and "0.012345678" not in text
 
 
-def test_png_without_a_browser_writes_a_one_line_note(study, sqlite_url, tmp_path,
-                                                      monkeypatch):
+def test_default_pngs_without_a_browser_are_a_one_line_note(study, sqlite_url, tmp_path,
+                                                            monkeypatch):
+    """No format asked for: the PNGs only where kaleido can draw them, else a note that
+    names the cause (issue 27)."""
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
-    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"png"})
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out")
     note = tmp_path / "out" / "plots" / export.PNG_NOTE
     assert note in paths and not list((tmp_path / "out" / "plots").glob("*.png"))
     text = note.read_text()
     assert text.count("\n") == 1 and "chromium" in text and "kaleido" in text
+    assert "no-such-chrome" in text  # the browser it looked for, not a generic hint
+
+
+# -- issue 27 (messages): plots asked for and not drawn ----------------------------------
+def test_asked_for_svg_without_a_browser_is_an_error_and_writes_nothing(study, sqlite_url,
+                                                                         tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    with pytest.raises(TunerError, match=r"^--format svg: cannot draw the svg plots: kaleido "
+                       r"found no Chrome or Chromium at BROWSER_PATH=.*no-such-chrome"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "out", {"csv", "svg"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_asked_for_plots_without_kaleido_name_kaleido(study, sqlite_url, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # import kaleido fails
+    with pytest.raises(TunerError, match=r"^--format png,pdf: .*kaleido is not installed "
+                       r"\(pip install"):
+        export.export_study(sqlite_url, study.study_name, tmp_path / "out", "csv,png,pdf")
+    assert not (tmp_path / "out").exists()
+    paths = export.export_study(sqlite_url, study.study_name, tmp_path / "out")  # default
+    text = (tmp_path / "out" / "plots" / export.PNG_NOTE).read_text()
+    assert "kaleido is not installed" in text and "Chrome" not in text
+    assert not [p for p in paths if p.suffix == ".png" and p.parent.name == "plots"]
 
 
 def _browser() -> str | None:

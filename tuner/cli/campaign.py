@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tuner.arguments import whole_number
 from tuner.cli.common import (
     DataOption,
     SetOption,
@@ -30,9 +31,9 @@ def campaign_command(
     data: DataOption = None,
     sets: SetOption = None,
     n_trials: Annotated[int | None, typer.Option(
-        "--n-trials", min=1, help="Trials of every sampled stage, in all (default: each "
-        "stage's own n_trials); grid stages run their grid. Every stage runs in this one "
-        "command")] = None,
+        "--n-trials", help="Trials of every sampled stage, in all (default: each stage's "
+        "own n_trials); grid stages run their grid. Every stage runs in this one command",
+        show_default=False)] = None,
     workers: WorkersOption = "auto",
     save_weights: Annotated[bool, typer.Option(
         "--save-weights", help="Store each finished trial's best weights")] = False,
@@ -43,15 +44,17 @@ def campaign_command(
     """Run a campaign's stages in order: each stage is the study CAMPAIGN/STAGE, fixing the
     frozen winners of the stages before; rerun the same command to resume.
 
-    Ctrl-C (exit 130) or SIGTERM (exit 143) stops the running stage as
-    tuner run does: its running trials go back to the queue, and the
-    next run resumes them first."""
+    Ctrl-C (exit 130) or SIGTERM (exit 143) is answered at once with a
+    line and stops the running stage as tuner run does: its running
+    trials go back to the queue, and the next run resumes them first;
+    between stages and during the final test scores it stops at once."""
     from tuner import api
     from tuner.storage import redact, storage_url
 
     if status:
         quiet_optuna()
-        console.print(lineage_table(api.campaign_status(campaign_file, storage)))
+        n_trials = whole_number("--n-trials", n_trials)
+        console.print(lineage_table(api.campaign_status(campaign_file, storage), n_trials))
         return
     try:
         result = api.run_campaign(campaign_file, storage=storage, data=data, sets=sets,
@@ -76,7 +79,9 @@ def campaign_command(
 
 def lineage_table(result, n_trials: int | None = None) -> Table:
     """Stage, study, its budget, state, what it fixes for later stages, its score and the
-    winner's trials; ``n_trials``: ``--n-trials``, the budget of every sampled stage."""
+    winner's trials. A frozen stage's budget is the one it ran with (kept with its winner);
+    another stage's is what this command gives it: ``n_trials`` (``--n-trials``) for a
+    sampled stage, else its own."""
     from tuner.results.formatting import param, winner_score
 
     campaign = result.campaign
@@ -85,7 +90,8 @@ def lineage_table(result, n_trials: int | None = None) -> Table:
         table.add_column(column)
     for stage in campaign.stages:
         winner = result.record.get(stage.name)
-        cells = [stage.name, campaign.study_name(stage), _budget(campaign, stage, n_trials)]
+        cells = [stage.name, campaign.study_name(stage),
+                 (winner or {}).get("budget") or _budget(campaign, stage, n_trials)]
         if winner is None:
             table.add_row(*cells, _unfrozen_state(result.trials.get(stage.name)), "", "", "",
                           "")
@@ -108,8 +114,6 @@ def _unfrozen_state(trials: dict[str, int] | None) -> str:
 
 def _budget(campaign, stage, n_trials: int | None) -> str:
     """``grid 5 x 2 repeats`` or ``25 trials (tpe)``: what the stage runs to be complete."""
-    spec = campaign.spec(stage, {}, n_trials)
-    if spec.is_grid:
-        points = len(spec.grid_points())
-        return f"grid {points}" + (f" x {spec.repeats} repeats" if spec.repeats > 1 else "")
-    return f"{spec.default_n_trials()} trials ({spec.sampler})"
+    from tuner.study.campaign import stage_budget
+
+    return stage_budget(campaign.spec(stage, {}, n_trials))

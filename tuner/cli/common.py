@@ -25,6 +25,8 @@ DataOption = Annotated[str | None, typer.Option(
     "--data", help="Dataset: 'synthetic' or KIND:PATH, e.g. folder:PATH ('tuner fields' "
     "lists the kinds and their options; docs/datasets.md)")]
 WORKERS_ENV = "TUNER_WORKERS"
+#: tuner.optuna_internals.VERBOSE_ENV (not imported here: that module imports Optuna)
+VERBOSE_ENV = "TUNER_VERBOSE"
 WorkersOption = Annotated[str, typer.Option(
     "--workers", envvar=WORKERS_ENV, show_envvar=True,
     help="Worker processes on this machine: 'auto' (one single-thread worker per physical "
@@ -32,9 +34,9 @@ WorkersOption = Annotated[str, typer.Option(
 
 
 def quiet_optuna() -> None:
-    """Optuna's log at warnings only (:func:`tuner.optuna_internals.quiet_optuna`);
-    commands call it when they first need Optuna, so that ``tuner train`` never imports
-    it."""
+    """Optuna's log at warnings only, unless ``tuner --verbose``
+    (:func:`tuner.optuna_internals.quiet_optuna`); commands call it when they first need
+    Optuna, so that ``tuner train`` never imports it."""
     from tuner.optuna_internals import quiet_optuna as quiet
 
     quiet()

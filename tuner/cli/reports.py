@@ -16,7 +16,7 @@ MetricOption = Annotated[str, typer.Option(
     "--metric", help="value of the pivot cells: val_dice, test_dice, train_dice, val_iou, "
     "test_iou, train_loss, val_loss, best_epoch, epochs, seconds, seconds_to_best")]
 TargetOption = Annotated[float | None, typer.Option(
-    "--target-dice", min=0.0, max=1.0, show_default=False,
+    "--target-dice", show_default=False,
     help="validation Dice whose time to reach the cost table shows; default 95% of the "
     "best configuration's mean, rounded down to 0.01")]
 
@@ -28,22 +28,24 @@ def export_command(
     out: Annotated[Path | None, typer.Option(
         "--out", help="output folder; default storage/exports/STUDY beside the storage",
         show_default=False)] = None,
-    format: Annotated[str, typer.Option(
-        "--format", help="comma-separated subset of csv,md,tex,html,png,svg,pdf (png, svg "
-        "and pdf plots need Chrome or Chromium for kaleido)")
-    ] = "csv,md,tex,html,png",
+    format: Annotated[str | None, typer.Option(
+        "--format", show_default=False, help="comma-separated subset of "
+        "csv,md,tex,html,png,svg,pdf; default csv,md,tex,html,png, the png plots only where "
+        "kaleido can draw them (else a note says why). png, svg and pdf need kaleido and "
+        "Chrome or Chromium: asked for and not drawn, exit 2 and nothing written")
+    ] = None,
     metric: MetricOption = "val_dice",
     target: TargetOption = None,
 ) -> None:
     """Write the tables, plots and best-trial galleries of STUDY (see docs/exports.md)."""
     from tuner import api
-    from tuner.reports import export
+    from tuner.reports import images
 
     paths = api.export(study, storage=storage, out=out, formats=format, metric=metric,
                        target=target)
     for path in paths:
         typer.echo(str(path))
-        if path.name in (export.PNG_NOTE, "notes.txt"):
+        if path.name in (images.PNG_NOTE, "notes.txt"):
             typer.echo("  " + path.read_text(encoding="utf-8").strip().replace("\n", "\n  "))
 
 

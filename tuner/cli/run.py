@@ -26,10 +26,11 @@ def run_command(
     study_file: Annotated[Path, typer.Argument(help="A study file, e.g. studies/weight_decay.py")],
     storage: StorageOption = None,
     n_trials: Annotated[int | None, typer.Option(
-        "--n-trials", min=1, help="Run at most this many trials now (default: the rest of "
-        "the grid, or up to the study's n_trials)")] = None,
+        "--n-trials", show_default=False, help="Run at most this many trials now (default: "
+        "the rest of the grid, or up to the study's n_trials)")] = None,
     timeout: Annotated[float | None, typer.Option(
-        "--timeout", min=1, help="Stop starting new trials after this many seconds")] = None,
+        "--timeout", show_default=False,
+        help="Stop starting new trials after this many seconds (>= 1)")] = None,
     data: DataOption = None,
     sets: SetOption = None,
     study_name: Annotated[str | None, typer.Option(
@@ -43,10 +44,10 @@ def run_command(
         "--devices", help="GPUs for the local workers, e.g. 0,1 (default: every visible GPU, "
         "one per worker, round robin)")] = None,
     heartbeat_interval: Annotated[int, typer.Option(
-        "--heartbeat-interval", min=1,
+        "--heartbeat-interval",
         help="Seconds between a running trial's heartbeats")] = HEARTBEAT_INTERVAL_S,
     grace_period: Annotated[int, typer.Option(
-        "--grace-period", min=1, help="A trial without a heartbeat for this long is failed "
+        "--grace-period", help="A trial without a heartbeat for this long is failed "
         "and re-queued (its worker died)")] = GRACE_PERIOD_S,
 ) -> None:
     """Create or resume a study and run its trials, showing progress; ends with the best.

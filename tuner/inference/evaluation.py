@@ -21,6 +21,7 @@ the threshold curve and overlays of the best and the worst images
 from __future__ import annotations
 
 import io
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,8 +150,7 @@ def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
                          " its winner is chosen when it is finished (or pick one: --trial N)")
     done = records.ranked_trials(study)
     if not done:
-        raise TunerError(f"study {name!r}: no completed trial to evaluate; run it first "
-                         "(tuner run STUDY_FILE)")
+        raise TunerError(no_completed_trial(study))
     searched = searched_of(study)
     if not searched:
         return done[0], (f"trial {done[0].number}, the best of the {len(done)} trials of "
@@ -159,6 +159,21 @@ def winning_trial(study: optuna.Study) -> tuple[FrozenTrial, str]:
     trial = next(t for t in done if t.number in winner.trials)  # done is ranked: the best
     return trial, (f"trial {trial.number}, the best of the {winner.n} trial(s) of the "
                    f"winning configuration ({winner.rule})")
+
+
+def no_completed_trial(study: optuna.Study) -> str:
+    """Why ``study`` has no trial to evaluate: no trial at all (run it first), or only
+    pruned or failed ones (how many, and where to read why)."""
+    name = study.study_name
+    states = Counter(t.state for t in study.get_trials(deepcopy=False))
+    if not states:
+        return f"study {name!r}: no trials yet; run it first (tuner run STUDY_FILE)"
+    held = ", ".join(f"{n} {'failed' if state == TrialState.FAIL else state.name.lower()}"
+                     for state, n in sorted(states.items(), key=lambda item: item[0].value))
+    which = "pruned" if TrialState.PRUNED in states else "fail"
+    return (f"study {name!r}: no completed trial to evaluate ({held}); tuner best {name} "
+            f"--state {which} says why; a run whose trials finish (another pruner, more "
+            "epochs) gives one")
 
 
 def stored_config(trial: FrozenTrial) -> TrainConfig:

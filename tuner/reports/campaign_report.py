@@ -9,6 +9,7 @@ and, in order, one section per stage study.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import optuna
@@ -51,7 +52,7 @@ def lineage_html(name: str, record: dict[str, Any], final: dict[str, Any] | None
         rows.append(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
                 stage, fixed, winner_score(winner), winner["n"],
-                ", ".join(map(str, winner["trials"])), shared_text(winner["rule"]))) + "</tr>")
+                ", ".join(map(str, winner["trials"])), readable_rule(winner["rule"]))) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("stage", "fixes", "val Dice (mean ± sd)", "n",
                                               "trials", "why"))
     parts = [f"<h2>Campaign {html.escape(name)}: lineage</h2>",
@@ -62,6 +63,23 @@ def lineage_html(name: str, record: dict[str, Any], final: dict[str, Any] | None
     if final:
         parts.append(final_html(final))
     return "\n".join(parts)
+
+
+#: ``name=number`` in a stored rule (``lr=9.062645026053133e-05``, ``n=3``)
+_ASSIGNED_NUMBER = re.compile(r"\b([A-Za-z_]\w*)=([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+                              r"(?![\w.])")
+
+
+def readable_rule(rule: str) -> str:
+    """A winner's stored rule (:mod:`tuner.results.winner`, which writes its values as
+    Python does) with each ``name=number`` written as the tables write it
+    (``lr=9.1e-05``), and paths as shared."""
+    def written(match: re.Match) -> str:
+        key, text = match.groups()
+        value = int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        return f"{key}={param(value, key)}"
+
+    return _ASSIGNED_NUMBER.sub(written, shared_text(rule))
 
 
 def final_html(final: dict[str, Any]) -> str:

@@ -24,8 +24,8 @@ from tuner.reports.export import (
     move_into_place,
     replacing,
     staged,
-    write_figures,
 )
+from tuner.reports.images import write_figures
 from tuner.results.formatting import shared_text
 from tuner.training.metrics import SCORE_NAMES
 

@@ -15,38 +15,35 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import re
 import secrets
 import shutil
 import tempfile
 import unicodedata
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
 
 from tuner.errors import TunerError
 from tuner.inference import gallery
 from tuner.reports import display, latex, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
+from tuner.reports.images import (  # noqa: F401  (PNG_NOTE, write_pngs: the export's names)
+    IMAGE_FORMATS,
+    PNG_NOTE,
+    kaleido_missing,
+    write_figures,
+    write_pngs,
+)
 from tuner.storage import artifact_dir, load_existing_study, storage_url
 
 FORMATS = ("csv", "md", "tex", "html", "png", "svg", "pdf")
-#: the plot formats kaleido draws (through a Chrome or Chromium); ``html`` needs none
-IMAGE_FORMATS = ("png", "svg", "pdf")
+#: what an export writes when no format is asked for (png only where kaleido can draw it)
+DEFAULT_FORMATS = ("csv", "md", "tex", "html", "png")
 TOP_GALLERIES = 3  # galleries of the best trial of the best 3 configurations
-PNG_NOTE = "png-note.txt"  # written instead of the PNG, SVG and PDF plots without a browser
-PNG_HINT = (
-    "PNG, SVG and PDF plots need Chrome or Chromium for kaleido: install one (e.g. "
-    "`apt-get install chromium`, or `plotly_get_chrome` / `python -c 'import kaleido; "
-    "kaleido.get_chrome_sync()'`, or point BROWSER_PATH at it), then run tuner export again"
-)
 
 
 #: the longest folder or file name tuner makes up (any common filesystem takes 143 bytes)
@@ -209,9 +206,10 @@ def finished_study(url: str | None, study_name: str) -> optuna.Study:
     return study
 
 
-def parse_formats(text: str | set[str]) -> set[str]:
+def parse_formats(text: str | set[str] | tuple[str, ...]) -> set[str]:
     """``"csv,md"`` -> ``{"csv", "md"}``; TunerError naming an unknown format."""
-    items = {f.strip().lower() for f in (text.split(",") if isinstance(text, str) else text)}
+    items = {f.strip().lower() for f in (text.split(",") if isinstance(text, str) else text)
+             if isinstance(f, str)}
     items.discard("")
     unknown = sorted(items - set(FORMATS))
     if unknown or not items:
@@ -221,21 +219,28 @@ def parse_formats(text: str | set[str]) -> set[str]:
 
 
 def export_study(storage_url: str | None, study_name: str, out: Path | None = None,
-                 formats: set[str] | str = frozenset(FORMATS), metric: str = "val_dice",
+                 formats: set[str] | str | None = None, metric: str = "val_dice",
                  target: float | None = None) -> list[Path]:
     """Write the export of ``study_name`` to ``out``; the paths written, in ``out``.
 
-    ``formats``: subset of :data:`FORMATS`. ``out`` defaults to :func:`default_out`.
+    ``formats``: subset of :data:`FORMATS`; asked-for plots that kaleido cannot draw are a
+    TunerError and nothing is written. None: :data:`DEFAULT_FORMATS`, the PNGs only where
+    kaleido can draw them (else a note). ``out`` defaults to :func:`default_out`.
     ``metric`` (a :data:`tables.METRICS` name) fills the pivot; ``target`` is the
     validation Dice of the cost table (default: :func:`tuner.reports.cost.default_target`).
     """
-    formats = parse_formats(formats)
+    required = formats is not None
+    formats = parse_formats(DEFAULT_FORMATS if formats is None else formats)
+    kinds = ",".join(kind for kind in IMAGE_FORMATS if kind in formats)
+    if required and kinds and kaleido_missing():
+        raise TunerError(f"--format {kinds}: cannot draw the {kinds} plots: "
+                         f"{kaleido_missing()}; expected a working kaleido (or leave {kinds} out)")
     study = finished_study(storage_url, study_name)
     out = Path(out) if out is not None else default_out(storage_url, study_name)
     check_output(out, OUT_WHAT)
     found = analyse(study, metric, target)
     with staged(out, OUT_WHAT) as staging:
-        written = _write_all(found, storage_url, staging, formats)
+        written = _write_all(found, storage_url, staging, formats, required)
         return move_into_place(staging, written, out)
 
 
@@ -254,7 +259,7 @@ def move_into_place(staging: Path, written: list[Path], out: Path) -> list[Path]
 
 
 def _write_all(found: Analysis, url: str | None, folder: Path,
-               formats: set[str]) -> list[Path]:
+               formats: set[str], required: bool = False) -> list[Path]:
     params, comparison = found.params, found.comparison
     written: list[Path] = []
     if "csv" in formats:
@@ -276,7 +281,7 @@ def _write_all(found: Analysis, url: str | None, folder: Path,
     if formats & {"html", *IMAGE_FORMATS}:
         figures, notes = _plots_module().study_figures(found.study, found.trials, comparison,
                                                        found.curves, params)
-        written += write_figures(figures, folder / "plots", formats)
+        written += write_figures(figures, folder / "plots", formats, required)
         if notes:
             written.append(_write(folder / "plots" / "notes.txt", "\n".join(notes) + "\n"))
     written += copy_best_galleries(found.study, url, found.trials, comparison, params, folder)
@@ -321,44 +326,6 @@ def pivot_csv(comparison: pd.DataFrame, params: list[str], metric: str) -> pd.Da
         for stat, part in parts.items():
             frame[f"{params[1]}={value} {stat}"] = part[value]
     return frame.reset_index()
-
-
-def write_figures(figures: dict[str, go.Figure], folder: Path, formats: set[str]
-                  ) -> list[Path]:
-    """HTML (plotly.js once, as ``plotly.min.js`` beside them: opens offline), and PNG,
-    SVG and PDF as asked (:data:`IMAGE_FORMATS`)."""
-    written = []
-    if "html" in formats and figures:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, fig in figures.items():
-            path = folder / f"{name}.html"
-            fig.write_html(path, include_plotlyjs="directory", full_html=True)
-            written.append(path)
-        written.append(folder / "plotly.min.js")
-    kinds = [kind for kind in IMAGE_FORMATS if kind in formats]
-    if kinds and figures:
-        written += write_pngs(figures, folder, kinds)
-    return written
-
-
-def write_pngs(figures: dict[str, go.Figure], folder: Path,
-               kinds: list[str] | tuple[str, ...] = ("png",)) -> list[Path]:
-    """Each figure as each of ``kinds`` (png, svg, pdf) through kaleido, one browser for
-    all; without a browser, a one-line note (:data:`PNG_NOTE`) instead."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.{kind}" for kind in kinds for name in figures]
-    try:
-        with warnings.catch_warnings():  # kaleido's and plotly's deprecation chatter
-            warnings.simplefilter("ignore")
-            pio.write_images([fig for _ in kinds for fig in figures.values()], paths,
-                             width=1000, height=650)
-    except Exception as exc:  # kaleido raises ChromeNotFoundError, or the browser fails
-        logging.getLogger(__name__).info("PNG export failed: %s", exc)
-        for path in paths:
-            path.unlink(missing_ok=True)
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        return [_write(folder / PNG_NOTE, f"{PNG_HINT} ({type(exc).__name__}: {reason})\n")]
-    return paths
 
 
 def copy_best_galleries(study: optuna.Study, url: str | None, trials: pd.DataFrame,

@@ -115,6 +115,16 @@ class Campaign:
             raise TunerError(f"stage {stage.name!r}: {exc}") from None
 
 
+def stage_budget(spec: StudySpec) -> str:
+    """What a stage's study runs to be complete, in words: ``grid 5 x 2 repeats`` or ``25
+    trials (tpe)``; kept with its frozen winner, so that the lineage shows the budget the
+    stage ran with (``tuner campaign --n-trials`` may have replaced its own)."""
+    if spec.is_grid:
+        points = len(spec.grid_points())
+        return f"grid {points}" + (f" x {spec.repeats} repeats" if spec.repeats > 1 else "")
+    return f"{spec.default_n_trials()} trials ({spec.sampler})"
+
+
 def fixed_by(campaign: Campaign, record: dict[str, Any], stage: Stage) -> dict[str, Any]:
     """What the stages before ``stage`` fix, from their frozen winners in ``record``."""
     fixed: dict[str, Any] = {}
