@@ -216,6 +216,9 @@ def load_definition(path: str | Path, kind: str, attribute: str, expected: type)
     file. ``kind`` ("study file", "campaign file") names it in messages."""
     path = Path(path)
     wanted = f"{attribute} = {expected.__name__}(...)"
+    if path.is_dir():
+        raise TunerError(f"{kind} {str(path)!r} is a folder; expected a .py file that "
+                         f"defines {wanted}")
     if not path.is_file():
         raise TunerError(f"{kind} {str(path)!r} not found; expected a .py file that defines "
                          f"{wanted}")
