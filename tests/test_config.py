@@ -18,11 +18,66 @@ def test_defaults_are_valid_and_documented():
 def test_the_fields_page_is_what_tuner_fields_writes():
     from pathlib import Path
 
-    from tuner.cli.train import fields_markdown
+    from tuner.cli.train import fields_markdown, search_option_rows
 
     page = Path(__file__).resolve().parents[1] / "docs" / "fields.md"
-    assert page.read_text(encoding="utf-8") == fields_markdown(describe_fields()), (
+    assert page.read_text(encoding="utf-8") == fields_markdown(
+        describe_fields(), search_option_rows()), (
         "docs/fields.md is stale: run tuner fields --markdown > docs/fields.md")
+
+
+def test_tuner_fields_lists_every_option_of_every_sampler_and_pruner():
+    from typer.testing import CliRunner
+
+    from tuner.cli import app
+    from tuner.cli.train import search_option_rows
+    from tuner.search.pruners import PRUNERS
+    from tuner.search.samplers import SAMPLERS
+
+    rows = {row[0]: row for row in search_option_rows()}
+    assert set(rows) == {f"{field}.{c.name}.{o.name}"
+                         for field, registry in (("sampler_options", SAMPLERS),
+                                                 ("pruner_options", PRUNERS))
+                         for c in registry.components() for o in c.options}
+    assert rows["sampler_options.tpe.n_startup_trials"][1:] == (
+        "int", "10", "trials drawn at random before TPE models the results [>= 0]")
+    assert rows["sampler_options.cmaes.sigma0"][3].endswith("[> 0 | None]")
+    assert rows["pruner_options.hyperband.min_resource"][1:3] == ("int", "1")
+    assert rows["pruner_options.successive_halving.min_resource"][3].endswith(
+        "[>= 1 | 'auto']")
+    assert rows["pruner_options.hopeless.margin"][3].endswith(" [0, 1)")
+    page = CliRunner().invoke(app, ["fields", "--markdown"]).output
+    assert "## Sampler and pruner options" in page
+    assert "| `pruner_options.percentile.percentile` | float | `25.0` |" in page
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"loss": "dice", "loss_options.focal.gamma": 11},
+     "config field 'loss_options': loss 'focal' option 'gamma': got 11.0, expected a value "
+     "in [0, 10]"),
+    ({"loss_options.nosuch.x": 1},
+     "config field 'loss_options': unknown loss 'nosuch'; expected one of: bce, dice"),
+    ({"loss": "dice", "loss_options.focal.gama": 3},
+     "config field 'loss_options': loss 'focal' has no option 'gama'; its options: gamma"),
+    ({"data_options.nosuch.images_dir": "x"},
+     "config field 'data_options': unknown dataset 'nosuch'; expected one of:"),
+    ({"data_options.oxford-pet.trimap_border": "sideways"},  # the dataset is synthetic
+     "config field 'data_options': dataset 'oxford-pet' option 'trimap_border': got "
+     "'sideways', expected one of foreground, background"),
+    ({"synthetic_images": 5}, "dataset 'synthetic' option 'images': got 5, expected a value "
+                              "in [12, 100000]"),
+])
+def test_component_options_are_checked_whether_or_not_the_component_is_chosen(values, words):
+    with pytest.raises(TunerError) as info:
+        TrainConfig.from_dict(values, "--set")
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_options_of_a_component_not_chosen_are_kept_when_valid():
+    cfg = TrainConfig.from_dict({"loss": "dice", "loss_options.focal.gamma": 3,
+                                 "data_options.folder.masks_dir": "labels"})
+    assert cfg.loss_options == {"focal": {"gamma": 3}}  # for a focal trial of the space
+    assert cfg.data_options == {"folder": {"masks_dir": "labels"}}
 
 
 def test_options_are_reached_by_path_or_by_their_old_flat_names():

@@ -11,7 +11,8 @@ of ``dataset``) take their allowed names from the component's registry, imported
 a field is given another value than its default (the registries own their names: adding a
 loss is one registration). A component's own knobs are its options, in ``loss_options``
 and ``data_options`` (``{component: {option: value}}``, declared by the component, checked
-when it is built, before any training): ``--set loss_options.focal.gamma=3``, or in a space
+with the config, every component's whether it is the one chosen or not, and again when
+it is built): ``--set loss_options.focal.gamma=3``, or in a space
 ``"loss_options.focal.gamma": float_range(1, 4)``. The flat names that releases before
 kept for them (``focal_gamma``, ``masks_dir``, ...) are still read, from study files,
 command lines and stored trials alike (:data:`LEGACY_OPTIONS`).
@@ -195,6 +196,9 @@ class TrainConfig:
             if value != FIELDS[name].default and value not in registry(module, held):
                 raise TunerError(f"config field {name!r}: got {value!r}, expected one of "
                                  + ", ".join(registry(module, held).names()))
+        for name, (module, held) in OPTION_FIELDS.items():  # chosen components or not
+            if getattr(self, name):
+                registry(module, held).check_options(getattr(self, name), f"config field {name!r}")
         if self.dataset != "synthetic":
             _check_dataset(self.dataset)
 
@@ -250,11 +254,8 @@ def nest_options(values: dict[str, Any], source: str = "config") -> dict[str, An
 def option_keys() -> list[str]:
     """Every ``<options field>.<component>.<option>`` the registries declare (imports
     them: for ``tuner fields`` and the docs)."""
-    keys = []
-    for name, (module, held) in OPTION_FIELDS.items():
-        for component in registry(module, held).components():
-            keys += [f"{name}.{component.name}.{o.name}" for o in component.options or ()]
-    return keys
+    return [row[0] for name, held in OPTION_FIELDS.items()
+            for row in registry(*held).option_rows(name)]
 
 
 def _check_dataset(dataset: str) -> None:
@@ -394,7 +395,5 @@ def describe_fields() -> list[tuple[str, str, str, str]]:
             allowed = " [" + _range_text(meta) + "]"
         rows.append((name, str(f.type), repr(default), meta["help"] + allowed))
         if name in OPTION_FIELDS:
-            for component in registry(*OPTION_FIELDS[name]).components():
-                rows += [(f"{name}.{component.name}.{o.name}", o.kind, repr(o.default),
-                          o.describe()) for o in component.options or ()]
+            rows += registry(*OPTION_FIELDS[name]).option_rows(name)
     return rows

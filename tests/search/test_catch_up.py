@@ -95,13 +95,18 @@ def test_a_study_that_minimises_is_refused():
         stopped(study, [0.9])
 
 
-def test_a_stopped_trial_says_why_with_the_numbers():
+@pytest.mark.parametrize(("dice", "numbers"), [
+    (0.20, "0.200 + the largest gain of a finished run after epoch 1 (0.300) < the best "
+           "finished run's 0.800"),
+    # by a hair: with three decimals it read "0.500 + (0.300) < 0.800"
+    (0.49996, "0.49996 + the largest gain of a finished run after epoch 1 (0.30000) < the "
+              "best finished run's 0.80000"),
+])
+def test_a_stopped_trial_says_why_with_the_numbers(dice, numbers):
     spec = StudySpec(name="c", pruner="catch_up", pruner_options={"n_startup_trials": 1})
     pruner = build_pruner(spec)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     finished(study, [0.50, 0.70, 0.80])
-    assert stopped(study, [0.20])
-    reason = prune_reason("catch_up", pruner, {1: 0.20}, None, 3)
-    assert reason == ("catch_up: at epoch 1 of 3, best val Dice so far 0.200 + the largest "
-                      "gain of a finished run after epoch 1 (0.300) < the best finished "
-                      "run's 0.800")
+    assert stopped(study, [dice])
+    reason = prune_reason("catch_up", pruner, {1: dice}, None, 3)
+    assert reason == f"catch_up: at epoch 1 of 3, best val Dice so far {numbers}"

@@ -3,22 +3,29 @@ of the run's epochs, and a pruned trial that says why, with the numbers."""
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import numpy as np
 import optuna
 import pytest
 import torch
 from PIL import Image
 
+from tests.search import refusal
 from tests.tiny import TINY
 from tuner import StudySpec, categorical, records
 from tuner.errors import TunerError
+from tuner.search.catch_up import CatchUpPruner
 from tuner.search.pruners import (
+    PRUNERS,
     FloorPruner,
     SameFoldPruner,
     build_pruner,
     prune_reason,
     pruner_cannot_act,
 )
+from tuner.study.checks import rehearse_search
 from tuner.study.objective import Objective
 from tuner.training.metrics import trivial_dice
 
@@ -114,13 +121,109 @@ def test_a_pruned_trial_says_why_with_the_numbers():
 
 
 def test_pruner_options_are_checked_with_one_line():
-    for options, words in [(dict(margin=1.5), "margin must be in"),
-                           (dict(warmup=2), "warmup must be a share"),
-                           (dict(lower=-1), "lower must be a Dice"),
-                           (dict(n_warmup_steps=1.5), "n_warmup_steps must be an integer"),
-                           (dict(upper=0.9), "unexpected keyword argument .upper.")]:
-        with pytest.raises(TunerError, match=words):
+    for options, words in [(dict(margin=1.5), "option 'margin': got 1.5, expected a value in "
+                                              "[0, 1)"),
+                           (dict(warmup=2), "option 'warmup': got 2.0, expected a value in "
+                                            "[0, 1]"),
+                           (dict(lower=-1), "option 'lower': got -1.0, expected a value >= 0 "
+                                            "or None"),
+                           (dict(n_warmup_steps=1.5), "option 'n_warmup_steps': got 1.5, "
+                                                      "expected an integer >= 0 or None"),
+                           (dict(upper=0.9), "has no option 'upper'; its options: lower")]:
+        with pytest.raises(TunerError) as info:
             build_pruner(StudySpec(name="p", pruner="hopeless", pruner_options=options))
+        assert str(info.value).startswith("study file '<study>': pruner 'hopeless'")
+        assert words in str(info.value)
+    relative = build_pruner(StudySpec(name="p", pruner="hopeless", pruner_options=dict(
+        lower=None, n_warmup_steps=None)))  # None: not set, the floor follows the data
+    assert relative.lower is None and relative.floor(0.5) == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize(("pruner", "options", "words"), [
+    ("hyperband", dict(min_resource=0), "option 'min_resource': got 0, expected a value >= 1"),
+    ("hyperband", dict(reduction_factor=1), "option 'reduction_factor': got 1, expected a "
+                                            "value >= 2"),
+    ("hyperband", dict(max_resource="full"), "option 'max_resource': got 'full', expected an "
+                                             "integer >= 1 or 'auto'"),
+    ("successive_halving", dict(min_resource="fast"), "expected an integer >= 1 or 'auto'"),
+    ("median", dict(n_startup_trials="five"), "option 'n_startup_trials': got 'five', "
+                                              "expected an integer >= 0"),
+    ("median", dict(interval_steps=0), "option 'interval_steps': got 0, expected a value >= 1"),
+    ("percentile", dict(percentile=101), "option 'percentile': got 101.0, expected a value in "
+                                         "[0, 100]"),
+    ("patient", dict(min_delta=-0.1), "option 'min_delta': got -0.1, expected a value >= 0"),
+    ("wilcoxon", dict(p_threshold=2), "option 'p_threshold': got 2.0, expected a value in "
+                                      "[0, 1]"),
+    ("catch_up", dict(margin="wide"), "option 'margin': got 'wide', expected a number >= 0"),
+    ("none", dict(n_startup_trials=5), "pruner 'none' has no option 'n_startup_trials'; its "
+                                       "options: none"),
+    # a combination Optuna itself refuses: its own words, on one line
+    ("hyperband", dict(bootstrap_count=2), "pruner 'hyperband': bootstrap_count > 0 and "
+                                           "max_resource == 'auto' are mutually incompatible"),
+])
+def test_every_option_is_checked_before_a_trial_is_judged(pruner, options, words):
+    spec = StudySpec(name="p", pruner=pruner, pruner_options=options, source="p.py")
+    message = refusal(spec)  # what the pre-run check says
+    assert message.startswith(f"study file 'p.py': pruner {pruner!r}") and words in message
+
+
+def test_the_declared_options_are_the_pruners_own():
+    """Each declared option is a keyword argument of the pruner it reaches, with its
+    default; every pruner builds with its defaults and judges trials."""
+    reaches = {"median": [optuna.pruners.MedianPruner],
+               "successive_halving": [optuna.pruners.SuccessiveHalvingPruner],
+               "hyperband": [optuna.pruners.HyperbandPruner],
+               "wilcoxon": [optuna.pruners.WilcoxonPruner], "none": [],
+               "percentile": [optuna.pruners.PercentilePruner],
+               "patient": [optuna.pruners.PatientPruner, optuna.pruners.MedianPruner],
+               "catch_up": [CatchUpPruner], "hopeless": [FloorPruner],
+               "threshold": [FloorPruner]}
+    assert set(reaches) == set(PRUNERS)
+    for name, kinds in reaches.items():
+        parameters = {k: p for kind in kinds
+                      for k, p in inspect.signature(kind).parameters.items()}
+        for option in PRUNERS.component(name).options:
+            assert option.name in parameters, (name, option.name)
+            if parameters[option.name].default is not inspect.Parameter.empty:
+                assert parameters[option.name].default == option.default, (name, option.name)
+            assert option.help, (name, option.name)
+        rehearse_search(StudySpec(name="p", pruner=name, source="p.py"))  # no refusal
+    assert PRUNERS.component("wilcoxon").requires == "scipy"
+    assert [name for name in PRUNERS if PRUNERS.component(name).extra.get("judges_alone")] \
+        == ["none", "hopeless", "threshold"]
+
+
+def test_what_optuna_fails_on_in_a_trial_is_refused_before_the_run(monkeypatch):
+    """An option that passes its declaration and the pruner's constructor but fails when
+    the pruner first judges (hyperband's min_resource=0 did: a ZeroDivisionError in every
+    trial) is one line of the pre-run check, naming the study file, pruner and options."""
+    def divides_by_zero(self, study, trial):
+        return 1 / 0
+
+    monkeypatch.setattr(optuna.pruners.HyperbandPruner, "prune", divides_by_zero)
+    spec = StudySpec(name="p", pruner="hyperband", pruner_options=dict(min_resource=2),
+                     source="p.py")
+    with pytest.raises(TunerError, match="^study file 'p.py': pruner 'hyperband' with "
+                                         "min_resource=2 fails in Optuna's first trials: "
+                                         "ZeroDivisionError: division by zero$"):
+        rehearse_search(spec)
+
+
+def test_a_prune_reason_reads_true_however_close_the_numbers():
+    """A best Dice of 0.45812 below a floor of 0.45847 read "0.458 < floor 0.458"."""
+    close = FloorPruner("best", lower=0.45847, n_warmup_steps=1)
+    assert prune_reason("hopeless", close, {1: 0.45812}, None, 10) == (
+        "hopeless: best val Dice so far 0.4581 < floor 0.4585 (lower) after 1 of 10 epochs "
+        "(10%)")
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        trivial, gap = rng.uniform(0, 0.5), 10.0 ** rng.uniform(-9, -2)
+        pruner = FloorPruner("last", n_warmup_steps=1)
+        value = pruner.floor(trivial) - gap
+        reason = prune_reason("threshold", pruner, {1: value}, trivial, 10)
+        shown, floor = re.search(r"val Dice (\S+) < floor (\S+) =", reason).groups()
+        assert float(shown) < float(floor), reason
+        assert len(floor.split(".")[1]) == len(shown.split(".")[1]) >= 3
 
 
 def test_a_warm_up_that_reaches_the_last_epoch_is_said():

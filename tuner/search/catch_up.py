@@ -21,6 +21,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from tuner.search.wording import decimals_below
+
 
 def best_until(values: dict[int, float], epoch: int) -> float | None:
     """The best finite value reported at or before ``epoch`` (None: none yet)."""
@@ -75,7 +77,8 @@ class CatchUpPruner(optuna.pruners.BasePruner):
         if mine + max(gains) + self.margin >= best:
             return False
         margin = f" + margin {self.margin:g}" if self.margin else ""
-        self.last_verdict = (f"best val Dice so far {mine:.3f} + the largest gain of a "
-                             f"finished run after epoch {epoch} ({max(gains):.3f}){margin} < "
-                             f"the best finished run's {best:.3f}")
+        places = decimals_below([mine, max(gains)], best, f"{self.margin:g}")  # reads true
+        self.last_verdict = (f"best val Dice so far {mine:.{places}f} + the largest gain of "
+                             f"a finished run after epoch {epoch} ({max(gains):.{places}f})"
+                             f"{margin} < the best finished run's {best:.{places}f}")
         return True

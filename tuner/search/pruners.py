@@ -1,9 +1,14 @@
 """Pruners by name: Optuna's own, and the few combinations a study file asks for by name.
 
 Like samplers, pruners are not stored in the database: every worker rebuilds its pruner
-from the study file with :func:`build_pruner`. Each entry also says from which epoch it
-can prune (``first_epoch``), so that a run whose trials are too short for it says so
-(:func:`pruner_cannot_act`): a new pruner is one registration here.
+from the study file with :func:`build_pruner`. Each registration declares the options a
+study file may give it (``pruner_options``: kind, range, default, help; ``tuner fields``
+lists them, and the pre-run checks build the pruner with them, so a mistake is one line
+before anything is stored), the package it needs (``requires``), from which epoch it can
+prune (``first_epoch``, so that a run whose trials are too short for it says so:
+:func:`pruner_cannot_act`), the reason a pruned trial stores (``reason``, default: behind
+the other trials) and whether it judges each trial by itself (``judges_alone``): a new
+pruner is one registration here.
 
 With folds (k-fold cross-validation) a trial validates on one fold, and folds differ in
 how hard they are, so Optuna's pruners, which compare a trial with the others, judge it
@@ -23,148 +28,116 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import records
 from tuner.optuna_internals import storage_of
-from tuner.registry import Registry
+from tuner.registry import Option, Registry
 from tuner.search import SearchSettings
 from tuner.search.catch_up import CatchUpPruner
+from tuner.search.floor import FloorPruner
 
 PRUNERS: Registry = Registry("pruner")
-REQUIRES = {"wilcoxon": "scipy"}  # packages Optuna imports only when the pruner first acts
 
 
-
-def waits_for(option: str, default: int, plus: str | None = None, plus_default: int = 0):
+def waits_for(option: str, plus: str | None = None):
     """A ``first_epoch(options, epochs, steps)`` rule: the pruner acts from epoch
     ``options[option]`` (plus ``options[plus]``), "auto" counting as 1."""
 
     def first_epoch(options: dict[str, Any], epochs: int, steps: int | None) -> int:
-        first = options.get(option, default)
+        first = options[option]
         first = first if isinstance(first, int) and not isinstance(first, bool) else 1
-        return max(first, 1) + (options.get(plus, plus_default) if plus else 0)
+        return max(first, 1) + (options[plus] if plus else 0)
 
     return first_epoch
 
 
-PRUNERS.add("median", optuna.pruners.MedianPruner, first_epoch=waits_for("n_warmup_steps", 0))
-PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner,
-            first_epoch=waits_for("min_resource", 1))
-PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner,
-            first_epoch=waits_for("min_resource", 1))
-PRUNERS.add("wilcoxon", optuna.pruners.WilcoxonPruner,
-            first_epoch=waits_for("n_startup_steps", 2))
-PRUNERS.add("none", optuna.pruners.NopPruner)
+def behind_the_others(pruner: optuna.pruners.BasePruner, values: dict[int, float],
+                      trivial: float | None, epochs: int) -> str:
+    """The reason of a pruner that compares a trial with the others at the same epoch."""
+    step = max(values) if values else 0
+    last, best = values.get(step, math.nan), max(values.values(), default=math.nan)
+    return (f"behind the other trials at epoch {step} of {epochs} (val Dice {last:.3f}, "
+            f"best so far {best:.3f})")
 
 
-@PRUNERS.register("percentile", options=None, first_epoch=waits_for("n_warmup_steps", 0))
-def _percentile(percentile: float = 25.0, **options: Any) -> optuna.pruners.BasePruner:
+def _int(name: str, default: Any, help: str, low: int = 0, **more: Any) -> Option:
+    """An integer option, >= 0 unless ``low`` says otherwise."""
+    return Option(name, "int", default, help, low=low, **more)
+
+
+def median_options() -> tuple[Option, ...]:
+    """The options of Optuna's median rule (median, percentile, patient)."""
+    return (_int("n_startup_trials", 5, "trials that finish before any is pruned"),
+            _int("n_warmup_steps", 0, "epochs a trial runs before it can be pruned"),
+            _int("interval_steps", 1, "epochs between two judgements", low=1),
+            _int("n_min_trials", 1, "trials that reached an epoch before it is judged",
+                 low=1))
+
+
+PRUNERS.add("median", optuna.pruners.MedianPruner, options=median_options(),
+            help="Optuna's median rule: prune a trial below the median of the others at "
+                 "the same epoch", first_epoch=waits_for("n_warmup_steps"))
+PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner, options=(
+    _int("min_resource", "auto", "epochs of the first rung ('auto': from the first "
+         "finished trial)", low=1, words=("auto",)),
+    _int("reduction_factor", 4, "1 / the share of trials promoted at each rung", low=2),
+    _int("min_early_stopping_rate", 0, "rungs skipped at the start"),
+    _int("bootstrap_count", 0, "trials that must reach a rung before any is promoted "
+         "(needs a min_resource)")),
+    help="Optuna's asynchronous successive halving", first_epoch=waits_for("min_resource"))
+PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner, options=(
+    _int("min_resource", 1, "epochs of the first rung of the most aggressive bracket",
+         low=1),
+    _int("max_resource", "auto", "epochs of a full run ('auto': the first finished "
+         "trial's)", low=1, words=("auto",)),
+    _int("reduction_factor", 3, "1 / the share of trials promoted at each rung", low=2),
+    _int("bootstrap_count", 0, "trials that must reach a rung before any is promoted "
+         "(needs a max_resource)")),
+    help="Optuna's Hyperband: successive halving in brackets of several aggressiveness",
+    first_epoch=waits_for("min_resource"))
+PRUNERS.add("wilcoxon", optuna.pruners.WilcoxonPruner, requires="scipy", options=(
+    Option("p_threshold", "float", 0.1, "p-value below which a trial worse than the best "
+           "at the same epochs is pruned", low=0, high=1),
+    _int("n_startup_steps", 2, "epochs a trial runs before it can be pruned")),
+    help="Optuna's Wilcoxon signed-rank test against the best trial's curve",
+    first_epoch=waits_for("n_startup_steps"))
+PRUNERS.add("none", optuna.pruners.NopPruner, help="no pruning: every trial runs to the end",
+            judges_alone=True)
+
+
+@PRUNERS.register("percentile", first_epoch=waits_for("n_warmup_steps"), options=(
+    Option("percentile", "float", 25.0, "the percentile of the other trials at the same "
+           "epoch below which a trial is pruned", low=0, high=100), *median_options()))
+def _percentile(percentile: float, **options: Any) -> optuna.pruners.BasePruner:
     """Prune a trial below the given percentile of the other trials at the same epoch."""
     return optuna.pruners.PercentilePruner(percentile, **options)
 
 
-@PRUNERS.register("patient", options=None,
-                  first_epoch=waits_for("n_warmup_steps", 0, "patience", 3))
-def _patient(patience: int = 3, min_delta: float = 0.0, **median_options: Any):
+@PRUNERS.register("patient", first_epoch=waits_for("n_warmup_steps", "patience"), options=(
+    _int("patience", 3, "epochs without progress before the median rule acts"),
+    Option("min_delta", "float", 0.0, "the least gain that counts as progress", low=0),
+    *median_options()))
+def _patient(patience: int, min_delta: float, **median_options: Any):
     """Median pruning that waits ``patience`` epochs without progress before acting."""
     return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(**median_options),
                                         patience=patience, min_delta=min_delta)
 
 
-@PRUNERS.register("catch_up", options=None, first_epoch=waits_for("n_warmup_steps", 1))
-def _catch_up(n_startup_trials: int = 5, n_warmup_steps: int = 1, margin: float = 0.0):
+def _caught_up(pruner: optuna.pruners.BasePruner, values: dict[int, float],
+               trivial: float | None, epochs: int) -> str:
+    step = max(values) if values else 0
+    if isinstance(pruner, CatchUpPruner) and pruner.last_verdict:
+        return f"at epoch {step} of {epochs}, {pruner.last_verdict}"
+    return behind_the_others(pruner, values, trivial, epochs)
+
+
+@PRUNERS.register("catch_up", first_epoch=waits_for("n_warmup_steps"), reason=_caught_up,
+                  options=(
+    _int("n_startup_trials", 5, "trials that finish before any is stopped"),
+    _int("n_warmup_steps", 1, "epochs a trial runs before it can be stopped"),
+    Option("margin", "float", 0.0, "Dice added to a trial's reach before it is judged "
+           "(more: fewer stops)", low=0)))
+def _catch_up(n_startup_trials: int, n_warmup_steps: int, margin: float):
     """Stop a run that cannot catch the best finished run, even if it gained as much from
     here as the finished runs gained at most (:mod:`tuner.search.catch_up`)."""
     return CatchUpPruner(n_startup_trials, n_warmup_steps, margin)
-
-
-class FloorPruner(optuna.pruners.BasePruner):
-    """Prune a trial whose validation Dice is still below a floor after its warm-up: the
-    best so far (``judge="best"``: ``hopeless``) or the latest (``judge="last"``:
-    ``threshold``).
-
-    The floor follows the data unless ``lower`` fixes it: the split's trivial Dice (that of
-    predicting every pixel foreground, which the objective records per trial:
-    :data:`tuner.records.TRIVIAL_DICE`) plus ``margin`` of the way from it to 1. A fixed
-    floor decided a study's answer on thin structures: 0.2 after 8 epochs pruned 5 of 6
-    loss configurations on retinal vessels (foreground 9 %, trivial Dice 0.17) that
-    reached 0.6 after 60 epochs. The warm-up follows the run: ``warmup`` of its epochs
-    (rounded up), and at least ``min_steps`` optimizer steps (a run on 31 images took 16
-    steps to epoch 8 and was still at Dice 0, then reached 0.61: too few steps to tell
-    "not yet" from "never"; the objective records each trial's steps per epoch,
-    :data:`tuner.records.STEPS_PER_EPOCH`), unless ``n_warmup_steps`` fixes it in epochs.
-
-    Written by hand because no Optuna pruner compares with a floor that depends on the
-    trial's data, nor with the best value so far: Optuna's ThresholdPruner judges the
-    latest value only, and a run that learned and then dipped for an epoch (0.51, then
-    0.23 five epochs later) would be pruned as if it had never learned.
-    """
-
-    def __init__(self, judge: str = "best", *, lower: float | None = None,
-                 margin: float = 0.1, warmup: float = 0.5, min_steps: int = 50,
-                 n_warmup_steps: int | None = None) -> None:
-        if judge not in ("best", "last"):
-            raise ValueError(f"judge must be 'best' or 'last', got {judge!r}")
-        if lower is not None and not (_is_number(lower) and lower >= 0):
-            raise ValueError(f"lower must be a Dice >= 0 (or None: relative), got {lower!r}")
-        if not (_is_number(margin) and 0 <= margin < 1):
-            raise ValueError(f"margin must be in [0, 1), got {margin!r}")
-        if not (_is_number(warmup) and 0 <= warmup <= 1):
-            raise ValueError(f"warmup must be a share of the epochs in [0, 1], got {warmup!r}")
-        for name, value in (("n_warmup_steps", n_warmup_steps), ("min_steps", min_steps)):
-            if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
-                                          and value >= 0):
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        self.judge, self.lower, self.margin = judge, lower, float(margin)
-        self.warmup, self.min_steps, self.n_warmup_steps = float(warmup), min_steps, \
-            n_warmup_steps
-
-    def floor(self, trivial: float | None) -> float:
-        """The Dice a trial must reach: ``lower``, else trivial + margin x (1 - trivial)
-        (trivial 0 where it is not recorded: a trial run outside tuner)."""
-        if self.lower is not None:
-            return float(self.lower)
-        trivial = trivial or 0.0
-        return trivial + self.margin * (1.0 - trivial)
-
-    def first_epoch(self, epochs: int, steps_per_epoch: int | None = None) -> int:
-        """The first epoch at which a run of ``epochs`` epochs (of ``steps_per_epoch``
-        optimizer steps each, where known) is judged."""
-        if self.n_warmup_steps is not None:
-            return max(self.n_warmup_steps, 1)
-        first = math.ceil(self.warmup * epochs)
-        if steps_per_epoch:
-            first = max(first, math.ceil(self.min_steps / steps_per_epoch))
-        return max(first, 1)
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        step = trial.last_step
-        epochs = (trial.user_attrs.get(records.CONFIG) or {}).get("epochs", step or 0)
-        steps = trial.user_attrs.get(records.STEPS_PER_EPOCH)
-        if step is None or step < self.first_epoch(epochs, steps):
-            return False
-        value = self._judged(trial.intermediate_values)
-        return value is None or value < self.floor(trial.user_attrs.get(records.TRIVIAL_DICE))
-
-    def _judged(self, values: dict[int, float]) -> float | None:
-        known = {k: v for k, v in values.items() if not math.isnan(v)}
-        if not known:
-            return None
-        return max(known.values()) if self.judge == "best" else known[max(known)]
-
-    def reason(self, values: dict[int, float], trivial: float | None, epochs: int) -> str:
-        """Why a trial with these per-epoch values was pruned, with the numbers."""
-        value = self._judged(values)
-        what = "best val Dice so far" if self.judge == "best" else "val Dice"
-        shown = "none" if value is None else f"{value:.3f}"
-        rule = (f"floor {self.floor(trivial):.3f} (lower)" if self.lower is not None else
-                f"floor {self.floor(trivial):.3f} = trivial {trivial or 0.0:.3f} + "
-                f"{self.margin:g} x (1 - trivial)")
-        step = max(values) if values else 0
-        share = f" ({step / epochs:.0%})" if epochs else ""
-        return f"{what} {shown} < {rule} after {step} of {epochs} epochs{share}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) \
-        and math.isfinite(value)
 
 
 def _floor_first_epoch(judge: str):
@@ -174,14 +147,33 @@ def _floor_first_epoch(judge: str):
     return first_epoch
 
 
-@PRUNERS.register("hopeless", options=None, first_epoch=_floor_first_epoch("best"))
+def _below_the_floor(pruner: FloorPruner, values: dict[int, float], trivial: float | None,
+                     epochs: int) -> str:
+    return pruner.reason(values, trivial, epochs)
+
+
+FLOOR_OPTIONS = (
+    Option("lower", "float", None, "a fixed floor (None: the floor follows the data: trivial "
+           "Dice + margin x (1 - trivial))", low=0),
+    Option("margin", "float", 0.1, "the floor's share of the way from the split's trivial "
+           "Dice (every pixel foreground) to 1", low=0, high=1, high_open=True),
+    Option("warmup", "float", 0.5, "the share of a run's epochs before it is judged",
+           low=0, high=1),
+    _int("min_steps", 50, "optimizer steps a run takes before it is judged"),
+    _int("n_warmup_steps", None, "epochs before a run is judged (None: warmup and "
+         "min_steps decide)"))
+
+
+@PRUNERS.register("hopeless", options=FLOOR_OPTIONS, first_epoch=_floor_first_epoch("best"),
+                  reason=_below_the_floor, judges_alone=True)
 def _hopeless(**options: Any) -> FloorPruner:
     """The best validation Dice so far is still near the all-foreground baseline: the run
     never learned."""
     return FloorPruner("best", **options)
 
 
-@PRUNERS.register("threshold", options=None, first_epoch=_floor_first_epoch("last"))
+@PRUNERS.register("threshold", options=FLOOR_OPTIONS, first_epoch=_floor_first_epoch("last"),
+                  reason=_below_the_floor, judges_alone=True)
 def _threshold(**options: Any) -> FloorPruner:
     """The latest validation Dice is below the floor."""
     return FloorPruner("last", **options)
@@ -242,25 +234,33 @@ class _FoldStorage:
 
 def prune_reason(name: str, pruner: optuna.pruners.BasePruner, values: dict[int, float],
                  trivial: float | None, epochs: int) -> str:
-    """In words, why pruner ``name`` stopped a trial with per-epoch ``values``."""
-    if isinstance(pruner, FloorPruner):
-        return f"{name}: {pruner.reason(values, trivial, epochs)}"
-    step = max(values) if values else 0
+    """In words, why pruner ``name`` stopped a trial with per-epoch ``values``: its
+    registration's ``reason`` (default: behind the other trials at that epoch)."""
     inner = pruner.inner if isinstance(pruner, SameFoldPruner) else pruner
-    if isinstance(inner, CatchUpPruner) and inner.last_verdict:
-        return f"{name}: at epoch {step} of {epochs}, {inner.last_verdict}"
-    last, best = values.get(step, math.nan), max(values.values(), default=math.nan)
-    return (f"{name}: behind the other trials at epoch {step} of {epochs} (val Dice "
-            f"{last:.3f}, best so far {best:.3f})")
+    extra = PRUNERS.component(name).extra if name in PRUNERS else {}
+    return f"{name}: {extra.get('reason', behind_the_others)(inner, values, trivial, epochs)}"
+
+
+def pruner_options(spec: SearchSettings) -> dict[str, Any]:
+    """The study's pruner options, checked, with the defaults of those it does not give
+    (one line naming the study file, the pruner and the option)."""
+    return PRUNERS.component(spec.pruner).resolved(spec.pruner_options, _owner(spec))
 
 
 def build_pruner(spec: SearchSettings) -> optuna.pruners.BasePruner:
-    """The pruner the study file names, with its options; one that compares trials is
-    wrapped to compare each with its own fold's (:class:`SameFoldPruner`)."""
-    pruner = PRUNERS.build(spec.pruner, dict(spec.pruner_options), requires=REQUIRES)
-    if isinstance(pruner, FloorPruner | optuna.pruners.NopPruner):
+    """The pruner the study file names, with its options (each checked: one line naming
+    the study file, the pruner and the option; a combination Optuna refuses, too); one
+    that compares trials is wrapped to compare each with its own fold's
+    (:class:`SameFoldPruner`)."""
+    pruner = PRUNERS.build(spec.pruner, spec.pruner_options, owner=_owner(spec),
+                           refusals=(TypeError, ValueError))
+    if PRUNERS.component(spec.pruner).extra.get("judges_alone"):
         return pruner  # judges each trial by itself
     return SameFoldPruner(pruner)
+
+
+def _owner(spec: SearchSettings) -> str:
+    return f"study file {spec.source!r}: pruner {spec.pruner!r}"
 
 
 def pruner_cannot_act(spec: SearchSettings, epochs: int, steps_per_epoch: int | None = None
@@ -275,7 +275,7 @@ def pruner_cannot_act(spec: SearchSettings, epochs: int, steps_per_epoch: int | 
     rule = PRUNERS.component(spec.pruner).extra.get("first_epoch")
     if rule is None:
         return None
-    first = rule(dict(spec.pruner_options), epochs, steps_per_epoch)
+    first = rule(pruner_options(spec), epochs, steps_per_epoch)
     if first < epochs:
         return None
     return (f"pruner {spec.pruner!r} cannot act in this run: it waits until epoch "

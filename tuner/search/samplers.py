@@ -14,6 +14,12 @@ the sequence, and every machine draws new points. TPE also runs with Optuna's
 ``constant_liar``, so that trials running at the same time steer later draws away from
 each other. QMC keeps one seed for all trials: its points are numbered in the storage and
 its scrambling must be the same in every worker.
+
+Each registration declares the options a study file may give its sampler
+(``sampler_options``: kind, range, default, help; ``tuner fields`` lists them), the
+optional package it needs (``requires``) and whether it keeps one seed for all trials
+(``shared_seed``). Options are checked, and the sampler built, by the pre-run checks: a
+mistake, or a combination Optuna refuses, is one line before anything is stored.
 """
 
 from __future__ import annotations
@@ -26,34 +32,75 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.errors import TunerError
-from tuner.registry import Registry
+from tuner.registry import Option, Registry
 from tuner.search import SearchSettings
 
 SAMPLERS: Registry = Registry("sampler")
-#: Optuna samplers that import an optional package only when they first sample: checked
-#: before the study starts instead of failing every trial
-REQUIRES = {"cmaes": "cmaes", "gp": "scipy", "qmc": "scipy"}
 #: the study's seed when its study file gives none: draws are reproducible by default
 DEFAULT_SEED = 0
-#: samplers whose randomness must not change from trial to trial (see the module's text)
-SHARED_SEED = ("qmc", "grid")
+SEED = Option("seed", "int", DEFAULT_SEED, "the study's seed: trial k draws from it and k "
+              "alone, so every worker, machine and resume draws new points", low=0)
 
 
-@SAMPLERS.register("tpe", options=None)
+def startup(default: int, what: str) -> Option:
+    """The ``n_startup_trials`` option of a sampler that models results after them."""
+    return Option("n_startup_trials", "int", default, f"trials drawn at random before {what}",
+                  low=0)
+
+
+@SAMPLERS.register("tpe", options=(
+    startup(10, "TPE models the results"),
+    Option("n_ei_candidates", "int", 24, "candidates drawn from the good configurations' "
+           "model, the most promising of which is tried", low=1),
+    Option("multivariate", "bool", True, "model the parameters jointly (false: each alone)"),
+    Option("group", "bool", False, "with multivariate: model each set of parameters that "
+           "a space function suggests together on its own (conditional spaces)"),
+    Option("constant_liar", "bool", True, "a running trial counts as a poor result, so "
+           "that workers running at the same time sample elsewhere"),
+    SEED))
 def _tpe(**options: Any) -> optuna.samplers.BaseSampler:
-    """Optuna's TPE; ``constant_liar`` on unless the study file says otherwise (several
-    workers: a running trial counts as a poor result, so others sample elsewhere)."""
-    return optuna.samplers.TPESampler(**{"constant_liar": True, **options})
+    """Optuna's TPE (tree-structured Parzen estimator), with ``constant_liar``."""
+    return optuna.samplers.TPESampler(**options)
 
 
-SAMPLERS.add("random", optuna.samplers.RandomSampler)
-SAMPLERS.add("cmaes", optuna.samplers.CmaEsSampler)
-SAMPLERS.add("gp", optuna.samplers.GPSampler)
-SAMPLERS.add("qmc", optuna.samplers.QMCSampler)
+SAMPLERS.add("random", optuna.samplers.RandomSampler, help="Optuna's uniform random draws",
+             options=(SEED,))
+SAMPLERS.add("cmaes", optuna.samplers.CmaEsSampler, requires="cmaes",
+             help="Optuna's CMA-ES (float and int ranges; categorical choices drawn at random)",
+             options=(
+                 startup(1, "CMA-ES starts"),
+                 Option("sigma0", "float", None, "initial step size (None: a sixth of the "
+                        "narrowest range; deprecated by Optuna 4.9)", low=0, low_open=True),
+                 Option("popsize", "int", None, "population size (None: 4 + 3 ln(number of "
+                        "parameters))", low=2),
+                 Option("consider_pruned_trials", "bool", False, "pruned trials count, at "
+                        "their last value"),
+                 Option("use_separable_cma", "bool", False, "a diagonal covariance (many "
+                        "parameters, few trials)"),
+                 Option("with_margin", "bool", False, "CMA-ES with margin (int ranges)"),
+                 Option("lr_adapt", "bool", False, "adapt the learning rate (noisy or "
+                        "multimodal results)"),
+                 SEED))
+SAMPLERS.add("gp", optuna.samplers.GPSampler, requires="scipy",
+             help="Optuna's Gaussian-process Bayesian optimisation", options=(
+                 startup(10, "the Gaussian process models the results"),
+                 Option("deterministic_objective", "bool", False, "the results have no "
+                        "noise (false: repeats and seeds make them noisy)"),
+                 SEED))
+#: qmc keeps one seed for all trials (its points are numbered in the storage, its
+#: scrambling the same in every worker: see the module's text)
+SAMPLERS.add("qmc", optuna.samplers.QMCSampler, requires="scipy", shared_seed=True,
+             help="Optuna's quasi-Monte Carlo points, spread evenly over the space", options=(
+                 Option("qmc_type", "str", "sobol", "the low-discrepancy sequence",
+                        choices=("sobol", "halton")),
+                 Option("scramble", "bool", False, "scramble the sequence (with the seed)"),
+                 Option("seed", "int", DEFAULT_SEED, "the study's seed: one scrambling for "
+                        "every trial and worker", low=0)))
 
 
-@SAMPLERS.register("grid", options=None)
+@SAMPLERS.register("grid", shared_seed=True, options=(
+    Option("seed", "int", DEFAULT_SEED, "the seed of a stand-in sampler that is never "
+           "consulted (a grid's points are queued)", low=0),))
 def _grid(**options: Any) -> optuna.samplers.BaseSampler:
     """Grid studies enqueue every point with fixed parameters (``trial_queue.enqueue_grid``),
     so the sampler is never consulted; Optuna's GridSampler would also expect to have chosen
@@ -120,24 +167,17 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._by_trial.pop(trial.number, None)
 
 
-def study_seed(spec: SearchSettings) -> int:
-    """The seed of a study's draws: its sampler options' ``seed``, else :data:`DEFAULT_SEED`."""
-    seed = spec.sampler_options.get("seed")
-    if seed is None:
-        return DEFAULT_SEED
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise TunerError(f"study file {spec.source!r}: sampler_options 'seed': got {seed!r}, "
-                         "expected an integer >= 0")
-    return seed
-
-
 def build_sampler(spec: SearchSettings) -> optuna.samplers.BaseSampler:
-    """The sampler the study file names, with its options, seeded as the module says."""
-    options = {**spec.sampler_options, "seed": study_seed(spec)}
-    if spec.sampler in SHARED_SEED:
-        return SAMPLERS.build(spec.sampler, options, requires=REQUIRES)
+    """The sampler the study file names, with its options (each checked: one line naming
+    the study file, the sampler and the option), seeded as the module says."""
+    owner = f"study file {spec.source!r}: sampler {spec.sampler!r}"
+    entry = SAMPLERS.component(spec.sampler)
+    options = entry.resolved(spec.sampler_options, owner)
 
     def make(seed: int) -> optuna.samplers.BaseSampler:
-        return SAMPLERS.build(spec.sampler, {**options, "seed": seed}, requires=REQUIRES)
+        return SAMPLERS.build(spec.sampler, {**options, "seed": seed}, owner=owner,
+                              refusals=(TypeError, ValueError))
 
+    if entry.extra.get("shared_seed"):
+        return make(options["seed"])
     return TrialSeededSampler(make, options["seed"])

@@ -2,7 +2,10 @@
 
 Everything a user can get wrong in a study (its file, its space, ``--set`` values, the
 dataset, the encoder, the device) fails here with one line, before the study is created or
-touched. A grid is checked point by point. A sampled space is checked as a whole: every
+touched. The sampler and the pruner are built with their options (each checked against
+what the component declares) and run a few trials in memory first
+(:func:`rehearse_search`), so an option Optuna would fail on in every trial is refused.
+A grid is checked point by point. A sampled space is checked as a whole: every
 combination of its extremes (so that cross-field rules such as val_fraction +
 test_fraction < 1 meet their worst case) and a few hundred random draws (so that a float
 range on an integer field is caught however its ends look). The draws' models are checked
@@ -17,6 +20,9 @@ from __future__ import annotations
 import copy
 import itertools
 import random
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -34,12 +40,13 @@ from tuner.training.models import build_model, model_check_key
 
 RANDOM_DRAWS = 300  # random draws of a sampled space, validated as configs
 MAX_CORNERS = 4096  # combinations of extremes checked in full; beyond, a seeded sample
+REHEARSED_TRIALS = 3  # in-memory trials that a study's sampler and pruner run first
 
 
 def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
-    """Validate every configuration the study can produce, its data and its models."""
-    build_sampler(spec)
-    build_pruner(spec)
+    """Validate the study's sampler and pruner with their options, and every
+    configuration the study can produce, its data and its models."""
+    rehearse_search(spec)
     if isinstance(spec.space, dict):
         _check_distribution_types(spec)
     checked, drawn = field_sets(spec)
@@ -48,6 +55,54 @@ def check_spec(spec: StudySpec, overrides: dict[str, Any]) -> None:
     draws = [(fields, _config(spec, fields, overrides)) for fields in drawn]
     _check_data_models_and_runtime(configs)
     _check_drawn_models(spec, draws, {model_check_key(cfg) for cfg in configs})
+
+
+def rehearse_search(spec: StudySpec) -> None:
+    """Build the study's sampler and pruner with their options (each option checked
+    against its declaration: one line naming the study file, the component and the
+    option), then let them run :data:`REHEARSED_TRIALS` trials of a small space in
+    memory, so that what Optuna refuses only when it first draws or judges (a value it
+    compares, a rung it divides by) is one line here, not a traceback in every trial."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # independent sampling, ...
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental samplers and options
+            _rehearse(spec, build_sampler(spec), build_pruner(spec))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _rehearse(spec: StudySpec, sampler: optuna.samplers.BaseSampler,
+              pruner: optuna.pruners.BasePruner) -> None:
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    for number in range(REHEARSED_TRIALS):
+        with _failing(spec, "sampler"):
+            trial = study.ask()
+            x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+        dice = (x + y + number) / (2 + REHEARSED_TRIALS)  # a Dice in [0, 1)
+        with _failing(spec, "pruner"):
+            for epoch in range(1, 4):
+                trial.report(dice * epoch / 3, epoch)
+                trial.should_prune()
+        with _failing(spec, "sampler"):
+            study.tell(trial, dice)
+
+
+@contextmanager
+def _failing(spec: StudySpec, kind: str) -> Iterator[None]:
+    """An exception inside as one line naming the study file, the ``kind`` of component
+    (``sampler`` or ``pruner``) and the options it was given."""
+    try:
+        yield
+    except TunerError:
+        raise
+    except Exception as exc:
+        name, options = getattr(spec, kind), getattr(spec, f"{kind}_options")
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "its defaults"
+        raise TunerError(f"study file {spec.source!r}: {kind} {name!r} with {given} fails "
+                         f"in Optuna's first trials: {type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())}") from None
 
 
 def searched_fields(spec: StudySpec) -> set[str]:

@@ -69,7 +69,10 @@ class StudySpec:
     ``base seed + k`` in every configuration, so comparisons are paired), and the config
     field ``folds`` once per fold (fold j: the same images in every configuration).
     ``n_trials`` defaults to the grid size x units (repeats x folds) for grid studies and
-    to 20 x units otherwise.
+    to 20 x units otherwise. ``sampler_options`` and ``pruner_options`` are dicts of the
+    options their sampler and pruner declare (``tuner fields`` lists them; checked with the
+    study, before anything is stored); None is refused rather than read as "none": leave
+    them out, or give ``dict()``.
     """
 
     name: str
@@ -97,6 +100,11 @@ class StudySpec:
                                           or self.n_trials < 1):
             raise TunerError(f"{where} 'n_trials': got {self.n_trials!r}, "
                              "expected an integer >= 1 or None")
+        for name in ("sampler_options", "pruner_options"):  # None is a mistake, not {}
+            options = getattr(self, name)
+            if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+                raise TunerError(f"{where} {name!r}: got {options!r}, expected a dict of "
+                                 "options (dict() for none; 'tuner fields' lists them)")
         if not isinstance(self.base, dict):
             raise TunerError(f"{where} 'base' must be a dict of config fields")
         TrainConfig.from_dict(self.base, f"{where} base")
