@@ -12,7 +12,10 @@ User attributes of a trial:
   (epoch ``k`` is list index ``k - 1``; Optuna's intermediate values use step ``k``);
 - :data:`EPOCHS_RUN`, :data:`BEST_EPOCH` (1-based), :data:`BEST_VAL_DICE`,
   :data:`PRUNED_AT` (epoch or None);
-- :data:`SECONDS` (whole trial), :data:`SECONDS_PER_EPOCH` (mean of training + validation);
+- :data:`SECONDS` (whole trial), :data:`SECONDS_PER_EPOCH` (mean of training + validation):
+  wall seconds; CPU seconds, device seconds, optimizer steps and the load average are per
+  epoch in :data:`CURVES` (:data:`CPU_SECONDS`, :data:`DEVICE_SECONDS`, :data:`STEPS`,
+  :data:`LOAD`; studies stored before them have none);
 - :data:`REPEAT` (0, 1, ...) and :data:`SEED` (the training seed used by this repeat);
   with ``folds`` > 1 the stored repeat is the paired unit (fold and seed together:
   :func:`tuner.study.spec.unit_parts`) and :data:`FOLD` the fold it validates on;
@@ -59,9 +62,24 @@ if TYPE_CHECKING:  # pragma: no cover - types only
 CURVE_SPLITS = ("train", "val")
 #: metrics computed on every split each epoch, from confusion counts over the whole split
 METRICS = ("loss", "dice", "iou", "precision", "recall", "accuracy")
+#: per-epoch curves of the epoch itself (no split): what it cost and under what load.
+#: ``seconds``: wall seconds of training and validation (they measure the machine's load as
+#: much as the configuration); ``cpu_seconds``: this process's CPU seconds in them (every
+#: thread, ``time.process_time``); ``device_seconds``: CUDA's time between the epoch's
+#: first and last event (None off CUDA); ``steps``: optimizer steps; ``load``: the
+#: machine's one-minute load average as the epoch began (None where the system has none)
+WALL_SECONDS = "seconds"
+CPU_SECONDS = "cpu_seconds"
+DEVICE_SECONDS = "device_seconds"
+STEPS = "steps"
+LOAD = "load"
 CURVE_NAMES = tuple(f"{split}_{metric}" for split in CURVE_SPLITS for metric in METRICS) + (
     "lr",
-    "seconds",
+    WALL_SECONDS,
+    CPU_SECONDS,
+    DEVICE_SECONDS,
+    STEPS,
+    LOAD,
 )
 
 #: the name of a study's one objective value, as optuna-dashboard shows it

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from tests.tiny import TINY
 from tuner.config import TrainConfig
-from tuner.records import CURVE_NAMES
+from tuner.data import build_splits
+from tuner.data.caveats import steps_per_epoch
+from tuner.records import CPU_SECONDS, CURVE_NAMES, DEVICE_SECONDS, LOAD, STEPS, WALL_SECONDS
 from tuner.training.loop import fit
+
+#: curves that measure the machine, not the run: they differ between two equal runs
+MEASURED = (WALL_SECONDS, CPU_SECONDS, DEVICE_SECONDS, LOAD)
 
 
 def tiny(**changes) -> TrainConfig:
@@ -20,11 +28,39 @@ def test_same_seed_same_run_and_every_curve_recorded():
     assert set(first.history) == set(CURVE_NAMES)
     assert all(len(v) == 2 for v in first.history.values())
     for name in CURVE_NAMES:
-        if name != "seconds":
+        if name not in MEASURED:
             assert first.history[name] == pytest.approx(second.history[name], rel=1e-6)
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)
+
+
+def test_each_epoch_records_its_cost_and_the_load_it_ran_under():
+    cfg = tiny(epochs=3, precision="fp32", device="cpu")
+    splits = build_splits(cfg)
+    result = fit(cfg, splits)
+    steps = steps_per_epoch(len(splits.train), cfg)
+    assert result.history[STEPS] == [steps] * 3 and result.steps == 3 * steps
+    assert all(s > 0 for s in result.history[CPU_SECONDS])  # process CPU time, every thread
+    assert result.cpu_seconds == pytest.approx(sum(result.history[CPU_SECONDS]))
+    assert all(math.isnan(s) for s in result.history[DEVICE_SECONDS])  # no CUDA: no device
+    assert all(load >= 0 for load in result.history[LOAD])  # the one-minute load average
+    assert result.seconds == pytest.approx(sum(result.history[WALL_SECONDS]))
+
+
+def test_cpu_seconds_count_this_process_only(monkeypatch):
+    """CPU seconds are the process_time difference over the epoch, not wall time: a clock
+    that advances 2 s of wall and 0.5 s of CPU per reading gives exactly those."""
+    from tuner.training import loop
+
+    wall, cpu = iter(range(0, 1000, 2)), iter([0.5 * k for k in range(1000)])
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: float(next(wall)),
+                                                      process_time=lambda: next(cpu)))
+    monkeypatch.setattr(loop, "os", SimpleNamespace(getloadavg=lambda: (7.5, 6.0, 5.0)))
+    result = fit(tiny(epochs=2, precision="fp32", device="cpu"))
+    assert result.history[WALL_SECONDS] == [2.0, 2.0]
+    assert result.history[CPU_SECONDS] == [0.5, 0.5]
+    assert result.history[LOAD] == [7.5, 7.5]
 
 
 def test_hook_sees_each_epoch_and_can_stop_the_run():

@@ -6,7 +6,9 @@ prunes from that hook (raising ``optuna.TrialPruned`` stops the run), so a train
 works the same inside and outside a study. Train metrics come from the training forward
 passes of the epoch (train mode, augmented inputs); validation metrics from a separate
 pass in eval mode (:mod:`tuner.training.scoring`). Both are computed from confusion
-counts over the whole split.
+counts over the whole split. Each epoch also records what it cost (its wall seconds, this
+process's CPU seconds, CUDA's device seconds, its optimizer steps) and the machine's load
+average as it began, so that a wall time can be read beside the load it ran under.
 
 A stop request (Ctrl-C, SIGTERM: :mod:`tuner.interrupt`) is obeyed between two
 mini-batches and after an epoch's checkpoint: ``fit`` raises :class:`Interrupted`, a
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +40,7 @@ from tuner.data import (
     make_normalizer,
 )
 from tuner.machine import fair_threads, training_here
-from tuner.records import CURVE_NAMES
+from tuner.records import CPU_SECONDS, CURVE_NAMES, DEVICE_SECONDS, LOAD, STEPS, WALL_SECONDS
 from tuner.training.checkpoint import capture, load, restore
 from tuner.training.device import Runtime, resolve_runtime
 from tuner.training.losses import build_loss
@@ -81,7 +84,23 @@ class FitResult:
 
     @property
     def seconds(self) -> float:
-        return float(sum(self.history.get("seconds", [])))
+        """Wall seconds of training and validation (the machine's load decides them too)."""
+        return _total(self.history.get(WALL_SECONDS, []))
+
+    @property
+    def cpu_seconds(self) -> float:
+        """This process's CPU seconds in training and validation (every thread)."""
+        return _total(self.history.get(CPU_SECONDS, []))
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken."""
+        return int(_total(self.history.get(STEPS, [])))
+
+
+def _total(values: list[float]) -> float:
+    """The sum of the finite values (an epoch's NaN is no time: a device time off CUDA)."""
+    return float(sum(v for v in values if v is not None and math.isfinite(v)))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -137,19 +156,22 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     marked.enter_context(training_here())
     try:
         for epoch in range(first, cfg.epochs + 1):
-            start = time.perf_counter()
+            start, cpu_start, load_now = time.perf_counter(), time.process_time(), _load_average()
+            device_clock = _device_clock(runtime.device)
             if cfg.threads == 0:  # auto: this process's share of the cores, now
                 _set_threads(fair_threads())
             lr = schedule.current_lr()  # the rate this epoch starts with
-            train = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule, scaler,
-                                     runtime, cfg.threshold)
+            train, steps = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule,
+                                            scaler, runtime, cfg.threshold)
             val = score_batches(model, eval_batches(val_split, cfg.batch_size, normalize,
                                                     runtime.device, runtime.channels_last),
                                 loss_fn, runtime, cfg.threshold)
             schedule.after_epoch(val["loss"])
             metrics = {**{f"train_{k}": v for k, v in train.items()},
                        **{f"val_{k}": v for k, v in val.items()},
-                       "lr": lr, "seconds": time.perf_counter() - start}
+                       "lr": lr, DEVICE_SECONDS: device_clock(),
+                       WALL_SECONDS: time.perf_counter() - start,
+                       CPU_SECONDS: time.process_time() - cpu_start, STEPS: steps, LOAD: load_now}
             for name in CURVE_NAMES:
                 result.history[name].append(metrics[name])
             result.work += epoch_work
@@ -186,6 +208,31 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     return result
 
 
+def _load_average() -> float:
+    """The machine's one-minute load average now (NaN where the system keeps none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return math.nan
+
+
+def _device_clock(device: torch.device) -> Callable[[], float]:
+    """Started now: a function that returns the device seconds since (CUDA events on the
+    device's current stream, waited for); NaN off CUDA, where CPU seconds say it."""
+    if device.type != "cuda":
+        return lambda: math.nan
+    stream = torch.cuda.current_stream(device)
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    begin.record(stream)
+
+    def seconds() -> float:
+        end.record(stream)
+        end.synchronize()
+        return begin.elapsed_time(end) / 1000.0
+
+    return seconds
+
+
 def _set_threads(threads: int) -> None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -205,9 +252,11 @@ def _runtime(cfg: TrainConfig, state: dict | None) -> Runtime:
 
 def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module,
                      optimizer: torch.optim.Optimizer, schedule, scaler, runtime: Runtime,
-                     threshold: float) -> dict[str, float]:
+                     threshold: float) -> tuple[dict[str, float], int]:
+    """One epoch of training: its metrics and the optimizer steps it took."""
     model.train()
     meter = SplitMeter(threshold)
+    steps = 0
     for images, masks in batches:  # on the device, in the run's memory format
         interrupt.raise_if_requested()  # a stop waits for one batch, not an epoch
         optimizer.zero_grad(set_to_none=True)
@@ -221,6 +270,7 @@ def _train_one_epoch(model: nn.Module, batches: TrainBatches, loss_fn: nn.Module
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+        steps += 1
         schedule.after_batch()
         meter.update(logits.detach(), masks, loss.detach())
-    return meter.compute()
+    return meter.compute(), steps
