@@ -42,12 +42,13 @@ def proxy_command(
 ) -> None:
     """Serve the study database to many workers over gRPC (Optuna's storage proxy).
 
-    Workers and reading commands then use --storage grpc://HOST:PORT instead of the
-    database URL: hundreds of workers share the proxy's few database connections. The
-    proxy fails and retries the trial of a proxied worker whose heartbeat stopped, and
-    queues each grid point once however many runs start at once. No authentication: bind
-    it where only the workers reach it. Ctrl-C stops it with exit code 130, SIGTERM with
-    143. docs/proxy.md.
+    Workers and reading commands then use --storage grpc://HOST:PORT
+    instead of the database URL: hundreds of workers share the proxy's few
+    database connections. The proxy fails and retries the trial of a
+    proxied worker whose heartbeat stopped, and queues each grid point
+    once however many runs start at once. No authentication: bind it where
+    only the workers reach it. Ctrl-C stops it with exit code 130, SIGTERM
+    with 143. docs/proxy.md.
     """
     quiet_optuna()
     from concurrent.futures import ThreadPoolExecutor

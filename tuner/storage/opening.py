@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy
 
 from tuner.errors import TunerError
+from tuner.storage.grpc import is_grpc, open_grpc_storage
 from tuner.storage.locks import named_lock
 from tuner.storage.retries import with_retries
 from tuner.storage.roles import connect_args
@@ -27,8 +28,6 @@ from tuner.storage.urls import (
 
 #: the table where Optuna's schema keeps its version (one row once the schema is complete)
 VERSION_TABLE = "version_info"
-#: URLs of Optuna's gRPC storage proxy: ``grpc://HOST:PORT``
-GRPC_SCHEME = "grpc://"
 
 if TYPE_CHECKING:  # pragma: no cover - types only; Optuna is imported where it is used
     import optuna
@@ -85,9 +84,7 @@ def open_storage(url: str | None = None, *, create: bool = True,
     from tuner.optuna_internals import heartbeat_options
 
     url = storage_url(url)
-    if url.startswith(GRPC_SCHEME):  # Optuna's gRPC proxy (``tuner proxy``): no database here
-        from tuner.storage.grpc import open_grpc_storage
-
+    if is_grpc(url):  # Optuna's gRPC proxy (``tuner proxy``): no database here
         return open_grpc_storage(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)

@@ -32,6 +32,7 @@ from tuner.records import PROXY_HEARTBEAT
 
 HEARTBEAT_INTERVAL_S = 10  # a killed worker's trial is noticed after the grace period
 GRACE_PERIOD_S = 30  # and re-queued by Optuna's retry callback
+MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
 RETRY_S = 1.0  # a refused beat is tried again this soon
 
 

@@ -10,7 +10,7 @@ seconds and remembers when each trial's count last moved, by the proxy's own mon
 clock (no worker's clock is ever compared with another's). A count that has not moved for
 ``grace_period`` seconds is a dead worker's: its trial is failed and its retry queued
 exactly as a stale native heartbeat's (Optuna's stale-trial retry callback, at most
-:data:`tuner.workers.runner.MAX_RETRY` times: a WAITING copy with the dead trial's
+:data:`tuner.workers.heartbeat.MAX_RETRY` times: a WAITING copy with the dead trial's
 parameters, reported values and the system attribute ``failed_trial``), both under the
 study lock (:func:`tuner.storage.study_lock`, on the proxy's database), so that a run
 enqueueing the grid meanwhile never sees the point failed without its retry. A trial that
@@ -58,6 +58,7 @@ from tuner import records
 from tuner.optuna_internals import stale_trial_retry, study_id, trial_id
 from tuner.records import repeat_of
 from tuner.storage import sqlite_lock, sqlite_path, study_lock
+from tuner.workers.heartbeat import MAX_RETRY
 from tuner.workers.trial_queue import PENDING_OR_DONE, grid_point_of
 
 logger = logging.getLogger("tuner.proxy")
@@ -129,9 +130,7 @@ class ProxyWatch:
 
     def _retry_callback(self) -> Callable[[optuna.Study, FrozenTrial], None]:
         if self._retry is None:
-            if self._max_retry is None:  # runner imports the training stack: only when needed
-                from tuner.workers.runner import MAX_RETRY
-
+            if self._max_retry is None:
                 self._max_retry = MAX_RETRY
             self._retry = stale_trial_retry(self._max_retry)
         return self._retry

@@ -27,6 +27,7 @@ from tuner.optuna_internals import sql_engine, stale_trial_retry
 from tuner.search.pruners import build_pruner
 from tuner.search.samplers import build_sampler
 from tuner.storage import artifact_store, open_storage, redact, storage_url, study_lock
+from tuner.storage.grpc import is_grpc
 from tuner.study.caveats import study_caveats
 from tuner.study.checks import check_spec, searched_fields
 from tuner.study.notes import save_study_note
@@ -34,10 +35,8 @@ from tuner.study.objective import Objective
 from tuner.study.setup import defaults_difference, first_difference, study_setup
 from tuner.study.spec import StudySpec
 from tuner.workers import trial_queue
-from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+from tuner.workers.heartbeat import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRY
 from tuner.workers.worker import STORAGE_ERRORS, LoopResult, run_trials
-
-MAX_RETRY = 3  # a trial whose worker died is re-queued at most this many times
 
 
 @dataclass
@@ -212,7 +211,8 @@ def lost_database(url: str, exc: BaseException) -> str:
     if "disk is full" in reason or "No space left" in reason:
         return (f"storage {redact(url)}: the disk holding the database is full "
                 f"({reason[:200]}); free space, then rerun the same command to resume")
-    return (f"storage {redact(url)}: lost the database ({reason[:200]}); finished trials "
+    lost = "the proxy" if is_grpc(url) else "the database"
+    return (f"storage {redact(url)}: lost {lost} ({reason[:200]}); finished trials "
             "are stored; rerun the same command to resume")
 
 
