@@ -111,7 +111,7 @@ def test_samplers_and_pruners_by_name():
                                                                    optuna.pruners.NopPruner))
     with pytest.raises(TunerError, match="unknown pruner 'medain'; expected one of: median"):
         build_pruner(StudySpec(name="p", pruner="medain"))
-    with pytest.raises(TunerError, match="bad options"):
+    with pytest.raises(TunerError, match="pruner .median. has no option .nope."):
         build_pruner(StudySpec(name="p", pruner="median", pruner_options=dict(nope=1)))
 
 
