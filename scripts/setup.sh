@@ -23,7 +23,8 @@ LOWEST_ENV=.venv/optuna-lowest
 if ! "$LOWEST_ENV/bin/python" -c "import optuna, sys; sys.exit(optuna.__version__ != '$LOWEST')" 2>/dev/null; then
   rm -rf "$LOWEST_ENV"
   { "$PYTHON" -m venv "$LOWEST_ENV" && "$LOWEST_ENV/bin/python" -m pip install --quiet \
-      "optuna==$LOWEST" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" filelock pytest; } \
+      "optuna==$LOWEST" "sqlalchemy>=2.0" "psycopg[binary]>=3.1" filelock grpcio protobuf \
+      pytest; } \
     || echo "setup: could not install Optuna $LOWEST; its test will skip"
 fi
 

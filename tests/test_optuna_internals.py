@@ -21,6 +21,8 @@ from tuner.optuna_internals import (
     DATABASE_METHODS,
     PARTIAL,
     RDB_LOGGER,
+    drop_schema,
+    grpc_proxy_class,
     live_trial,
     quiet_optuna,
     rdb_storage_class,
@@ -248,3 +250,30 @@ def test_an_artifact_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     other = ObjectStore()
     replace_artifact(other, "a", io.BytesIO(b"x"))
     assert other.objects == {"a": b"x"}
+
+
+def test_dropping_optuna_schema_leaves_no_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'schema.db'}"
+    optuna.storages.RDBStorage(url).engine.dispose()  # Optuna creates its tables
+    engine = sqlalchemy.create_engine(url)
+    assert sqlalchemy.inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        drop_schema(conn)
+    assert sqlalchemy.inspect(engine).get_table_names() == []
+    engine.dispose()
+
+
+def test_a_grpc_proxy_clients_calls_go_through_the_wrapper():
+    pytest.importorskip("grpc")
+    wrapped = []
+
+    def wrap(stub):
+        wrapped.append(stub)
+        return ("wrapped", stub)
+
+    proxy = grpc_proxy_class(wrap)(host="127.0.0.1", port=9)  # no server needed to build
+    try:
+        assert proxy._stub == ("wrapped", wrapped[0])
+        assert proxy._cache.grpc_client is proxy._stub  # the trial cache's calls too
+    finally:
+        proxy.close()
