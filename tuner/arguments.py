@@ -23,8 +23,9 @@ SHOWN_CHARACTERS = 60  # a longer value is cut in a message
 
 
 def shown(value: Any) -> str:
-    """``value`` as a message shows it: its repr, cut to :data:`SHOWN_CHARACTERS`."""
-    text = repr(value)
+    """``value`` as a message shows it: its repr (a float as the command line takes it:
+    ``-5``, not ``-5.0``), cut to :data:`SHOWN_CHARACTERS`."""
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
     return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS - 3] + "..."
 
 
@@ -38,10 +39,11 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def whole_number(option: str, value: Any, low: int = 1, what: str = "a whole number"
-                 ) -> int | None:
-    """None, or an integer >= ``low`` (``3.0`` is refused too: a count is no float)."""
-    if value is None:
+def whole_number(option: str, value: Any, low: int = 1, what: str = "a whole number",
+                 optional: bool = True) -> int | None:
+    """None (where ``optional``), or an integer >= ``low`` (``3.0`` is refused too: a count
+    is no float)."""
+    if value is None and optional:
         return None
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
         raise refuse(option, value, f"{what} >= {low}")
@@ -219,8 +221,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "save_weights": lambda v: flag("--save-weights", v),
     "galleries": lambda v: flag("--galleries", v),
     "devices": gpu_numbers,
-    "heartbeat_interval": lambda v: whole_number("--heartbeat-interval", v, 1, SECONDS),
-    "grace_period": lambda v: whole_number("--grace-period", v, 1, SECONDS),
+    "heartbeat_interval": lambda v: whole_number("--heartbeat-interval", v, 1, SECONDS, False),
+    "grace_period": lambda v: whole_number("--grace-period", v, 1, SECONDS, False),
     "console": lambda v: console("console", v),
     "results": lambda v: console("results", v),
     "study": lambda v: name("study", v, "a study's name (see tuner studies)"),

@@ -53,6 +53,8 @@ def test_hostile_case(case: Case, kept_storage, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUNER_STORAGE", place.storage)
     monkeypatch.setenv("TUNER_ARTIFACTS", str(db.parent / "artifacts"))
+    for key, value in case.env:
+        monkeypatch.setenv(key, value)
     args = case.args(place)
     before, digest = _tree(tmp_path), _digest(db)
     result = runner.invoke(app, args)

@@ -53,7 +53,7 @@ def evaluate_command(
                                   native=not training_size_only)
     if result.note:
         errors.print(f"note: {result.note}", markup=False, highlight=False)
-    console.print(result.chosen, markup=False, highlight=False)
+    console.print(_readable(result.chosen), markup=False, highlight=False)
     console.print(f"trial {result.trial}, {result.split} split ({result.images} images of "
                   f"{result.dataset}, {result.weights} weights)", markup=False, highlight=False)
     for line in score_lines(result):
@@ -122,10 +122,17 @@ def predict_command(
     result = api.predict(study, images=images, out=out, storage=storage, trial=trial,
                          best=best, threshold=threshold, probabilities=probabilities,
                          console=errors, max_image_pixels=max_image_pixels)
-    console.print(result.chosen, markup=False, highlight=False)
+    console.print(_readable(result.chosen), markup=False, highlight=False)
     skipped = (f"; {len(result.skipped)} file(s) skipped (named above)" if result.skipped
                else "")
     console.print(f"wrote {len(result.written)} masks to {out} (threshold "
                   f"{result.threshold:g}){skipped}", markup=False, highlight=False)
     if result.skipped:
         raise typer.Exit(1)
+
+
+def _readable(chosen: str) -> str:
+    """Why the trial was chosen, numbers as the tables write them (``lr=9.1e-05``)."""
+    from tuner.reports.campaign_report import readable_rule
+
+    return readable_rule(chosen)

@@ -167,7 +167,8 @@ def no_completed_trial(study: optuna.Study) -> str:
     name = study.study_name
     states = Counter(t.state for t in study.get_trials(deepcopy=False))
     if not states:
-        return f"study {name!r}: no trials yet; run it first (tuner run STUDY_FILE)"
+        return (f"study {name!r}: no completed trial to evaluate (no trials yet); run it "
+                "first (tuner run STUDY_FILE)")
     held = ", ".join(f"{n} {'failed' if state == TrialState.FAIL else state.name.lower()}"
                      for state, n in sorted(states.items(), key=lambda item: item[0].value))
     which = "pruned" if TrialState.PRUNED in states else "fail"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuner.inference.evaluation import evaluate_trial
+from tuner.reports.campaign_report import readable_rule
 from tuner.reports.evaluation_files import default_folder, spread, write_evaluation
 from tuner.storage import open_storage
 from tuner.study.campaign import read_final, store_final
@@ -35,7 +36,8 @@ def final_test_scores(campaign, url: str, say: Callable[[str], None],
     last = campaign.study_name(campaign.stages[-1])
     with (at_once or contextlib.nullcontext)():
         result = evaluate_trial(url, last, best=True)
-        say(f"final test scores: {result.chosen}" + (f"; {result.note}" if result.note else ""))
+        say(f"final test scores: {readable_rule(result.chosen)}"
+            + (f"; {result.note}" if result.note else ""))
         folder = default_folder(url, campaign.name, result.split)
         write_evaluation(result, last, folder)
     own = result.native is not None

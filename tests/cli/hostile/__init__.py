@@ -36,13 +36,15 @@ class Place:
 class Case:
     """``tuner ARGS`` ends with ``exit_code`` and, for exit 2, one error line holding
     ``words``; the storage is byte-identical and ``leaves`` (paths relative to the case's
-    folder) are the only new files or folders."""
+    folder) are the only new files or folders. ``env``: environment variables the command
+    runs with (``(("BROWSER_PATH", "/nope"),)``)."""
 
     name: str
     args: Callable[[Place], list[str]]
     words: str
     exit_code: int = 2
     leaves: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
 
 
 KEPT = "kept"
