@@ -45,10 +45,11 @@ class StopNotice:
     @contextlib.contextmanager
     def at_once(self) -> Iterator[None]:
         """Work that may stop anywhere: a stop request raises KeyboardInterrupt in it at
-        once (the main thread is woken as by a second Ctrl-C), and at its ends."""
+        once (the main thread is woken as by a second Ctrl-C; work in another thread waits
+        for its end), and at its ends."""
         interrupt.raise_if_requested()
         with self._lock:
-            self._now = True
+            self._now = threading.current_thread() is threading.main_thread()
         try:
             yield
         finally:
@@ -63,6 +64,6 @@ class StopNotice:
             name = signal.Signals(interrupt.received()).name
             self._say(self._line.format(signal=name))
             with self._lock:
-                if self._now and threading.main_thread().is_alive():
+                if self._now:
                     signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             return
