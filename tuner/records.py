@@ -50,6 +50,8 @@ This module imports no Optuna at import time, so that the training path stays fr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tuner.config import OPTION_FIELDS
@@ -188,6 +190,42 @@ def flat_config(values: dict[str, Any]) -> dict[str, Any]:
             flat.update({f"{name}.{component}.{option}": value
                          for option, value in (options or {}).items()})
     return flat
+
+
+#: what a trial cost, as :func:`trial_costs` reads it: wall seconds (whole run, to its best
+#: epoch), process CPU seconds (the same), device seconds, optimizer steps, training work
+#: (GFLOP x images) and the mean one-minute load average its epochs began under
+COST_NAMES = ("seconds", "seconds_to_best", "cpu_seconds", "cpu_seconds_to_best",
+              "device_seconds", "steps", "work", "load")
+
+
+def curve_total(curves: Mapping[str, list], name: str, epochs: int | None) -> float | None:
+    """The sum of curve ``name`` over epochs 1..``epochs``; None when ``epochs`` is not
+    among those recorded or one of them lacks the value (a study stored before the curve
+    was recorded, a device time off CUDA)."""
+    values = list(curves.get(name) or [])[:epochs or 0]
+    if not epochs or len(values) < epochs or any(
+            v is None or not math.isfinite(v) for v in values):
+        return None
+    return float(sum(values))
+
+
+def trial_costs(attrs: Mapping[str, Any]) -> dict[str, float | None]:
+    """The :data:`COST_NAMES` of a trial from its user attributes (None: not recorded).
+    Steps of a study stored before the :data:`STEPS` curve: epochs run x
+    :data:`STEPS_PER_EPOCH`, when that was stored."""
+    curves = attrs.get(CURVES) or {}
+    ran, best = len(curves.get("val_dice") or []), attrs.get(BEST_EPOCH)
+    steps = curve_total(curves, STEPS, ran)
+    if steps is None and ran and attrs.get(STEPS_PER_EPOCH) is not None:
+        steps = float(ran * attrs[STEPS_PER_EPOCH])
+    loads = [v for v in (curves.get(LOAD) or [])[:ran] if v is not None and math.isfinite(v)]
+    return {"seconds": attrs.get(SECONDS),
+            "seconds_to_best": curve_total(curves, WALL_SECONDS, best),
+            "cpu_seconds": curve_total(curves, CPU_SECONDS, ran),
+            "cpu_seconds_to_best": curve_total(curves, CPU_SECONDS, best),
+            "device_seconds": curve_total(curves, DEVICE_SECONDS, ran), "steps": steps,
+            "work": attrs.get(WORK), "load": sum(loads) / len(loads) if loads else None}
 
 
 def fail_reason(trial: FrozenTrial) -> str:

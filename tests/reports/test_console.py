@@ -97,6 +97,35 @@ def test_rows_for_json_and_csv_carry_the_mean_its_n_and_the_runs(lucky_study):
     assert row["test_dice"] is None
 
 
+def test_the_table_shows_cpu_seconds_and_says_where_they_were_not_recorded(
+        lucky_study, sqlite_url, study_name):
+    caption = " ".join(_render(best_trials_table(lucky_study)))
+    assert "cpu: not recorded" in caption  # trials stored before CPU seconds were
+    row = standing_row(standings(lucky_study)[0])
+    assert row["cpu_seconds"] is None and row["wall_seconds"] == 10.0 and row["load"] is None
+    study = optuna.create_study(study_name=f"{study_name}-cpu", storage=sqlite_url,
+                                direction="maximize")
+    for repeat, cpu in enumerate((30.0, 50.0)):
+        study.enqueue_trial({"weight_decay": 0.01})
+        trial = study.ask(DECAY)
+        trial.set_user_attr(records.REPEAT, repeat)
+        trial.set_user_attr(records.SECONDS, 900.0)  # wall: a loaded machine
+        trial.set_user_attr(records.BEST_EPOCH, 2)
+        trial.set_user_attr(records.EPOCHS_RUN, 2)
+        trial.set_user_attr(records.CURVES, {"val_dice": [0.7, 0.8],
+                                             records.CPU_SECONDS: [cpu / 2] * 2,
+                                             records.STEPS: [4, 4], records.LOAD: [9.0, 11.0]})
+        study.tell(trial, 0.8)
+    lines = _render(best_trials_table(study))
+    header = next(line for line in lines if " val " in f" {line} ").split()
+    cells = next(line for line in lines if line.split()[:1] == ["1"]).split()
+    assert cells[header.index("cpu")] == "40" and "900" not in " ".join(lines)
+    assert "cpu: mean process CPU seconds of a run" in " ".join(lines)
+    row = standing_row(standings(study)[0])
+    assert (row["cpu_seconds"], row["steps"], row["wall_seconds"], row["load"]) == (
+        40.0, 8.0, 900.0, 10.0)
+
+
 def test_studies_show_the_winners_mean_and_runs(lucky_study, sqlite_url):
     storage = optuna.storages.RDBStorage(sqlite_url)
     text = "\n".join(_render(studies_table(storage)))

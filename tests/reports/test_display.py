@@ -20,11 +20,11 @@ def _comparison(means, stds, ns, marks, noise) -> pd.DataFrame:
 def test_comparison_shows_the_winner_rules_marks_and_its_noise():
     shown = display.comparison_shown(_comparison([0.80, 0.79, 0.70], [0.02] * 3, [3] * 3,
                                                  ["best", "tie", ""], 0.02), ["lr"])
-    assert list(shown.cells.columns) == ["lr", "val Dice", "seconds"]
+    assert list(shown.cells.columns) == ["lr", "val Dice", "wall s"]
     assert list(shown.cells["val Dice"]) == ["0.800 ± 0.020 (3)", "0.790 ± 0.020 (3)",
                                              "0.700 ± 0.020 (3)"]
     assert list(shown.marks["val Dice"]) == ["best", "tie", ""]
-    assert list(shown.cells["seconds"]) == ["12", "12", "12"]  # whole, without sd
+    assert list(shown.cells["wall s"]) == ["12", "12", "12"]  # whole, without sd
     text = display.markdown(shown)
     assert "**0.800 ± 0.020 (3)**" in text and "*0.790 ± 0.020 (3)*" in text
     assert "italic: within the repeat noise of the best mean (noise 0.020" in text
@@ -64,7 +64,7 @@ def test_comparison_shows_the_paired_difference_its_interval_and_p():
                     [np.nan, 0.2, np.nan, np.nan])
     shown = display.comparison_shown(frame, ["lr"])
     assert list(shown.cells.columns) == ["lr", "val Dice", "Δ val Dice [95% CI]",
-                                         "p (paired t)", "seconds"]
+                                         "p (paired t)", "wall s"]
     assert list(shown.cells["Δ val Dice [95% CI]"]) == ["reference", "-0.010 [-0.020, +0.000]",
                                                         "-0.100", ""]
     assert list(shown.cells["p (paired t)"]) == ["", "0.200", "too few pairs (1)", "no pair"]
@@ -97,7 +97,7 @@ def test_rows_of_different_methods_each_name_theirs():
                     [None, "bootstrap", "t"])
     shown = display.comparison_shown(frame, ["lr"])
     assert list(shown.cells.columns) == ["lr", "val Dice", "Δ val Dice [95% CI]", "p",
-                                         "CI, p by", "seconds"]
+                                         "CI, p by", "wall s"]
     assert list(shown.cells["CI, p by"]) == ["", "bootstrap", "t"]
     assert "below 10 pairs (t)" in shown.legend and "from 10 pairs on (bootstrap)" in shown.legend
     assert ("by the two-sided paired t-test (scipy.stats.ttest_rel) or two-sided percentile "

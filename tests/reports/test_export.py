@@ -114,18 +114,18 @@ def test_markdown_and_latex_tables_are_well_formed(study, sqlite_url, tmp_path):
     table = _markdown_ok((out / "comparison.md").read_text(), rows=4)
     assert table[0] == ["weight_decay", "train_fraction", "val Dice", "Δ val Dice [95% CI]",
                         "p (paired t)", "test Dice", "train Dice", "train loss", "val loss",
-                        "best epoch", "epochs", "seconds", "pruned"]
+                        "best epoch", "epochs", "wall s", "pruned"]
     assert table[2][:6] == ["0.01", "0.8", "**0.715 ± 0.007 (2)**", "reference", "",
                             "0.705 ± 0.007"]
     # 0.08 behind in both repeats: far outside the spread, and the paired test says so
     assert table[3][2:5] == ["0.635 ± 0.007 (2)", "-0.080 [-0.080, -0.080]", "<0.001"]
-    assert table[2][-4:] == ["4", "4", "10", "0"]  # best epoch, epochs, seconds (10.5), pruned
+    assert table[2][-4:] == ["4", "4", "10", "0"]  # best epoch, epochs, wall s (10.5), pruned
     legend = (out / "comparison.md").read_text()
     assert "paired t-test (scipy.stats.ttest_rel) over 2 pairs" in legend
     parsed = parse_tabular((out / "comparison.tex").read_text())
     assert parsed["header"] == [r"weight\_decay", r"train\_fraction", "val Dice",
                                 r"$\Delta$ val Dice [95\% CI]", "p (paired t)", "test Dice",
-                                "train Dice", "val loss", "best epoch", "seconds"]
+                                "train Dice", "val loss", "best epoch", "wall s"]
     assert parsed["spec"] == "llrrrrrrrr" and len(parsed["rows"]) == 4
     assert parsed["rows"][0][2] == r"\textbf{0.715 $\pm$ 0.007 (2)}"
     assert parsed["rows"][1][3:5] == ["-0.080 [-0.080, -0.080]", r"\textless{}0.001"]
@@ -170,11 +170,14 @@ def test_curves_csv_is_tidy_and_holds_every_stored_metric(study, sqlite_url, tmp
     assert list(frame.columns) == ["trial", "configuration", "repeat", "epoch", "split",
                                    "metric", "value"]
     stored = {(split, metric) for split in records.CURVE_SPLITS for metric in records.METRICS}
-    assert stored | {("", "lr"), ("", "seconds")} == set(zip(frame["split"], frame["metric"],
-                                                             strict=True))
+    per_epoch = ("lr", records.WALL_SECONDS, records.CPU_SECONDS, records.DEVICE_SECONDS,
+                 records.STEPS, records.LOAD)  # curves of the epoch itself: no split
+    assert stored | {("", name) for name in per_epoch} == set(zip(
+        frame["split"], frame["metric"], strict=True))
     trial = study.trials[0]
     rows = frame[(frame["trial"] == 0) & (frame["split"] == "val") & (frame["metric"] == "iou")]
-    assert list(rows["value"]) == pytest.approx(trial.user_attrs[records.CURVES]["val_iou"])
+    assert list(pd.to_numeric(rows["value"])) == pytest.approx(  # empty cells: CPU runs'
+        trial.user_attrs[records.CURVES]["val_iou"])  # device seconds, so values read as text
     assert set(rows["configuration"]) == {"weight_decay=0.1, train_fraction=0.4"}
 
 
@@ -494,7 +497,7 @@ def test_export_command_metric_and_target_options(study, sqlite_url, tmp_path):
                                       "--metric", "val_loss", "--target-dice", "0.5"])
     assert result.exit_code == 0, result.output
     assert "Cells: val loss" in (out / "pivot.md").read_text()
-    assert re.search(r"\| +s to Dice 0.500 +\|", (out / "cost.md").read_text())
+    assert re.search(r"\| +CPU s to Dice 0.500 +\|", (out / "cost.md").read_text())
     result = CliRunner().invoke(app, ["export", study.study_name, "--storage", sqlite_url,
                                       "--metric", "dice"])
     assert result.exit_code == 2 and "--metric: got 'dice'" in result.stderr

@@ -46,6 +46,7 @@ def fake_curves(wd: float, tf: float, repeat: int, epochs: int) -> dict[str, lis
     curves = {name: [0.1 * i + e for e in range(1, epochs + 1)]
               for i, name in enumerate(records.CURVE_NAMES)}
     curves["val_dice"] = val_dice
+    curves[records.DEVICE_SECONDS] = [None] * epochs  # a CPU run: no device time
     curves["train_dice"] = [v + 0.05 for v in val_dice]
     curves["val_loss"] = [1 - v for v in val_dice]
     curves["train_loss"] = [0.95 - v for v in val_dice]

@@ -63,6 +63,11 @@ def _attr(name: str) -> Callable[[FrozenTrial], Any]:
     return lambda trial: trial.user_attrs.get(name)
 
 
+def _cost(name: str) -> Callable[[FrozenTrial], Any]:
+    """A trial's :data:`tuner.records.COST_NAMES` entry ``name`` (None: not recorded)."""
+    return lambda trial: records.trial_costs(trial.user_attrs)[name]
+
+
 def searched(study: optuna.Study) -> list[str]:
     """The fields ``study`` searches, as stored when it was created (what the campaign and
     ``evaluate --best`` read); a study made by another tool: its tables' parameter columns
@@ -95,21 +100,26 @@ def standings(study: optuna.Study, top: int | None = None) -> list[Standing]:
 
 def standing_row(standing: Standing) -> dict[str, Any]:
     """One configuration as plain values for JSON and CSV: place, mark, its values, the
-    mean and sd of validation Dice over its ``n`` runs, means of the rest, its runs."""
+    mean and sd of validation Dice over its ``n`` runs, means of the rest (its work:
+    epochs, optimizer steps, GFLOP x images; process CPU seconds; wall seconds with the
+    load average they ran under; None where not recorded), its runs."""
     c = standing.configuration
     return {"place": standing.place, "mark": standing.mark, **c.values,
             "val_dice": c.mean, "val_dice_sd": c.sd, "n": c.n,
             "test_dice": standing.mean_of(_test_dice),
             "best_epoch": standing.mean_of(_attr(records.BEST_EPOCH)),
             "epochs_run": standing.mean_of(_attr(records.EPOCHS_RUN)),
-            "seconds": standing.mean_of(_attr(records.SECONDS)),
+            "steps": standing.mean_of(_cost("steps")), "work": standing.mean_of(_cost("work")),
+            "cpu_seconds": standing.mean_of(_cost("cpu_seconds")),
+            "wall_seconds": standing.mean_of(_attr(records.SECONDS)),
+            "load": standing.mean_of(_cost("load")),
             "top_trial": standing.top_trial, "trials": list(c.trials)}
 
 
 def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
     """A rich table of the ``top`` configurations by the winner rule that fits 80 columns:
     short headers (``wd`` for weight_decay), readable numbers (``2.0e-04``, Dice to 3
-    decimals, whole seconds), the winner bold and its ties italic with their mark, and a
+    decimals, whole CPU seconds), the winner bold and its ties italic with their mark, and a
     caption that spells it out. Test columns appear only when some run has them; columns
     sit one space apart instead of three when three would not fit."""
     rows = standings(study, top)
@@ -117,7 +127,7 @@ def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
     heads = fmt.short(dict.fromkeys(names))
     tests = any(s.mean_of(_test_dice) is not None for s in rows)
     header = ["#", "mark", *heads.values(), "val", "n", *(["test"] if tests else []),
-              "best", "ep", "s", "trial"]
+              "best", "ep", "cpu", "trial"]
     cells = [_cells(s, names, tests) for s in rows]
     header, cells = _fitting(header, cells)
     natural = sum(max(len(c) for c in column) for column in zip(header, *cells, strict=True))
@@ -129,12 +139,13 @@ def best_trials_table(study: optuna.Study, top: int = 10) -> Table:
         table.add_column(head, justify="right", min_width=len(head), overflow="fold")
     for standing, row in zip(rows, cells, strict=True):
         table.add_row(*row, style=STYLES[standing.mark])
-    table.caption = textwrap.fill(_caption(heads, tests, bool(rows), header), WIDTH)
+    cpu = any(s.mean_of(_cost("cpu_seconds")) is not None for s in rows)
+    table.caption = textwrap.fill(_caption(heads, tests, bool(rows), header, cpu), WIDTH)
     return table
 
 
 #: columns left out, in this order, while a table would not fit :data:`WIDTH` unfolded
-DROPPABLE = ("best", "ep", "s", "test")
+DROPPABLE = ("best", "ep", "cpu", "test")
 
 
 def _fitting(header: list[str], cells: list[list[str]]) -> tuple[list[str], list[list[str]]]:
@@ -158,12 +169,12 @@ def _cells(standing: Standing, names: list[str], tests: bool) -> list[str]:
             *([fmt.number(standing.mean_of(_test_dice))] if tests else []),
             fmt.number(standing.mean_of(_attr(records.BEST_EPOCH)), "epoch"),
             fmt.number(standing.mean_of(_attr(records.EPOCHS_RUN)), "epoch"),
-            fmt.number(standing.mean_of(_attr(records.SECONDS)), "seconds"),
+            fmt.number(standing.mean_of(_cost("cpu_seconds")), "seconds"),
             str(standing.top_trial)]
 
 
 def _caption(heads: dict[str, str], tests: bool, any_rows: bool,
-             shown: list[str] | None = None) -> str:
+             shown: list[str] | None = None, cpu: bool = True) -> str:
     """What the columns and marks mean (explicit line breaks: the CLI's console does not
     wrap, so 80 columns must hold)."""
     if not any_rows:
@@ -176,7 +187,9 @@ def _caption(heads: dict[str, str], tests: bool, any_rows: bool,
                "distinguishable from the best mean (paired test, or the repeat noise where "
                "too few pairs), as in the report",
                "test: mean test Dice" if tests else "",
-               "best: mean best epoch", "ep: mean epochs run", "s: mean seconds",
+               "best: mean best epoch", "ep: mean epochs run",
+               "cpu: mean process CPU seconds of a run (training and validation)" if cpu else
+               "cpu: not recorded (a study stored before tuner recorded CPU seconds)",
                "trial: its best single run"]
     kept = [part for part in spelled if part and (
         shown is None or part.split(":")[0] not in DROPPABLE or part.split(":")[0] in shown)]

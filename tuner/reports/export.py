@@ -29,7 +29,7 @@ import pandas as pd
 
 from tuner.errors import TunerError
 from tuner.inference import gallery
-from tuner.reports import display, latex, tables
+from tuner.reports import cost, display, latex, tables
 from tuner.reports.analysis import BEST_VALUE, Analysis, analyse
 from tuner.reports.images import (  # noqa: F401  (PNG_NOTE, write_pngs: the export's names)
     IMAGE_FORMATS,
@@ -277,7 +277,7 @@ def _write_all(found: Analysis, url: str | None, folder: Path,
                                display.best_value_shown(found.best_values, params, BEST_VALUE))
     if found.cost is not None:
         written += write_table(folder / "cost", formats, found.cost,
-                               display.cost_shown(found.cost, params, found.target))
+                               cost.cost_shown(found.cost, params, found.target))
     if formats & {"html", *IMAGE_FORMATS}:
         figures, notes = _plots_module().study_figures(found.study, found.trials, comparison,
                                                        found.curves, params)

@@ -24,7 +24,7 @@ import plotly.offline
 from tuner import records
 from tuner.errors import TunerError
 from tuner.inference import gallery
-from tuner.reports import display, export, tables
+from tuner.reports import cost, display, export, tables
 from tuner.reports.analysis import (
     BEST_VALUE,
     Analysis,
@@ -133,7 +133,7 @@ def _section(url: str | None, study: optuna.Study, metric: str,
         parts.append(f"<h3>Best {BEST_VALUE} per {html.escape(per)}</h3>" + display.html(shown))
     if found.cost is not None:
         parts.append("<h3>Cost</h3>"
-                     + display.html(display.cost_shown(found.cost, params, found.target)))
+                     + display.html(cost.cost_shown(found.cost, params, found.target)))
     parts.append(_plots_html(found))
     parts.append(_galleries_html(study, url, trials, comparison, params))
     parts.append("</section>")

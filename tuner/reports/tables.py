@@ -47,21 +47,20 @@ FIXED_COLUMNS = (
     "number", "state", "repeat", "seed",
     *(f"{kind}_{name}" for name in CURVE_COLUMNS for kind in ("final", "best")),
     *(f"best_{name}" for name in BEST_ONLY),
-    "best_epoch", "epochs_run", "pruned_at", "seconds", "seconds_to_best", "work",
-    "duplicate_of",
+    "best_epoch", "epochs_run", "pruned_at", *records.COST_NAMES, "duplicate_of",
 )  # fmt: skip
 #: columns that :func:`comparison_frame` averages, the first one ranks configurations
 COMPARED = (
     "best_val_dice", "best_val_iou", "best_val_precision", "best_val_recall",
     "test_dice", "test_iou", "final_train_loss", "final_val_loss", "final_train_dice",
-    "final_val_dice", "best_epoch", "epochs_run", "seconds", "seconds_to_best", "work",
+    "final_val_dice", "best_epoch", "epochs_run", *records.COST_NAMES,
 )  # fmt: skip
 RANK_BY = "best_val_dice_mean"
 #: the comparison column whose ranking names the winner (the others only mark their best)
 WINNER_COLUMN = "best_val_dice"
 #: columns that hold whole numbers (nullable: empty where a trial has no value)
 INTEGER_COLUMNS = ("number", "repeat", "seed", "best_epoch", "epochs_run", "pruned_at",
-                   "duplicate_of")
+                   "steps", "duplicate_of")
 PARAM_PREFIX = "param_"  # only for a searched parameter whose name is a fixed column
 FINISHED = ("COMPLETE", "PRUNED")
 CONFIG_FIELDS = tuple(TrainConfig().to_dict())
@@ -90,8 +89,8 @@ METRICS = {
     "val_loss": Metric("final_val_loss", "val loss", False, "loss"),
     "best_epoch": Metric("best_epoch", "best epoch", False, "epoch"),
     "epochs": Metric("epochs_run", "epochs", False, "epoch"),
-    "seconds": Metric("seconds", "seconds", False, "seconds"),
-    "seconds_to_best": Metric("seconds_to_best", "s to best", False, "seconds"),
+    "seconds": Metric("seconds", "wall s", False, "seconds"),
+    "seconds_to_best": Metric("seconds_to_best", "wall s to best", False, "seconds"),
 }  # fmt: skip
 
 
@@ -192,9 +191,8 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         number=trial.number, state=trial.state.name,
         repeat=attrs.get(records.REPEAT), seed=attrs.get(records.SEED),
         best_epoch=best_epoch, epochs_run=epochs_run,
-        pruned_at=attrs.get(records.PRUNED_AT), seconds=attrs.get(records.SECONDS),
-        seconds_to_best=_seconds_to(curves.get("seconds") or [], best_epoch),
-        work=attrs.get(records.WORK), duplicate_of=attrs.get(records.DUPLICATE_OF),
+        pruned_at=attrs.get(records.PRUNED_AT), **records.trial_costs(attrs),
+        duplicate_of=attrs.get(records.DUPLICATE_OF),
     )  # fmt: skip
     for name in (*CURVE_COLUMNS, *BEST_ONLY):
         values = curves.get(name) or []
@@ -205,13 +203,6 @@ def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     if row["best_val_dice"] is None:  # no curves: the recorded best is still known
         row["best_val_dice"] = attrs.get(records.BEST_VAL_DICE)
     return row
-
-
-def _seconds_to(seconds: list, epoch: int | None) -> float | None:
-    """Training and validation seconds of epochs 1..``epoch`` (None when unknown)."""
-    if epoch is None or not 1 <= epoch <= len(seconds) or None in seconds[:epoch]:
-        return None
-    return float(sum(seconds[:epoch]))
 
 
 def comparison_frame(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
@@ -269,12 +260,13 @@ def _with_marks(table: pd.DataFrame, done: pd.DataFrame, keys: list[str]) -> pd.
     """``table`` with every ranked metric's marks and paired comparison with the best
     (:func:`tuner.results.paired.columns`: ``<column>_mark``, ``_noise``, ``_pairs``...)."""
     rows = [configuration_key(row) for row in table[keys].to_dict("records")]
+    added = {}
     for m in (m for m in METRICS.values() if m.column in done):
         found, empty = paired.columns(rank_rows(done, keys, m), m.column)
         for name in paired.names(m.column):
             values = [found.get(key, empty)[name] for key in rows]
-            table[name] = pd.array(values, dtype="Int64") if name.endswith("_pairs") else values
-    return table
+            added[name] = pd.array(values, dtype="Int64") if name.endswith("_pairs") else values
+    return pd.concat([table, pd.DataFrame(added, index=table.index)], axis=1)
 
 
 def rank_rows(done: pd.DataFrame, keys: list[str], m: Metric | None = None) -> Ranking | None:
