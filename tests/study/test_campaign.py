@@ -143,3 +143,4 @@ def test_the_report_of_a_campaign_shows_its_lineage_and_each_stage(tmp_path, sql
     assert "Campaign c: lineage" in page and "weight_decay = 0.0" in page
     assert "Final test scores" in page and "per-image Dice: mean" in page
     assert all(f"c/{stage}" in page for stage in ("lr", "wd", "loss"))
+    assert "Compute in all: " in page and " CPU s of training and validation" in page
