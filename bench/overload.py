@@ -84,8 +84,13 @@ def run_once(processes: int, storage: str, threads: str, size: str, folder: Path
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         storage_ = optuna.storages.RDBStorage(url)
-        trials = optuna.load_study(study_name="overload", storage=storage_).get_trials()
-        storage_.engine.dispose()
+        try:
+            trials = optuna.load_study(study_name="overload", storage=storage_).get_trials()
+        except KeyError:  # no run created the study: say why
+            raise SystemExit("no study was created; the runs said:\n"
+                             + "\n---\n".join(out[-1500:] for out in outputs[:3])) from None
+        finally:
+            storage_.engine.dispose()
     finally:
         drop()
     complete = collections.Counter((t.params["lr"], t.params["dropout"]) for t in trials

@@ -63,8 +63,10 @@ def _artifacts_in_tmp(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fingerprints_in_tmp(tmp_path, monkeypatch):
-    """The data fingerprints' cache lands in the test's folder, not in ~/.cache."""
+    """The data fingerprints' and precision calibrations' caches land in the test's
+    folder, not in ~/.cache."""
     monkeypatch.setenv("TUNER_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
+    monkeypatch.setenv("TUNER_PRECISION_CACHE", str(tmp_path / "precision"))
 
 
 @pytest.fixture(autouse=True)

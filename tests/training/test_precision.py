@@ -139,3 +139,21 @@ def test_real_calibration_times_both_and_leaves_the_seed_alone():
     seconds = precision.time_training_steps(cfg, ("fp32", "bf16"), steps=1)
     assert set(seconds) == {"fp32", "bf16"} and all(s > 0 for s in seconds.values())
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_calibration_is_timed_once_per_machine_and_kept(cpu, monkeypatch):
+    calls = cpu(AVX512_BF16, fp32=1.0, bf16=0.5)
+    first = precision.choose_precision(TrainConfig(), CPU)
+    monkeypatch.setattr(precision, "_CALIBRATIONS", {})  # another process on this machine
+    again = precision.choose_precision(TrainConfig(), CPU)
+    assert len(calls) == 1 and first == again
+    assert precision.calibration_file().is_file()
+
+
+def test_a_damaged_calibration_file_is_timed_again(cpu, monkeypatch):
+    calls = cpu(AVX512_BF16, fp32=1.0, bf16=0.5)
+    path = precision.calibration_file()
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert precision.choose_precision(TrainConfig(), CPU).precision == "bf16"
+    assert len(calls) == 1

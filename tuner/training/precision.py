@@ -12,8 +12,11 @@ the CPU's instruction sets from ``torch.cpu.get_capabilities()``:
   ``ONEDNN_MAX_CPU_ISA`` cap: native, but how much it gains depends on the model (with
   AVX512-BF16 alone bf16 timed no faster than fp32 here, bench/RESULTS.md); a short
   calibration (a few timed training steps of the run's own model in each precision, once
-  per process and model shape, cached) picks the faster, and bf16 must beat fp32 by
-  :data:`BF16_MARGIN` to be chosen (fp32 is the exact one).
+  per machine and model shape) picks the faster, and bf16 must beat fp32 by
+  :data:`BF16_MARGIN` to be chosen (fp32 is the exact one). The figures are kept in the
+  user's cache folder (:func:`calibration_file`, by CPU, torch release and oneDNN cap),
+  timed by one process while the others wait: sixteen processes starting at once on two
+  cores each timed the same steps, starved, for minutes before their first epoch.
 
 On CUDA: bf16 where the GPU computes it natively (compute capability 8.0 or newer), else
 fp16 with a gradient scaler on GPUs with tensor cores (7.0 or newer), else fp32.
@@ -23,14 +26,18 @@ say and store why it computes as it does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock, Timeout
 
 from tuner.config import TrainConfig
 
@@ -43,6 +50,10 @@ BF16_MARGIN = 0.9
 #: timed training steps per precision in a calibration (after one warm-up step each)
 CALIBRATION_STEPS = 2
 
+#: the folder of stored calibrations (default: the user's cache folder)
+CACHE_ENV = "TUNER_PRECISION_CACHE"
+#: how long a process waits for another one's calibration before timing its own
+CALIBRATION_WAIT_S = 300
 #: seconds per training step {precision: s}, per calibration key (one per process and shape)
 _CALIBRATIONS: dict[tuple, dict[str, float]] = {}
 
@@ -144,11 +155,40 @@ def calibration_key(cfg: TrainConfig) -> tuple:
 
 def calibrate(cfg: TrainConfig) -> dict[str, float]:
     """Seconds per training step of ``cfg``'s model in fp32 and in bf16 on the CPU, timed
-    once per process and :func:`calibration_key` (later calls return the cached figures)."""
+    once per machine and :func:`calibration_key` (kept in :func:`calibration_file`; where
+    that cannot be read or written, once per process)."""
     key = calibration_key(cfg)
     if key not in _CALIBRATIONS:
-        _CALIBRATIONS[key] = time_training_steps(cfg, ("fp32", "bf16"), CALIBRATION_STEPS)
+        _CALIBRATIONS[key] = _stored_or_timed(cfg, repr(key))
     return _CALIBRATIONS[key]
+
+
+def calibration_file() -> Path:
+    """Where calibrations are kept: ``$TUNER_PRECISION_CACHE``, else the user's cache
+    folder, one file per CPU, torch release and oneDNN cap (what decides the figures)."""
+    folder = os.environ.get(CACHE_ENV) or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tuner" / "precision"
+    caps = cpu_capabilities()
+    machine = f"{caps.get('cpu_name', '?')}|{torch.__version__}|{onednn_isa_cap()}"
+    return Path(folder) / f"{hashlib.blake2b(machine.encode(), digest_size=8).hexdigest()}.json"
+
+
+def _stored_or_timed(cfg: TrainConfig, key: str) -> dict[str, float]:
+    """The machine's stored figures for ``key``, else timed now (one process at a time:
+    the others wait for its figures) and stored."""
+    path = calibration_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock", timeout=CALIBRATION_WAIT_S):
+            stored = json.loads(path.read_text()) if path.exists() else {}
+            if key not in stored:
+                stored[key] = time_training_steps(cfg, ("fp32", "bf16"), CALIBRATION_STEPS)
+                partial = path.with_suffix(".partial")
+                partial.write_text(json.dumps(stored, indent=1))
+                os.replace(partial, path)
+            return {name: float(seconds) for name, seconds in stored[key].items()}
+    except (OSError, ValueError, Timeout):  # unwritable, damaged, or a stuck timer
+        return time_training_steps(cfg, ("fp32", "bf16"), CALIBRATION_STEPS)
 
 
 def time_training_steps(cfg: TrainConfig, precisions: tuple[str, ...],
