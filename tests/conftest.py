@@ -67,6 +67,9 @@ def _fingerprints_in_tmp(tmp_path, monkeypatch):
     folder, not in ~/.cache."""
     monkeypatch.setenv("TUNER_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
     monkeypatch.setenv("TUNER_PRECISION_CACHE", str(tmp_path / "precision"))
+    # other tuner processes on the machine (benchmarks, another suite) change no test's
+    # thread count: a test counts only its own training processes
+    monkeypatch.setenv("TUNER_TRAINING_MARKERS", str(tmp_path / "training-markers"))
 
 
 @pytest.fixture(autouse=True)

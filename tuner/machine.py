@@ -8,9 +8,10 @@ same work takes a single process seconds; bench/RESULTS.md "Overload"). Nothing 
 or the standard library shares cores between independent processes, so each process that
 trains holds a marker file (:func:`training_here`) in a per-user folder of the temporary
 directory, and a run whose ``threads`` is 0 (auto) takes its share of the physical cores
-before every epoch (:func:`fair_threads`): all of them alone, one each when the machine
-is oversubscribed. Markers of processes that died are ignored and removed. Containers
-have their own temporary directory, and their own cores.
+as it starts (:func:`fair_threads`): all of them alone, one each when the machine is
+oversubscribed. The count is kept for the whole run and in its checkpoints (results on a
+CPU depend on it: :mod:`tuner.training.loop`). Markers of processes that died are
+ignored and removed. Containers have their own temporary directory, and their own cores.
 
 Standard library only: the fork server and the training loop both read it.
 """
@@ -22,6 +23,9 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+#: the folder of the training markers (default: per user, in the temporary directory)
+MARKERS_ENV = "TUNER_TRAINING_MARKERS"
 
 
 def physical_cores() -> int:
@@ -40,6 +44,9 @@ def physical_cores() -> int:
 
 
 def _markers() -> Path:
+    """``$TUNER_TRAINING_MARKERS``, else a per-user folder of the temporary directory."""
+    if os.environ.get(MARKERS_ENV):
+        return Path(os.environ[MARKERS_ENV])
     uid = os.getuid() if hasattr(os, "getuid") else "user"
     return Path(tempfile.gettempdir()) / f"tuner-{uid}" / "training"
 
@@ -73,19 +80,19 @@ def training_here() -> Iterator[None]:
 
 
 def trainers_now() -> int:
-    """Processes training on this machine now (this one included, at least 1); markers of
-    dead processes are removed on the way."""
-    count = 0
+    """Processes training on this machine now, this one included whether it is marked yet
+    or not; markers of dead processes are removed on the way."""
+    count = 1  # this process
     with contextlib.suppress(OSError):
         for marker in _markers().iterdir():
-            if not marker.name.isdigit():
+            if not marker.name.isdigit() or int(marker.name) == os.getpid():
                 continue
             if _alive(int(marker.name)):
                 count += 1
             else:
                 with contextlib.suppress(OSError):
                     marker.unlink()
-    return max(1, count)
+    return count
 
 
 def fair_threads() -> int:

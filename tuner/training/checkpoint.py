@@ -41,12 +41,14 @@ class Resumed:
 
 def capture(config: dict[str, Any], epoch: int, model, optimizer, schedule, scaler,
             batches, best_state, history: dict[str, list[float]], best_epoch: int,
-            best_val_dice: float, work: float, precision: str | None = None) -> bytes:
+            best_val_dice: float, work: float, precision: str | None = None,
+            threads: int | None = None) -> bytes:
     """The state after ``epoch`` of the run of ``config`` (its ``to_dict()``), computed in
-    ``precision`` (``fp32``, ``bf16``, ``fp16``), as bytes."""
+    ``precision`` (``fp32``, ``bf16``, ``fp16``) with ``threads`` torch threads, as
+    bytes."""
     state: dict[str, Any] = {
         "format": FORMAT, "config": json.dumps(config, sort_keys=True, default=repr),
-        "precision": precision,
+        "precision": precision, "threads": threads,
         "epoch": epoch, "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": schedule.scheduler.state_dict() if schedule.scheduler else None,

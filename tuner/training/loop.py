@@ -124,6 +124,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
     """Train per ``cfg``; deterministic for ``cfg.seed`` on a given device. ``resume``: a
     checkpoint of this run (``on_checkpoint`` gave it) to go on from, after its epoch."""
     state = load(resume) if resume is not None else None  # another format: from epoch 1
+    threads = _threads(cfg, state)
     runtime = _runtime(cfg, state)
     splits = splits if splits is not None else build_splits(cfg)
     torch.manual_seed(cfg.seed)
@@ -158,8 +159,6 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
         for epoch in range(first, cfg.epochs + 1):
             start, cpu_start, load_now = time.perf_counter(), time.process_time(), _load_average()
             device_clock = _device_clock(runtime.device)
-            if cfg.threads == 0:  # auto: this process's share of the cores, now
-                _set_threads(fair_threads())
             lr = schedule.current_lr()  # the rate this epoch starts with
             train, steps = _train_one_epoch(model, train_batches, loss_fn, optimizer, schedule,
                                             scaler, runtime, cfg.threshold)
@@ -192,7 +191,7 @@ def fit(cfg: TrainConfig, splits: Splits | None = None,
                 on_checkpoint(epoch, lambda epoch=epoch, best=best_state: capture(
                     cfg.to_dict(), epoch, model, optimizer, schedule, scaler, train_batches, best,
                     result.history, result.best_epoch, result.best_val_dice, result.work,
-                    runtime.precision))
+                    runtime.precision, threads))
             if epoch < cfg.epochs:  # after the checkpoint: the epoch is kept
                 interrupt.raise_if_requested()
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: the finished epochs and best weights
@@ -233,9 +232,17 @@ def _device_clock(device: torch.device) -> Callable[[], float]:
     return seconds
 
 
-def _set_threads(threads: int) -> None:
+def _threads(cfg: TrainConfig, state: dict | None) -> int:
+    """Set and return the run's torch threads: ``cfg.threads``; for 0 (auto) the count the
+    part before a checkpoint computed with, else this process's share of the machine's
+    cores now (:func:`tuner.machine.fair_threads`). Fixed for the whole run: results on
+    a CPU depend on the thread count (the order of sums), and a resumed run must end as an
+    uninterrupted one."""
+    kept = state.get("threads") if state is not None else None
+    threads = cfg.threads or (kept if isinstance(kept, int) and kept > 0 else fair_threads())
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    return threads
 
 
 def _runtime(cfg: TrainConfig, state: dict | None) -> Runtime:

@@ -60,7 +60,7 @@ class Assignment:
 
 @dataclass
 class LocalWorker:
-    """A forked worker process and the event that asks it to stop (Ctrl-C here)."""
+    """A forked worker process and the event that asks it to stop (Ctrl-C or SIGTERM here)."""
 
     process: Any  # a forkserver-context Process
     stop: Any = field(repr=False)
