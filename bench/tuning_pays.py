@@ -9,13 +9,18 @@ model is scored on the held-out test split once, at the end (the campaign's fina
 scores: its last stage's winner; the plain run's best-validation weights). Each seed is a
 fresh SQLite storage and decoded-data cache in a temporary folder.
 
+``--sides`` may add ``longer``: the plain recipe with twice the epochs, the optimizer
+steps of a winner that trains one augmented copy per image (``n_aug=1``), to tell tuning
+from training longer.
+
 Compute beside it: epochs trained in all (every trial's epochs run, plus the final
 retrain of the winner that the campaign's test scoring does without saved weights) and
 process CPU seconds of training and validation (the per-epoch ``cpu_seconds`` curves of
 every trial; the plain run's own), wall seconds only with the load average they ran under.
 
-    nice -n 19 .venv/bin/python bench/tuning_pays.py [--seeds 3] [--n-trials 12]
+    nice -n 19 .venv/bin/python bench/tuning_pays.py [--seeds 3] [--n-trials 15]
         [--epochs 10] [--datasets synthetic,isbi] [--campaign studies/campaign.py]
+        [--sides plain,campaign,longer]
 """
 
 from __future__ import annotations
@@ -128,34 +133,38 @@ def run_plain(data: str | None, sets: dict, log: Console) -> dict:
             "load_start": load, "load_end": load_average()}
 
 
+SIDES = {"plain": "plain recipe", "longer": "plain recipe, 2x epochs", "campaign": "campaign"}
+
+
 def summary(rows: list[dict], dataset: str) -> list[str]:
     """Markdown rows for one dataset: each side's mean ± sd over seeds, and the paired
-    difference (campaign - plain) with its sd."""
+    differences (campaign - each other side) with their sd."""
     def ms(values: list[float], digits: int = 3) -> str:
         mean = statistics.fmean(values)
         sd = statistics.stdev(values) if len(values) > 1 else float("nan")
         return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
     mine = [r for r in rows if r["dataset"] == dataset]
-    plain = [r["plain"] for r in mine]
-    camp = [r["campaign"] for r in mine]
-    diff = [c["test_dice"] - p["test_dice"] for c, p in zip(camp, plain, strict=True)]
+    sides = [side for side in SIDES if mine and side in mine[0]]
     out = []
-    for side, runs in (("plain recipe", plain), ("campaign", camp)):
-        out.append(f"| {dataset} | {side} | {ms([r['test_dice'] for r in runs])} | "
+    for side in sides:
+        runs = [r[side] for r in mine]
+        out.append(f"| {dataset} | {SIDES[side]} | {ms([r['test_dice'] for r in runs])} | "
                    f"{ms([r['val_dice'] for r in runs])} | "
                    f"{statistics.fmean(r['epochs'] for r in runs):,.0f} | "
                    f"{statistics.fmean(r['cpu_seconds'] for r in runs):,.0f} | "
                    f"{statistics.fmean(r['wall_seconds'] for r in runs):,.0f} "
                    f"(load {statistics.fmean(r['load_start'] for r in runs):.1f}) |")
-    out.append(f"| {dataset} | campaign - plain, paired | {ms(diff)} | | | | |")
+    for other in (s for s in sides if s != "campaign" and "campaign" in sides):
+        diff = [r["campaign"]["test_dice"] - r[other]["test_dice"] for r in mine]
+        out.append(f"| {dataset} | campaign - {SIDES[other]}, paired | {ms(diff)} | | | | |")
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-trials", type=int, default=12,
+    parser.add_argument("--n-trials", type=int, default=15,
                         help="the campaign's sampled (lr) stage budget; grids run theirs")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--datasets", default="synthetic,isbi")
@@ -165,6 +174,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each seed's storage under this folder (default: removed)")
     parser.add_argument("--out", type=Path, default=None, help="write every figure as JSON")
+    parser.add_argument("--sides", default="plain,campaign",
+                        help=f"which of {', '.join(SIDES)} to run")
     args = parser.parse_args()
     print(cpu_report(), flush=True)
     names = args.datasets.split(",")
@@ -185,17 +196,20 @@ def main() -> None:
                 folder = Path(tmp) if args.keep is None else args.keep / f"{name}-seed{seed}"
                 folder.mkdir(parents=True, exist_ok=True)
                 row = {"dataset": name, "seed": seed, "sets": sets}
-                for side in ("plain", "campaign") if seed % 2 == 0 else ("campaign", "plain"):
-                    row[side] = (run_plain(data, sets, log) if side == "plain" else
-                                 run_campaign(args.campaign, data, sets, args.n_trials,
-                                              folder, log))
+                sides = args.sides.split(",")
+                for side in sides if seed % 2 == 0 else reversed(sides):
+                    row[side] = (
+                        run_plain(data, sets, log) if side == "plain" else
+                        run_plain(data, {**sets, "epochs": 2 * args.epochs}, log)
+                        if side == "longer" else
+                        run_campaign(args.campaign, data, sets, args.n_trials, folder, log))
                     r = row[side]
                     print(f"{name} seed {seed} {side}: test Dice {r['test_dice']:.4f}, val "
                           f"{r['val_dice']:.4f}, {r['epochs']} epochs, {r['cpu_seconds']:.0f}"
                           f" CPU s, wall {r['wall_seconds']:.0f} s (load {r['load_start']:.1f}"
                           f" -> {r['load_end']:.1f})", flush=True)
                 rows.append(row)
-                if "lineage" in row["campaign"]:
+                if "campaign" in row:
                     print("  lineage: " + "; ".join(
                         f"{stage} {w['fields']} {w['mean']:.4f}"
                         for stage, w in row["campaign"]["lineage"].items()), flush=True)
