@@ -66,10 +66,12 @@ def _fingerprints_in_tmp(tmp_path, monkeypatch):
     """The data fingerprints' and precision calibrations' caches land in the test's
     folder, not in ~/.cache."""
     monkeypatch.setenv("TUNER_FINGERPRINT_CACHE", str(tmp_path / "fingerprints"))
-    monkeypatch.setenv("TUNER_PRECISION_CACHE", str(tmp_path / "precision"))
+    # beside the test's folder, not in it (tests compare what a command leaves there):
     # other tuner processes on the machine (benchmarks, another suite) change no test's
-    # thread count: a test counts only its own training processes
-    monkeypatch.setenv("TUNER_TRAINING_MARKERS", str(tmp_path / "training-markers"))
+    # thread count, as a test counts only its own training processes
+    machine = tmp_path.with_name(f"{tmp_path.name}-machine")
+    monkeypatch.setenv("TUNER_PRECISION_CACHE", str(machine / "precision"))
+    monkeypatch.setenv("TUNER_TRAINING_MARKERS", str(machine / "training-markers"))
 
 
 @pytest.fixture(autouse=True)

@@ -137,7 +137,7 @@ def test_terminal_table_folds_lr_and_fits_80_columns(lr_study):
     lines = buffer.getvalue().splitlines()
     assert max(map(len, lines)) <= 80
     header = next(line for line in lines if " val " in f" {line} ")
-    assert header.split() == ["#", "mark", "opt", "lr", "loss", "val", "n", "best", "ep", "s",
+    assert header.split() == ["#", "mark", "opt", "lr", "loss", "val", "n", "best", "ep", "cpu",
                               "trial"]
     assert "1.0e-03" in buffer.getvalue() and "…" not in buffer.getvalue()
     assert any(line.startswith("opt: optimizer; #: place by mean validation Dice")

@@ -176,7 +176,8 @@ def comparison_shown(comparison: pd.DataFrame, params: list[str], columns=FULL) 
               if f"{column}_pairs" in comparison else "")
     legend = ("val Dice: best validation Dice of a run, mean ± sd (n: completed repeats). "
               f"{method}{test}train Dice, train loss, val loss: at the last epoch; best "
-              "epoch, epochs, seconds (training and validation): means over the repeats. "
+              "epoch, epochs, wall s (training and validation, on however loaded a machine: "
+              "tuner.reports.cost shows CPU seconds and work): means over the repeats. "
               + marks_sentence(comparison, column))
     return Shown(cells.reset_index(drop=True), marks.reset_index(drop=True), len(params),
                  legend)
@@ -248,26 +249,6 @@ def best_value_shown(best: pd.DataFrame, params: list[str], value: str = "lr") -
         cells["test Dice"] = [fmt.mean_sd(m, s) for m, s in
                               zip(best["test_dice_mean"], best["test_dice_std"], strict=True)]
     return Shown(cells, _unmarked(cells), len(others), legend)
-
-
-def cost_shown(cost: pd.DataFrame, params: list[str], target: float) -> Shown:
-    """Quality beside its cost (from :func:`tuner.reports.cost.cost_frame`): val Dice,
-    seconds per run, to its best epoch, and epochs and seconds to reach ``target``."""
-    cells = pd.DataFrame(_params_text(cost, params), index=cost.index)
-    goal = f"Dice {fmt.number(target, 'score')}"
-    cells["val Dice"] = [fmt.mean_sd(m, s, n) for m, s, n in zip(
-        cost["best_val_dice_mean"], cost["best_val_dice_std"], cost["n"], strict=True)]
-    cells["seconds"] = [fmt.number(v, "seconds") for v in cost["seconds_mean"]]
-    cells["s to best"] = [fmt.number(v, "seconds") for v in cost["seconds_to_best_mean"]]
-    cells[f"epochs to {goal}"] = [fmt.number(v, "epoch") for v in cost["epochs_to_target_mean"]]
-    cells[f"s to {goal}"] = [fmt.number(v, "seconds") for v in cost["seconds_to_target_mean"]]
-    cells["reached"] = [f"{r}/{n}" for r, n in zip(cost["reached"], cost["n"], strict=True)]
-    legend = ("seconds: training and validation time of a run; s to best: until its best "
-              f"epoch; epochs and s to {goal}: until validation Dice first reached "
-              f"{fmt.number(target)}, mean over the runs that did (reached: how many of the "
-              "completed repeats). Means over repeats.")
-    cells = cells.reset_index(drop=True)
-    return Shown(cells, _unmarked(cells), len(params), legend)
 
 
 def markdown(shown: Shown) -> str:
