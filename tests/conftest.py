@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -85,3 +89,26 @@ def _one_worker_unless_asked(monkeypatch):
     """``tuner run`` defaults to --workers auto (one per core); a spawned worker costs a
     few seconds of imports, so tests run one worker unless they pass --workers."""
     monkeypatch.setenv("TUNER_WORKERS", "1")
+
+
+#: the test processes (pytest -n 2) share one PostgreSQL server: a test that restarts it
+#: holds this lock exclusively, every test on the server holds it shared
+SERVER_LOCK = Path(tempfile.gettempdir()) / f"tuner-tests-postgres-{os.getuid()}.lock"
+SERVER_FIXTURES = {"postgres_url", "any_storage_url", "own_postgres", "empty_postgres"}
+
+
+@pytest.fixture(autouse=True)
+def _one_server_restart_at_a_time(request):
+    """A test marked ``restarts_server`` waits until no other test uses the server, and
+    the others wait while it runs; tests without the server run as they are."""
+    if not SERVER_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    exclusive = request.node.get_closest_marker("restarts_server") is not None
+    with open(SERVER_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle, fcntl.LOCK_UN)

@@ -254,6 +254,7 @@ def _restart_command() -> list[str] | None:
 
 
 @pytest.mark.slow
+@pytest.mark.restarts_server
 def test_a_server_restart_during_a_run_is_survived(own_postgres, tmp_path, study_name):
     """issue 17: the database server restarted while --workers 2 train a grid: every
     process reconnects within its retries; exit 0, every point complete once."""

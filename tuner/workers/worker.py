@@ -99,8 +99,12 @@ def take_over_stale_trials(study: optuna.Study) -> None:
         lock = study_lock(engine.url.render_as_string(hide_password=False),
                           study.study_name, engine) if engine is not None \
             else contextlib.nullcontext()  # a connection of the storage's own pool
-        with lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
+        # catch_warnings swaps the process's filters: not from the heartbeat's thread (the
+        # commands ignore ExperimentalWarning for good: optuna_internals.quiet_optuna)
+        main = threading.current_thread() is threading.main_thread()
+        with lock, warnings.catch_warnings() if main else contextlib.nullcontext():
+            if main:
+                warnings.simplefilter("ignore", ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
     finally:
         _TAKING_OVER.release()
