@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -24,39 +25,35 @@ def test_alone_a_process_takes_every_core_and_its_marker_goes_with_it(tmp_path):
     assert list((tmp_path / "training").iterdir()) == []
 
 
-def test_processes_training_at_once_share_the_cores(tmp_path):
+@contextlib.contextmanager
+def other_trainers(folder, count: int):
+    """``count`` live processes whose markers say they train on this machine."""
     others = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-              for _ in range(3)]
+              for _ in range(count)]
     try:
-        (tmp_path / "training").mkdir()
+        folder.mkdir()
         for other in others:
-            (tmp_path / "training" / str(other.pid)).touch()
-        with machine.training_here():
-            assert machine.trainers_now() == 4 and machine.fair_threads() == 2
-            others[0].kill()
-            others[0].wait()  # a process that died: its marker no longer counts
-            assert machine.trainers_now() == 3 and machine.fair_threads() == 2
-            assert not (tmp_path / "training" / str(others[0].pid)).exists()
+            (folder / str(other.pid)).touch()
+        yield others
     finally:
         for other in others:
             other.kill()
             other.wait()
+
+
+def test_processes_training_at_once_share_the_cores(tmp_path):
+    with other_trainers(tmp_path / "training", 3) as others, machine.training_here():
+        assert machine.trainers_now() == 4 and machine.fair_threads() == 2
+        others[0].kill()
+        others[0].wait()  # a process that died: its marker no longer counts
+        assert machine.trainers_now() == 3 and machine.fair_threads() == 2
+        assert not (tmp_path / "training" / str(others[0].pid)).exists()
 
 
 def test_more_processes_than_cores_get_one_thread_each(tmp_path, monkeypatch):
     monkeypatch.setattr(machine, "physical_cores", lambda: 2)
-    others = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-              for _ in range(4)]
-    try:
-        (tmp_path / "training").mkdir()
-        for other in others:
-            (tmp_path / "training" / str(other.pid)).touch()
-        with machine.training_here():
-            assert machine.trainers_now() == 5 and machine.fair_threads() == 1
-    finally:
-        for other in others:
-            other.kill()
-            other.wait()
+    with other_trainers(tmp_path / "training", 4), machine.training_here():
+        assert machine.trainers_now() == 5 and machine.fair_threads() == 1
 
 
 def test_an_unwritable_folder_marks_nothing_and_training_goes_on(tmp_path, monkeypatch):

@@ -64,11 +64,9 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_sigterm_to_the_run_requeues_its_trials_and_exits_143(kind, tmp_path, study_name,
-                                                               request):
-    url = (f"sqlite:///{tmp_path / 'tuner.db'}" if kind == "sqlite"
-           else request.getfixturevalue("postgres_url"))
+def test_sigterm_to_the_run_requeues_its_trials_and_exits_143(any_storage_url, tmp_path,
+                                                               study_name):
+    url = any_storage_url
     study_file = write_grid(tmp_path, study_name, 3)
     run = tuner(study_file, "--storage", url, *LONG, "--workers", "2", *BEAT)
     wait_until(lambda: len(running_with_curves(url, study_name)) == 2 and

@@ -22,6 +22,7 @@ instead, which the proxy watches (:mod:`tuner.workers.proxy_watch`).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import urllib.parse
@@ -97,9 +98,8 @@ def open_grpc_storage(url: str, timeout: float = READY_TIMEOUT_S) -> GrpcStorage
                          f"{timeout:g} s; {EXPECTED} (start one: tuner proxy --storage "
                          f"DATABASE_URL --port {port})") from None
     try:
-        proxy.get_study_id_from_name(_PROBE_STUDY)
-    except KeyError:
-        pass  # the database answered: no such study
+        with contextlib.suppress(KeyError):  # KeyError: the database answered, no such study
+            proxy.get_study_id_from_name(_PROBE_STUDY)
     except (grpc.RpcError, StorageInternalError) as exc:
         proxy.close()
         raise TunerError(f"storage {url}: the proxy answers but its database does not "
